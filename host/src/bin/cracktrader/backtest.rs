@@ -1,0 +1,79 @@
+//! `cracktrader backtest`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use cracktrader::post_trade::Report;
+use cracktrader::session::{default_report_path, Session};
+use cracktrader::strategy_host::StrategyHost;
+use rust_decimal::Decimal;
+
+/// Arguments of `cracktrader backtest`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The session file (TOML), e.g. examples/sma_eurusd.toml.
+    session: PathBuf,
+    /// Where to write the JSON report [default: reports/<session name>.json].
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Directory caching compiled components [default: ~/.cache/cracktrader/components].
+    #[arg(long, env = "CRACKTRADER_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile plugins every time instead of caching them.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cache_dir = if args.no_cache { None } else { args.cache_dir.or_else(super::default_cache_dir) };
+    let host = StrategyHost::new(cache_dir)?;
+    let loading = Instant::now();
+    let session = Session::from_file(&args.session, &host)?;
+    let load_time = loading.elapsed();
+    let running = Instant::now();
+    let report = session.run();
+    let run_time = running.elapsed();
+
+    let path = args.report.unwrap_or_else(|| default_report_path(&report.session));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create report directory {}", dir.display()))?;
+    }
+    let json = serde_json::to_vec_pretty(&report).context("cannot serialise the report")?;
+    std::fs::write(&path, json).with_context(|| format!("cannot write report {}", path.display()))?;
+
+    let mut out = std::io::stdout().lock();
+    print_summary(&mut out, &report, load_time, run_time, &path).context("cannot print the summary")?;
+    if let Some(error) = &report.error {
+        eprintln!("error: session stopped early: {error}");
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn percent(fraction: Decimal) -> String {
+    format!("{:.2}%", (fraction * Decimal::ONE_HUNDRED).round_dp(2))
+}
+
+fn print_summary(out: &mut impl Write, report: &Report, load: std::time::Duration, run: std::time::Duration, path: &std::path::Path) -> std::io::Result<()> {
+    let s = &report.summary;
+    writeln!(out, "Backtest {}", report.session)?;
+    for st in &report.strategies {
+        writeln!(out, "  strategy      {} = {} {} (sha256 {}…) on {}/{}", st.strategy_id, st.name, st.version, st.sha256.get(..12).unwrap_or(&st.sha256), st.execution_id, st.route_id)?;
+    }
+    writeln!(out, "  period        {} → {}", s.start.as_deref().unwrap_or("-"), s.end.as_deref().unwrap_or("-"))?;
+    writeln!(out, "  bars          {} in {} steps", s.bars, s.steps)?;
+    writeln!(out, "  trades        {} round trips from {} fills; {} orders refused", s.trades, s.fills, s.refused)?;
+    writeln!(out, "  equity        {} → {}", s.starting_equity.round_dp(2), s.final_equity.round_dp(2))?;
+    writeln!(out, "  return        {}", percent(s.total_return))?;
+    writeln!(out, "  max drawdown  {}", percent(s.max_drawdown))?;
+    writeln!(out, "  sharpe        {}", s.sharpe.map_or("n/a".to_owned(), |v| format!("{v:.3}")))?;
+    writeln!(out, "  commissions   {}", s.commissions.round_dp(2))?;
+    writeln!(out, "  realized pnl  {}", s.realized_pnl.round_dp(2))?;
+    let secs = run.as_secs_f64();
+    writeln!(out, "  throughput    {:.0} bars/s ({:.1} ms run, {:.1} ms load)", s.bars as f64 / secs.max(1e-9), secs * 1e3, load.as_secs_f64() * 1e3)?;
+    writeln!(out, "  report        {}", path.display())?;
+    Ok(())
+}

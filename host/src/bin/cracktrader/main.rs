@@ -1,0 +1,61 @@
+//! `cracktrader`: the command-line edge of the runtime. Parses arguments,
+//! calls the library, prints results; errors are printed once, whole chain.
+//!
+//! Exit codes: 0 success; 1 the session could not start (bad config, data or
+//! plugin); 2 bad command line; 3 the session stopped early (a strategy
+//! failed) — its report so far is still written.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod backtest;
+
+/// Trading runtime whose strategies are sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More logging (-v: info, -vv: debug, -vvv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Backtest a session file on its stored data and print a summary.
+    ///
+    /// Example: cracktrader backtest examples/sma_eurusd.toml
+    Backtest(backtest::Args),
+}
+
+/// Where compiled components are cached unless `--cache-dir` says otherwise.
+fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("cracktrader").join("components"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = ["warn", "info", "debug", "trace"][usize::from(cli.verbose.min(3))];
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Backtest(args) => backtest::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The session file (TOML): what a session trades, on which data, with which
+//! strategies. Each service owns the config section it reads; this module
+//! ties them together, loads the file and collects validation problems.
+//!
+//! The format is documented in `docs/session-config.md`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::execution::ExecutionConfig;
+use crate::market_data::DataConfig;
+use crate::reference_data::InstrumentConfig;
+use crate::risk::RiskLimits;
+use crate::strategy_host::Limits;
+
+/// The whole session file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// `[session]`: name and mode.
+    pub session: SessionSection,
+    /// `[[instruments]]`: reference data.
+    #[serde(default)]
+    pub instruments: Vec<InstrumentConfig>,
+    /// `[[data]]`: one market data file per instrument.
+    #[serde(default)]
+    pub data: Vec<DataConfig>,
+    /// `[[execution]]`: execution contexts (accounts) and their simulated venue.
+    #[serde(default)]
+    pub execution: Vec<ExecutionConfig>,
+    /// `[[strategies]]`: strategy registrations.
+    #[serde(default)]
+    pub strategies: Vec<StrategyConfig>,
+    /// Directory that relative paths in the file are resolved against: the
+    /// directory of the file itself.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[session]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSection {
+    /// Name of the session, used in reports.
+    pub name: String,
+    /// Only `backtest` exists so far. Default `backtest`.
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+/// How a session runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Stored data through the historical simulator; fully deterministic.
+    #[default]
+    Backtest,
+}
+
+/// One `[[strategies]]` entry: a plugin registered in the session.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// Unique id of the registration; stamped on every intent as `strategy_id`.
+    pub id: String,
+    /// Path of the WebAssembly component, relative to the session file.
+    pub plugin: PathBuf,
+    /// Id of the `[[execution]]` context the strategy trades in.
+    pub execution: String,
+    /// Symbols the strategy is granted: it may subscribe to and trade these only.
+    pub instruments: Vec<String>,
+    /// Parameters passed to the strategy's `init` as text. Default empty.
+    #[serde(default)]
+    pub params: toml::Table,
+    /// Sandbox limits. Defaults in [`Limits`].
+    #[serde(default)]
+    pub limits: Limits,
+    /// Risk limits checked on every order. Default: none beyond cash and position.
+    #[serde(default)]
+    pub risk: RiskLimits,
+}
+
+impl StrategyConfig {
+    /// The parameters as the text pairs a plugin receives, sorted by key.
+    pub fn params_as_text(&self, problems: &mut Problems) -> Vec<(String, String)> {
+        self.params
+            .iter()
+            .filter_map(|(key, value)| {
+                let text = match value {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        problems.push(format!(
+                            "strategies ({}).params.{key}: expected a string, number or boolean, got {}",
+                            self.id,
+                            other.type_str()
+                        ));
+                        return None;
+                    }
+                };
+                Some((key.clone(), text))
+            })
+            .collect()
+    }
+}
+
+/// Why a session file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read session file {path}: {source}")]
+    Read {
+        /// The session file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The session file.
+        path: PathBuf,
+        /// What the TOML parser said, with line and column.
+        message: String,
+    },
+    /// One or more values are invalid.
+    #[error("invalid session file {path}:\n{problems}")]
+    Invalid {
+        /// The session file.
+        path: PathBuf,
+        /// Every problem found.
+        problems: Problems,
+    },
+}
+
+impl SessionConfig {
+    /// Reads and parses a session file. Values are validated when the session
+    /// is built from it.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base_dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+        Self::parse(&text, path, base_dir)
+    }
+
+    /// Parses session TOML text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<Self, ConfigError> {
+        let mut config: SessionConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string().trim_end().to_owned(),
+            })?;
+        config.base_dir = base_dir;
+        Ok(config)
+    }
+
+    /// Resolves a path from the file against the file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.base_dir.join(path)
+    }
+}
+
+/// Validation problems, each naming the offending field and value. Services
+/// push into one list so that a user sees every problem at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    /// Records one problem.
+    pub fn push(&mut self, problem: String) {
+        self.0.push(problem);
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The problems, in the order found.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Serde adapter for exact decimals written as strings (`"0.001"`) or TOML
+/// numbers. A TOML float is read through its shortest text form, so `0.001`
+/// becomes exactly 0.001 rather than the nearest binary fraction.
+pub mod decimal {
+    use std::fmt;
+
+    use rust_decimal::Decimal;
+    use serde::de::{self, Deserializer, Visitor};
+
+    struct DecimalVisitor;
+
+    impl Visitor<'_> for DecimalVisitor {
+        type Value = Decimal;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a decimal number, e.g. \"0.001\"")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
+            v.trim()
+                .parse::<Decimal>()
+                .or_else(|_| Decimal::from_scientific(v.trim()))
+                .map_err(|_| E::custom(format!("invalid decimal '{v}'")))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {
+            Ok(Decimal::from(v))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Decimal, E> {
+            if !v.is_finite() {
+                return Err(E::custom(format!("invalid decimal {v}")));
+            }
+            self.visit_str(&v.to_string())
+        }
+    }
+
+    /// Deserializes a decimal from a string or number.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        d.deserialize_any(DecimalVisitor)
+    }
+
+    /// Like [`deserialize`], for optional fields.
+    pub mod option {
+        use super::*;
+
+        /// Deserializes `Some(decimal)`; a missing field is `None` via `#[serde(default)]`.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+            d.deserialize_any(DecimalVisitor).map(Some)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SessionConfig, ConfigError> {
+        SessionConfig::parse(text, Path::new("s.toml"), PathBuf::from("."))
+    }
+
+    #[test]
+    fn decimals_read_exactly_from_strings_and_numbers() {
+        let cfg = parse(
+            r#"
+            [session]
+            name = "x"
+            [[instruments]]
+            symbol = "A"
+            base_currency = "A"
+            quote_currency = "USD"
+            tick_size = 0.001
+            lot_size = "0.01"
+            min_notional = 5
+            "#,
+        )
+        .unwrap();
+        let inst = &cfg.instruments[0];
+        assert_eq!(inst.tick_size.to_string(), "0.001");
+        assert_eq!(inst.lot_size.to_string(), "0.01");
+        assert_eq!(inst.min_notional.to_string(), "5");
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_line() {
+        let err = parse("[session]\nname = \"x\"\nnmae = 3\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("s.toml"), "{text}");
+        assert!(text.contains("nmae"), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn bad_decimal_is_named() {
+        let err = parse(
+            "[session]\nname = \"x\"\n[[instruments]]\nsymbol = \"A\"\nbase_currency = \"A\"\nquote_currency = \"B\"\ntick_size = \"abc\"\nlot_size = 1\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("invalid decimal 'abc'"), "{err}");
+    }
+}

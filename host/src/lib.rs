@@ -1,0 +1,37 @@
+//! Cracktrader host runtime.
+//!
+//! A session folds market data into one immutable snapshot per step, gives
+//! each registered strategy (a sandboxed WebAssembly component, or a native
+//! implementation of the same interface) a filtered view of it, and turns the
+//! intents it returns into risk-checked, executed and accounted orders.
+//!
+//! Data flows one way through the services, in the order of the modules below:
+//! market data → state → strategy host → intents → risk → execution →
+//! inventory → post-trade. The [`session`] owns them all and drives the steps.
+#![deny(missing_docs)]
+
+pub mod model;
+
+pub mod config;
+
+pub mod reference_data;
+
+pub mod market_data;
+
+pub mod state;
+
+pub mod plugin_api;
+
+pub mod strategy_host;
+
+pub mod intents;
+
+pub mod risk;
+
+pub mod execution;
+
+pub mod inventory;
+
+pub mod post_trade;
+
+pub mod session;

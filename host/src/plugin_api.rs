@@ -1,0 +1,101 @@
+//! The plugin boundary: Rust bindings of `wit/strategy.wit`
+//! (`cracktrader:strategy@0.1.0`) and conversions between host types and the
+//! boundary's exact representations.
+//!
+//! Prices and quantities of an instrument cross as integers scaled by the
+//! instrument's precision; other amounts cross as [`Decimal`] records.
+
+use rust_decimal::Decimal;
+
+use crate::model::Side;
+
+/// Generated bindings; their documentation is the WIT file's.
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "strategy-plugin",
+        path: "../wit",
+        additional_derives: [PartialEq],
+    });
+}
+
+pub use bindings::cracktrader::strategy::host;
+pub use bindings::cracktrader::strategy::types as wit;
+pub use bindings::{StrategyPlugin, StrategyPluginPre};
+
+/// The WIT package this host implements.
+pub const WIT_PACKAGE: &str = "cracktrader:strategy";
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// The exact decimal of a boundary record, if its scale is representable.
+pub fn decimal_from_wit(value: wit::Decimal) -> Option<Decimal> {
+    Decimal::try_new(value.mantissa, u32::from(value.scale)).ok()
+}
+
+/// `value` as a boundary record. Values with more than 18 significant digits
+/// (only quotients such as average prices) are rounded to fit a 64-bit mantissa.
+pub fn decimal_to_wit(value: Decimal) -> wit::Decimal {
+    let mut value = value.normalize();
+    loop {
+        if let Ok(mantissa) = i64::try_from(value.mantissa()) {
+            return wit::Decimal {
+                mantissa,
+                // Decimal scales are at most 28.
+                scale: value.scale() as u8,
+            };
+        }
+        // Every step drops one digit, so this ends before the scale reaches 0
+        // for any value whose integer part fits 64 bits; saturate otherwise.
+        if value.scale() == 0 {
+            let saturated = if value.is_sign_negative() { i64::MIN } else { i64::MAX };
+            return wit::Decimal { mantissa: saturated, scale: 0 };
+        }
+        value = value.round_dp(value.scale() - 1);
+    }
+}
+
+impl From<wit::Side> for Side {
+    fn from(side: wit::Side) -> Self {
+        match side {
+            wit::Side::Buy => Side::Buy,
+            wit::Side::Sell => Side::Sell,
+        }
+    }
+}
+
+impl From<Side> for wit::Side {
+    fn from(side: Side) -> Self {
+        match side {
+            Side::Buy => wit::Side::Buy,
+            Side::Sell => wit::Side::Sell,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn long_quotients_are_rounded_to_fit() {
+        let third = Decimal::ONE / Decimal::from(3);
+        let wit = decimal_to_wit(third);
+        assert_eq!(wit.mantissa.to_string().len(), 18);
+        assert_eq!(decimal_from_wit(wit).unwrap().round_dp(10), third.round_dp(10));
+    }
+
+    #[test]
+    fn invalid_scales_are_refused() {
+        assert_eq!(decimal_from_wit(wit::Decimal { mantissa: 1, scale: 29 }), None);
+    }
+
+    proptest! {
+        #[test]
+        fn decimals_round_trip(mantissa in any::<i64>(), scale in 0u8..=28) {
+            let value = Decimal::new(mantissa, u32::from(scale));
+            prop_assert_eq!(decimal_from_wit(decimal_to_wit(value)), Some(value));
+        }
+    }
+}

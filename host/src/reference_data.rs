@@ -1,0 +1,191 @@
+//! Reference data: the instruments a session knows, with their trading rules
+//! (tick size, lot size, minimum notional) and currencies.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::config::{decimal, Problems};
+use crate::model::{Currency, InstrumentId};
+
+/// One `[[instruments]]` entry of the session file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    /// Symbol used everywhere else in the session file, e.g. `EURUSD`.
+    pub symbol: String,
+    /// The asset bought or sold, e.g. `EUR`.
+    pub base_currency: String,
+    /// The currency prices are quoted in, e.g. `USD`.
+    pub quote_currency: String,
+    /// Smallest price increment. Prices in data and orders must be multiples.
+    #[serde(with = "decimal")]
+    pub tick_size: Decimal,
+    /// Smallest quantity increment. Order quantities must be multiples.
+    #[serde(with = "decimal")]
+    pub lot_size: Decimal,
+    /// Smallest order notional (qty × price) in the quote currency. Default 0.
+    #[serde(with = "decimal", default)]
+    pub min_notional: Decimal,
+}
+
+/// An instrument with its trading rules, as the rest of the host sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instrument {
+    /// Session-wide index.
+    pub id: InstrumentId,
+    /// Symbol from the session file.
+    pub symbol: String,
+    /// The asset bought or sold.
+    pub base_currency: Currency,
+    /// The currency prices are quoted in.
+    pub quote_currency: Currency,
+    /// Smallest price increment.
+    pub tick_size: Decimal,
+    /// Smallest quantity increment.
+    pub lot_size: Decimal,
+    /// Smallest order notional in the quote currency.
+    pub min_notional: Decimal,
+    /// Decimal places of prices on the plugin boundary (those of `tick_size`).
+    pub price_scale: u8,
+    /// Decimal places of quantities on the plugin boundary (those of `lot_size`).
+    pub qty_scale: u8,
+}
+
+impl Instrument {
+    /// Whether `price` is a positive multiple of the tick size.
+    pub fn is_valid_price(&self, price: Decimal) -> bool {
+        price > Decimal::ZERO && (price % self.tick_size).is_zero()
+    }
+
+    /// Whether `qty` is a positive multiple of the lot size.
+    pub fn is_valid_qty(&self, qty: Decimal) -> bool {
+        qty > Decimal::ZERO && (qty % self.lot_size).is_zero()
+    }
+}
+
+/// Every instrument of a session, looked up by id or symbol.
+#[derive(Debug, Clone, Default)]
+pub struct ReferenceData {
+    instruments: Vec<Instrument>,
+    by_symbol: BTreeMap<String, InstrumentId>,
+}
+
+/// Decimal places that a positive step size such as 0.00001 implies.
+fn scale_of(step: Decimal) -> u8 {
+    // Decimal scales are at most 28, so this never truncates.
+    step.normalize().scale() as u8
+}
+
+impl ReferenceData {
+    /// Builds reference data from the session file's instruments, reporting
+    /// every invalid field into `problems`.
+    pub fn from_config(configs: &[InstrumentConfig], problems: &mut Problems) -> Self {
+        let mut data = ReferenceData::default();
+        for (index, cfg) in configs.iter().enumerate() {
+            let at = format!("instruments[{index}] ({})", cfg.symbol);
+            if cfg.symbol.is_empty() {
+                problems.push(format!("instruments[{index}].symbol: must not be empty"));
+            }
+            if data.by_symbol.contains_key(&cfg.symbol) {
+                problems.push(format!("{at}: symbol defined twice"));
+                continue;
+            }
+            for (field, value) in [("tick_size", cfg.tick_size), ("lot_size", cfg.lot_size)] {
+                if value <= Decimal::ZERO {
+                    problems.push(format!("{at}.{field}: must be positive, got {value}"));
+                }
+            }
+            if cfg.min_notional < Decimal::ZERO {
+                problems.push(format!(
+                    "{at}.min_notional: must not be negative, got {}",
+                    cfg.min_notional
+                ));
+            }
+            let id = InstrumentId(index as u32);
+            data.by_symbol.insert(cfg.symbol.clone(), id);
+            data.instruments.push(Instrument {
+                id,
+                symbol: cfg.symbol.clone(),
+                base_currency: Currency::new(cfg.base_currency.clone()),
+                quote_currency: Currency::new(cfg.quote_currency.clone()),
+                tick_size: cfg.tick_size,
+                lot_size: cfg.lot_size,
+                min_notional: cfg.min_notional,
+                price_scale: scale_of(cfg.tick_size),
+                qty_scale: scale_of(cfg.lot_size),
+            });
+        }
+        data
+    }
+
+    /// The instrument with this id.
+    ///
+    /// # Panics
+    /// If the id did not come from this reference data.
+    pub fn get(&self, id: InstrumentId) -> &Instrument {
+        &self.instruments[id.0 as usize]
+    }
+
+    /// The instrument with this symbol, if any.
+    pub fn by_symbol(&self, symbol: &str) -> Option<&Instrument> {
+        self.by_symbol.get(symbol).map(|id| self.get(*id))
+    }
+
+    /// All instruments, in id order.
+    pub fn instruments(&self) -> &[Instrument] {
+        &self.instruments
+    }
+
+    /// Number of instruments.
+    pub fn len(&self) -> usize {
+        self.instruments.len()
+    }
+
+    /// Whether there are no instruments.
+    pub fn is_empty(&self) -> bool {
+        self.instruments.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eurusd() -> InstrumentConfig {
+        InstrumentConfig {
+            symbol: "EURUSD".into(),
+            base_currency: "EUR".into(),
+            quote_currency: "USD".into(),
+            tick_size: "0.00001".parse().unwrap(),
+            lot_size: "1".parse().unwrap(),
+            min_notional: "1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn scales_follow_step_sizes() {
+        let mut problems = Problems::default();
+        let data = ReferenceData::from_config(&[eurusd()], &mut problems);
+        assert!(problems.is_empty());
+        let inst = data.by_symbol("EURUSD").unwrap();
+        assert_eq!((inst.price_scale, inst.qty_scale), (5, 0));
+        assert!(inst.is_valid_price("1.07219".parse().unwrap()));
+        assert!(!inst.is_valid_price("1.072195".parse().unwrap()));
+        assert!(!inst.is_valid_qty("0.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let mut bad = eurusd();
+        bad.tick_size = Decimal::ZERO;
+        bad.lot_size = Decimal::NEGATIVE_ONE;
+        let mut problems = Problems::default();
+        ReferenceData::from_config(&[bad, eurusd()], &mut problems);
+        let text = problems.to_string();
+        assert!(text.contains("instruments[0] (EURUSD).tick_size: must be positive"), "{text}");
+        assert!(text.contains("instruments[0] (EURUSD).lot_size: must be positive"), "{text}");
+        assert!(text.contains("instruments[1] (EURUSD): symbol defined twice"), "{text}");
+    }
+}

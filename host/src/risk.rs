@@ -1,0 +1,337 @@
+//! Risk engine: an explicit decision for every order intent. Each check is a
+//! small pure function over a [`RiskContext`]; the first that fails refuses
+//! the intent with a [`Refusal`] naming the value and the limit.
+//!
+//! Only an [`Approved`] intent can reach execution.
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::config::decimal;
+use crate::intents::{Intent, OrderRequest, OrderType};
+use crate::model::Side;
+use crate::reference_data::Instrument;
+
+/// Per-strategy risk limits (`[strategies.risk]`). Every limit is optional;
+/// cash and position sufficiency are always checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskLimits {
+    /// Largest quantity of one order.
+    #[serde(default, deserialize_with = "decimal::option::deserialize")]
+    pub max_order_qty: Option<Decimal>,
+    /// Largest notional (qty × price) of one order, in the quote currency.
+    #[serde(default, deserialize_with = "decimal::option::deserialize")]
+    pub max_order_notional: Option<Decimal>,
+    /// Largest absolute position per instrument, counting working orders.
+    #[serde(default, deserialize_with = "decimal::option::deserialize")]
+    pub max_position: Option<Decimal>,
+}
+
+/// What risk needs to know about the world to decide on one order.
+#[derive(Debug, Clone, Copy)]
+pub struct RiskContext<'a> {
+    /// The order's instrument.
+    pub instrument: &'a Instrument,
+    /// Last traded price of the instrument, if any yet.
+    pub mark: Option<Decimal>,
+    /// The strategy's current position (signed).
+    pub position: Decimal,
+    /// Unfilled quantity of the strategy's working buy orders on the instrument.
+    pub working_buys: Decimal,
+    /// Unfilled quantity of the strategy's working sell orders on the instrument.
+    pub working_sells: Decimal,
+    /// Cash of the execution context not reserved by working orders.
+    pub free_cash: Decimal,
+    /// Commission rate of the execution context.
+    pub commission: Decimal,
+    /// Slippage of market orders, as a fraction (bps / 10,000).
+    pub slippage: Decimal,
+    /// The strategy's limits.
+    pub limits: &'a RiskLimits,
+}
+
+/// Why risk refused an order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Limit price is not positive or not on the tick grid.
+    #[error("limit price {price} is not a multiple of tick size {tick} for {symbol}")]
+    PriceOffTick {
+        /// The price.
+        price: Decimal,
+        /// The tick size.
+        tick: Decimal,
+        /// The instrument.
+        symbol: String,
+    },
+    /// Quantity is not a positive multiple of the lot size.
+    #[error("order qty {qty} is not a multiple of lot size {lot} for {symbol}")]
+    QtyOffLot {
+        /// The quantity.
+        qty: Decimal,
+        /// The lot size.
+        lot: Decimal,
+        /// The instrument.
+        symbol: String,
+    },
+    /// There is no price yet to value a market order.
+    #[error("no market price for {symbol} yet")]
+    NoPrice {
+        /// The instrument.
+        symbol: String,
+    },
+    /// Notional below the instrument's minimum.
+    #[error("order notional {notional} below min notional {min} for {symbol}")]
+    BelowMinNotional {
+        /// The order's notional.
+        notional: Decimal,
+        /// The minimum.
+        min: Decimal,
+        /// The instrument.
+        symbol: String,
+    },
+    /// Order quantity above the strategy's limit.
+    #[error("order qty {qty} above max_order_qty {limit}")]
+    MaxOrderQty {
+        /// The quantity.
+        qty: Decimal,
+        /// The limit.
+        limit: Decimal,
+    },
+    /// Order notional above the strategy's limit.
+    #[error("order notional {notional} above max_order_notional {limit}")]
+    MaxOrderNotional {
+        /// The notional.
+        notional: Decimal,
+        /// The limit.
+        limit: Decimal,
+    },
+    /// The position after this and every working order would exceed the limit.
+    #[error("position would reach {position}, above max_position {limit}")]
+    MaxPosition {
+        /// The position it would reach.
+        position: Decimal,
+        /// The limit.
+        limit: Decimal,
+    },
+    /// A sale larger than the position (cash accounts cannot go short).
+    #[error("sell qty {qty} exceeds the position available to sell, {available}")]
+    InsufficientPosition {
+        /// The quantity to sell.
+        qty: Decimal,
+        /// Position minus working sells.
+        available: Decimal,
+    },
+    /// Not enough free cash for the estimated cost.
+    #[error("estimated cost {needed} exceeds free cash {available}")]
+    InsufficientCash {
+        /// Estimated cost including commission and slippage.
+        needed: Decimal,
+        /// Free cash.
+        available: Decimal,
+    },
+}
+
+/// An intent that passed every risk check: the only input execution accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approved(Intent);
+
+impl Approved {
+    /// The approved intent.
+    pub fn intent(&self) -> &Intent {
+        &self.0
+    }
+
+    /// Takes the approved intent apart.
+    pub fn into_inner(self) -> Intent {
+        self.0
+    }
+}
+
+/// The price an order is valued at: its limit, or the mark for market orders.
+fn valuation_price(order: &OrderRequest, ctx: &RiskContext) -> Result<Decimal, Refusal> {
+    match order.order_type {
+        OrderType::Limit(price) => Ok(price),
+        OrderType::Market => ctx.mark.ok_or_else(|| Refusal::NoPrice {
+            symbol: ctx.instrument.symbol.clone(),
+        }),
+    }
+}
+
+fn check_grid(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal> {
+    let inst = ctx.instrument;
+    if let OrderType::Limit(price) = order.order_type {
+        if !inst.is_valid_price(price) {
+            return Err(Refusal::PriceOffTick {
+                price,
+                tick: inst.tick_size,
+                symbol: inst.symbol.clone(),
+            });
+        }
+    }
+    if !inst.is_valid_qty(order.qty) {
+        return Err(Refusal::QtyOffLot {
+            qty: order.qty,
+            lot: inst.lot_size,
+            symbol: inst.symbol.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn check_notional(order: &OrderRequest, notional: Decimal, ctx: &RiskContext) -> Result<(), Refusal> {
+    let min = ctx.instrument.min_notional;
+    if notional < min {
+        return Err(Refusal::BelowMinNotional {
+            notional,
+            min,
+            symbol: ctx.instrument.symbol.clone(),
+        });
+    }
+    if let Some(limit) = ctx.limits.max_order_qty.filter(|l| order.qty > *l) {
+        return Err(Refusal::MaxOrderQty { qty: order.qty, limit });
+    }
+    if let Some(limit) = ctx.limits.max_order_notional.filter(|l| notional > *l) {
+        return Err(Refusal::MaxOrderNotional { notional, limit });
+    }
+    Ok(())
+}
+
+fn check_position(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal> {
+    let reach = match order.side {
+        Side::Buy => ctx.position + ctx.working_buys + order.qty,
+        Side::Sell => ctx.position - ctx.working_sells - order.qty,
+    };
+    if let Some(limit) = ctx.limits.max_position.filter(|l| reach.abs() > *l) {
+        return Err(Refusal::MaxPosition { position: reach, limit });
+    }
+    if order.side == Side::Sell && reach < Decimal::ZERO {
+        return Err(Refusal::InsufficientPosition {
+            qty: order.qty,
+            available: ctx.position - ctx.working_sells,
+        });
+    }
+    Ok(())
+}
+
+/// Cash an order may consume: notional at its valuation price, plus market
+/// slippage, plus commission.
+pub fn estimated_cost(order: &OrderRequest, price: Decimal, commission: Decimal, slippage: Decimal) -> Decimal {
+    let price = match order.order_type {
+        OrderType::Market => price * (Decimal::ONE + slippage),
+        OrderType::Limit(_) => price,
+    };
+    order.qty * price * (Decimal::ONE + commission)
+}
+
+fn check_cash(order: &OrderRequest, price: Decimal, ctx: &RiskContext) -> Result<(), Refusal> {
+    if order.side == Side::Sell {
+        return Ok(());
+    }
+    let needed = estimated_cost(order, price, ctx.commission, ctx.slippage);
+    if needed > ctx.free_cash {
+        return Err(Refusal::InsufficientCash {
+            needed,
+            available: ctx.free_cash,
+        });
+    }
+    Ok(())
+}
+
+/// Runs every check on one order, in order, stopping at the first refusal.
+pub fn decide(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal> {
+    check_grid(order, ctx)?;
+    let price = valuation_price(order, ctx)?;
+    check_notional(order, order.qty * price, ctx)?;
+    check_position(order, ctx)?;
+    check_cash(order, price, ctx)
+}
+
+/// Decides on one order intent.
+pub fn check(intent: Intent, order: &OrderRequest, ctx: &RiskContext) -> Result<Approved, (Intent, Refusal)> {
+    match decide(order, ctx) {
+        Ok(()) => Ok(Approved(intent)),
+        Err(refusal) => Err((intent, refusal)),
+    }
+}
+
+/// Approves an intent that needs no risk check (a cancel only lowers risk).
+pub fn approve_cancel(intent: Intent) -> Approved {
+    debug_assert!(matches!(intent.action, crate::intents::Action::Cancel { .. }));
+    Approved(intent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Currency, InstrumentId};
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn eurusd() -> Instrument {
+        Instrument {
+            id: InstrumentId(0),
+            symbol: "EURUSD".into(),
+            base_currency: Currency::new("EUR"),
+            quote_currency: Currency::new("USD"),
+            tick_size: d("0.00001"),
+            lot_size: d("1"),
+            min_notional: d("10"),
+            price_scale: 5,
+            qty_scale: 0,
+        }
+    }
+
+    fn order(side: Side, qty: &str, order_type: OrderType) -> OrderRequest {
+        OrderRequest {
+            instrument: InstrumentId(0),
+            side,
+            order_type,
+            qty: d(qty),
+            client_tag: String::new(),
+        }
+    }
+
+    fn decide_with(order: &OrderRequest, limits: &RiskLimits, position: &str, cash: &str) -> Result<(), Refusal> {
+        let inst = eurusd();
+        let ctx = RiskContext {
+            instrument: &inst,
+            mark: Some(d("1.1")),
+            position: d(position),
+            working_buys: Decimal::ZERO,
+            working_sells: Decimal::ZERO,
+            free_cash: d(cash),
+            commission: d("0.001"),
+            slippage: Decimal::ZERO,
+            limits,
+        };
+        decide(order, &ctx)
+    }
+
+    #[test]
+    fn each_check_refuses_with_a_named_reason() {
+        let none = RiskLimits::default();
+        let tight = RiskLimits {
+            max_order_qty: Some(d("500")),
+            max_order_notional: Some(d("2000")),
+            max_position: Some(d("1500")),
+        };
+        let cases: [(&str, OrderRequest, &RiskLimits, &str, &str, Option<&str>); 9] = [
+            ("ok", order(Side::Buy, "1000", OrderType::Market), &none, "0", "100000", None),
+            ("off tick", order(Side::Buy, "1000", OrderType::Limit(d("1.100001"))), &none, "0", "100000", Some("limit price 1.100001 is not a multiple of tick size 0.00001 for EURUSD")),
+            ("off lot", order(Side::Buy, "0.5", OrderType::Market), &none, "0", "100000", Some("order qty 0.5 is not a multiple of lot size 1 for EURUSD")),
+            ("min notional", order(Side::Buy, "5", OrderType::Market), &none, "0", "100000", Some("order notional 5.5 below min notional 10 for EURUSD")),
+            ("max qty", order(Side::Buy, "1000", OrderType::Market), &tight, "0", "100000", Some("order qty 1000 above max_order_qty 500")),
+            ("max notional", order(Side::Buy, "400", OrderType::Limit(d("6"))), &tight, "0", "100000", Some("order notional 2400 above max_order_notional 2000")),
+            ("max position", order(Side::Buy, "400", OrderType::Market), &tight, "1200", "100000", Some("position would reach 1600, above max_position 1500")),
+            ("short", order(Side::Sell, "1000", OrderType::Market), &none, "400", "100000", Some("sell qty 1000 exceeds the position available to sell, 400")),
+            ("cash", order(Side::Buy, "1000", OrderType::Market), &none, "0", "1000", Some("estimated cost 1101.1000 exceeds free cash 1000")),
+        ];
+        for (name, order, limits, position, cash, want) in cases {
+            let got = decide_with(&order, limits, position, cash).err().map(|r| r.to_string());
+            assert_eq!(got.as_deref(), want, "case {name}");
+        }
+    }
+}

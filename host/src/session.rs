@@ -1,0 +1,605 @@
+//! Session: builds every service from the session file, owns them, and drives
+//! the steps.
+//!
+//! One step:
+//! 1. the state coordinator folds the next bars into snapshot *n*;
+//! 2. each execution adapter matches its working orders against those bars,
+//!    and the reports flow to inventory, post-trade and the owning strategy;
+//! 3. equity is marked and recorded;
+//! 4. each strategy with data in snapshot *n* gets its filtered view and
+//!    returns intents, which are stamped, risk-checked and executed (orders
+//!    placed at step *n* can fill from step *n + 1*).
+//!
+//! A strategy that fails (trap, budget overrun, malformed result) ends the
+//! session cleanly: the report so far is kept and names the strategy.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use crate::config::{ConfigError, Mode, Problems, SessionConfig};
+use crate::execution::orders::{OrderReport, OrderStatus};
+use crate::execution::simulator::Simulator;
+use crate::intents::{Action, Attribution, Intent, IntentStamper, OrderType};
+use crate::inventory::{Account, Inventory};
+use crate::market_data::{load_csv, MarketData, MarketDataError};
+use crate::model::{from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, RouteId, StrategyId};
+use crate::plugin_api::{decimal_to_wit, wit};
+use crate::post_trade::{Recorder, Report, StrategyRecord};
+use crate::reference_data::ReferenceData;
+use crate::risk::{self, RiskContext, RiskLimits};
+use crate::state::{empty_view, fill_market_view, Snapshot, StateCoordinator};
+use crate::strategy_host::{PluginError, Strategy, StrategyError, StrategyHost};
+
+/// Why a session could not be built or stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The session file is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A market data file is unusable.
+    #[error(transparent)]
+    MarketData(#[from] MarketDataError),
+    /// A plugin could not be loaded.
+    #[error("strategy {strategy_id}: {source}")]
+    Plugin {
+        /// The registration.
+        strategy_id: StrategyId,
+        /// Why.
+        source: PluginError,
+    },
+    /// A strategy call failed.
+    #[error("strategy {strategy_id} {source}")]
+    Strategy {
+        /// The registration.
+        strategy_id: StrategyId,
+        /// Why.
+        source: StrategyError,
+    },
+    /// A strategy subscribed to an instrument it may not have.
+    #[error("strategy {strategy_id}: subscription to '{symbol}' refused: {reason}")]
+    Subscription {
+        /// The registration.
+        strategy_id: StrategyId,
+        /// The symbol it asked for.
+        symbol: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+}
+
+/// A strategy ready to register, with its identity for the report.
+pub struct LoadedStrategy {
+    /// The strategy.
+    pub strategy: Box<dyn Strategy>,
+    /// Where it came from (plugin path, or `native`).
+    pub plugin: String,
+    /// sha256 of its plugin bytes (empty for native strategies).
+    pub sha256: String,
+}
+
+struct Registration {
+    attribution: Arc<Attribution>,
+    strategy: Box<dyn Strategy>,
+    record: StrategyRecord,
+    granted: Vec<bool>,
+    subscribed: Vec<bool>,
+    risk: RiskLimits,
+    view: wit::View,
+    pending: Vec<wit::OrderReport>,
+}
+
+/// Everything downstream of the strategies, borrowed together while a
+/// strategy's intents are handled.
+struct Services {
+    reference: ReferenceData,
+    simulators: Vec<Simulator>,
+    currencies: Vec<Currency>,
+    inventory: Inventory,
+    stamper: IntentStamper,
+    recorder: Recorder,
+    reports: Vec<OrderReport>,
+}
+
+/// A runnable session.
+pub struct Session {
+    name: String,
+    mode: Mode,
+    coordinator: StateCoordinator,
+    registrations: Vec<Registration>,
+    services: Services,
+    starting_equity: Decimal,
+}
+
+/// Loads every `[[data]]` file of a session.
+pub fn load_market_data(config: &SessionConfig, reference: &ReferenceData) -> Result<MarketData, SessionError> {
+    let mut series = vec![Vec::new(); reference.len()];
+    for data in &config.data {
+        // Unknown symbols were reported by validation.
+        if let Some(inst) = reference.by_symbol(&data.instrument) {
+            series[inst.id.0 as usize] = load_csv(&config.resolve(&data.path), inst)?;
+        }
+    }
+    Ok(MarketData::new(series.into_iter().filter(|s| !s.is_empty()).collect()))
+}
+
+/// Loads and instantiates every `[[strategies]]` plugin of a session.
+pub fn load_strategies(config: &SessionConfig, host: &StrategyHost) -> Result<Vec<LoadedStrategy>, SessionError> {
+    config
+        .strategies
+        .iter()
+        .map(|s| {
+            let strategy_id = StrategyId::new(s.id.clone());
+            let plugin = host
+                .load(&config.resolve(&s.plugin))
+                .map_err(|source| SessionError::Plugin { strategy_id: strategy_id.clone(), source })?;
+            let instance = host
+                .instantiate(&plugin, &strategy_id, s.limits)
+                .map_err(|source| SessionError::Strategy { strategy_id, source })?;
+            Ok(LoadedStrategy {
+                strategy: Box::new(instance),
+                plugin: s.plugin.display().to_string(),
+                sha256: plugin.sha256().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Checks the session file, returning reference data if it is usable.
+pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, ConfigError> {
+    let mut problems = Problems::default();
+    let reference = ReferenceData::from_config(&config.instruments, &mut problems);
+    for (i, data) in config.data.iter().enumerate() {
+        if reference.by_symbol(&data.instrument).is_none() {
+            problems.push(format!("data[{i}].instrument: unknown instrument '{}'", data.instrument));
+        }
+        if config.data[..i].iter().any(|d| d.instrument == data.instrument) {
+            problems.push(format!("data[{i}]: second data file for '{}'", data.instrument));
+        }
+    }
+    for (i, ex) in config.execution.iter().enumerate() {
+        let at = format!("execution[{i}] ({})", ex.id);
+        if config.execution[..i].iter().any(|e| e.id == ex.id) {
+            problems.push(format!("{at}: id defined twice"));
+        }
+        if ex.starting_cash < Decimal::ZERO {
+            problems.push(format!("{at}.starting_cash: must not be negative, got {}", ex.starting_cash));
+        }
+        if ex.commission < Decimal::ZERO || ex.commission >= Decimal::ONE {
+            problems.push(format!("{at}.commission: must be a fraction in [0, 1), got {}", ex.commission));
+        }
+        if ex.slippage_bps < Decimal::ZERO || ex.slippage_bps >= Decimal::from(10_000) {
+            problems.push(format!("{at}.slippage_bps: must be in [0, 10000), got {}", ex.slippage_bps));
+        }
+    }
+    if config.strategies.is_empty() {
+        problems.push("strategies: at least one [[strategies]] entry is needed".to_owned());
+    }
+    for (i, s) in config.strategies.iter().enumerate() {
+        let at = format!("strategies[{i}] ({})", s.id);
+        if config.strategies[..i].iter().any(|o| o.id == s.id) {
+            problems.push(format!("{at}: id defined twice"));
+        }
+        let execution = config.execution.iter().find(|e| e.id == s.execution);
+        if execution.is_none() {
+            problems.push(format!("{at}.execution: unknown execution context '{}'", s.execution));
+        }
+        for symbol in &s.instruments {
+            match reference.by_symbol(symbol) {
+                None => problems.push(format!("{at}.instruments: unknown instrument '{symbol}'")),
+                Some(inst) => {
+                    if !config.data.iter().any(|d| &d.instrument == symbol) {
+                        problems.push(format!("{at}.instruments: no [[data]] for '{symbol}'"));
+                    }
+                    if let Some(ex) = execution.filter(|e| e.currency != inst.quote_currency.as_str()) {
+                        problems.push(format!(
+                            "{at}.instruments: '{symbol}' is quoted in {} but execution context '{}' holds {}; cross-currency accounts are not supported yet",
+                            inst.quote_currency, ex.id, ex.currency
+                        ));
+                    }
+                }
+            }
+        }
+        let limits = &s.limits;
+        for (field, zero) in [
+            ("memory_mib", limits.memory_mib == 0),
+            ("fuel_per_call", limits.fuel_per_call == 0),
+            ("max_intents_per_step", limits.max_intents_per_step == 0),
+        ] {
+            if zero {
+                problems.push(format!("{at}.limits.{field}: must be positive"));
+            }
+        }
+        s.params_as_text(&mut problems);
+    }
+    if problems.is_empty() {
+        Ok(reference)
+    } else {
+        Err(ConfigError::Invalid { path: path.to_owned(), problems })
+    }
+}
+
+impl Session {
+    /// Loads the session file at `path` with everything it names.
+    pub fn from_file(path: &Path, host: &StrategyHost) -> Result<Self, SessionError> {
+        let config = SessionConfig::load(path)?;
+        let reference = validate(&config, path)?;
+        let data = load_market_data(&config, &reference)?;
+        let strategies = load_strategies(&config, host)?;
+        Self::new(&config, reference, data, strategies)
+    }
+
+    /// Builds a session from validated parts; `strategies` in the order of
+    /// `config.strategies`. Calls each strategy's `init`.
+    pub fn new(config: &SessionConfig, reference: ReferenceData, data: MarketData, strategies: Vec<LoadedStrategy>) -> Result<Self, SessionError> {
+        let accounts = config
+            .execution
+            .iter()
+            .map(|e| Account {
+                id: ExecutionId::new(e.id.clone()),
+                currency: Currency::new(e.currency.clone()),
+                starting_cash: e.starting_cash,
+                cash: e.starting_cash,
+                commissions: Decimal::ZERO,
+            })
+            .collect::<Vec<_>>();
+        let starting_equity = accounts.iter().map(|a| a.starting_cash).sum();
+        let simulators = config
+            .execution
+            .iter()
+            .map(|e| Simulator::new(e.commission, e.slippage_bps / Decimal::from(10_000)))
+            .collect();
+        let mut registrations = Vec::with_capacity(strategies.len());
+        for (index, (cfg, loaded)) in config.strategies.iter().zip(strategies).enumerate() {
+            let strategy_id = StrategyId::new(cfg.id.clone());
+            let execution_index = config.execution.iter().position(|e| e.id == cfg.execution).unwrap_or_default();
+            let execution = &config.execution[execution_index];
+            let attribution = Arc::new(Attribution {
+                strategy_index: index,
+                execution_index,
+                strategy_id: strategy_id.clone(),
+                execution_id: ExecutionId::new(execution.id.clone()),
+                route_id: RouteId::new(execution.route.clone()),
+            });
+            let mut granted = vec![false; reference.len()];
+            let mut instruments = Vec::new();
+            for symbol in &cfg.instruments {
+                let inst = reference.by_symbol(symbol).expect("validated");
+                granted[inst.id.0 as usize] = true;
+                instruments.push(wit::Instrument {
+                    id: inst.id.0,
+                    symbol: inst.symbol.clone(),
+                    base_currency: inst.base_currency.to_string(),
+                    quote_currency: inst.quote_currency.to_string(),
+                    price_scale: inst.price_scale,
+                    qty_scale: inst.qty_scale,
+                    tick_size: to_scaled(inst.tick_size, inst.price_scale).unwrap_or(1),
+                    lot_size: to_scaled(inst.lot_size, inst.qty_scale).unwrap_or(1),
+                    min_notional: decimal_to_wit(inst.min_notional),
+                });
+            }
+            let mut strategy = loaded.strategy;
+            let failed = |source| SessionError::Strategy { strategy_id: strategy_id.clone(), source };
+            let info = strategy
+                .init(&wit::Config {
+                    strategy_id: cfg.id.clone(),
+                    params: cfg.params_as_text(&mut Problems::default()),
+                    instruments,
+                })
+                .map_err(failed)?;
+            let mut subscribed = vec![false; reference.len()];
+            for symbol in &info.subscriptions {
+                let refuse = |reason| SessionError::Subscription {
+                    strategy_id: strategy_id.clone(),
+                    symbol: symbol.clone(),
+                    reason,
+                };
+                let inst = reference.by_symbol(symbol).ok_or_else(|| refuse("unknown instrument"))?;
+                if !granted[inst.id.0 as usize] {
+                    return Err(refuse("instrument not granted to this strategy"));
+                }
+                subscribed[inst.id.0 as usize] = true;
+            }
+            tracing::info!(%strategy_id, name = %info.name, version = %info.version, sha256 = %loaded.sha256, "strategy registered");
+            registrations.push(Registration {
+                record: StrategyRecord {
+                    strategy_id,
+                    execution_id: attribution.execution_id.clone(),
+                    route_id: attribution.route_id.clone(),
+                    plugin: loaded.plugin,
+                    sha256: loaded.sha256,
+                    name: info.name,
+                    version: info.version,
+                },
+                attribution,
+                strategy,
+                granted,
+                subscribed,
+                risk: cfg.risk.clone(),
+                view: empty_view(),
+                pending: Vec::new(),
+            });
+        }
+        let instruments = reference.len();
+        Ok(Self {
+            name: config.session.name.clone(),
+            mode: config.session.mode,
+            coordinator: StateCoordinator::new(data, instruments),
+            services: Services {
+                currencies: accounts.iter().map(|a| a.currency.clone()).collect(),
+                inventory: Inventory::new(accounts, registrations.len(), instruments),
+                reference,
+                simulators,
+                stamper: IntentStamper::default(),
+                recorder: Recorder::default(),
+                reports: Vec::new(),
+            },
+            registrations,
+            starting_equity,
+        })
+    }
+
+    /// Runs every step and returns the report. A strategy failure stops the
+    /// session early; the report then says why in `error`.
+    pub fn run(mut self) -> Report {
+        let error = loop {
+            match self.step() {
+                Ok(true) => {}
+                Ok(false) => break None,
+                Err(e) => {
+                    tracing::error!("session stopped: {e}");
+                    break Some(e.to_string());
+                }
+            }
+        };
+        let services = self.services;
+        let commissions = services.inventory.accounts().iter().map(|a| a.commissions).sum();
+        let realized = (0..self.registrations.len())
+            .flat_map(|s| services.inventory.positions(s).iter().map(|p| p.realized_pnl))
+            .sum();
+        services.recorder.finish(
+            self.name,
+            self.mode,
+            self.registrations.into_iter().map(|r| r.record).collect(),
+            self.coordinator.bar_count() as u64,
+            self.starting_equity,
+            commissions,
+            realized,
+            error,
+        )
+    }
+
+    /// Runs one step; `Ok(false)` when the data is exhausted.
+    pub fn step(&mut self) -> Result<bool, SessionError> {
+        let Some(snapshot) = self.coordinator.advance() else {
+            return Ok(false);
+        };
+        let services = &mut self.services;
+        services.execute_fills(snapshot, &mut self.registrations);
+        let reference = &services.reference;
+        let value = services
+            .inventory
+            .valuation(|i| snapshot.last_bar(i).map(|b| from_scaled(b.close, reference.get(i).price_scale)));
+        services.recorder.on_step(snapshot.time(), value);
+
+        for reg in &mut self.registrations {
+            if !fill_market_view(&mut reg.view, snapshot, &reg.subscribed) {
+                continue;
+            }
+            services.fill_account_view(reg, snapshot);
+            let intents = reg.strategy.on_step(&reg.view).map_err(|source| SessionError::Strategy {
+                strategy_id: reg.attribution.strategy_id.clone(),
+                source,
+            })?;
+            for raw in intents {
+                services.handle_intent(reg, snapshot, raw);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Services {
+    /// Step 2: fills from this step's bars, applied to inventory and routed.
+    fn execute_fills(&mut self, snapshot: &Snapshot, registrations: &mut [Registration]) {
+        for (index, simulator) in self.simulators.iter_mut().enumerate() {
+            let cash = self.inventory.account(index).cash;
+            simulator.match_bars(snapshot, &self.reference, cash, &mut self.reports);
+        }
+        let mut reports = std::mem::take(&mut self.reports);
+        for report in reports.drain(..) {
+            self.publish(&report, &mut registrations[report.attribution.strategy_index]);
+        }
+        self.reports = reports;
+    }
+
+    /// Applies a report to inventory, records it and queues it for its strategy.
+    fn publish(&mut self, report: &OrderReport, reg: &mut Registration) {
+        self.inventory.apply(report);
+        let a = &report.attribution;
+        let position = self.inventory.position(a.strategy_index, report.request.instrument);
+        self.recorder.on_report(report, position, &self.reference);
+        let inst = self.reference.get(report.request.instrument);
+        let (fill_qty, fill_price, commission) = report.fill.map_or((0, 0, Decimal::ZERO), |f| {
+            (
+                to_scaled(f.qty, inst.qty_scale).unwrap_or(i64::MAX),
+                to_scaled(f.price, inst.price_scale).unwrap_or(i64::MAX),
+                f.commission,
+            )
+        });
+        reg.pending.push(wit::OrderReport {
+            order_id: report.order_id.0,
+            instrument: inst.id.0,
+            side: report.request.side.into(),
+            status: match report.status {
+                OrderStatus::Accepted => wit::OrderStatus::Accepted,
+                OrderStatus::Rejected => wit::OrderStatus::Rejected,
+                OrderStatus::PartiallyFilled => wit::OrderStatus::PartiallyFilled,
+                OrderStatus::Filled => wit::OrderStatus::Filled,
+                OrderStatus::Cancelled => wit::OrderStatus::Cancelled,
+            },
+            client_tag: report.request.client_tag.clone(),
+            fill_qty,
+            fill_price,
+            commission: decimal_to_wit(commission),
+            reason: report.reason.clone(),
+            time: report.time,
+        });
+    }
+
+    /// Cash of an execution context reserved by its working buy orders.
+    fn reserved_cash(&self, execution_index: usize, snapshot: &Snapshot) -> Decimal {
+        let simulator = &self.simulators[execution_index];
+        simulator
+            .working_orders()
+            .iter()
+            .filter(|o| o.request.side == crate::model::Side::Buy)
+            .map(|o| {
+                let price = match o.request.order_type {
+                    OrderType::Limit(p) => p,
+                    OrderType::Market => self.mark(snapshot, o.request.instrument).unwrap_or_default(),
+                };
+                let mut rest = o.request.clone();
+                rest.qty = o.remaining();
+                risk::estimated_cost(&rest, price, simulator.commission(), simulator.slippage())
+            })
+            .sum()
+    }
+
+    fn mark(&self, snapshot: &Snapshot, instrument: InstrumentId) -> Option<Decimal> {
+        snapshot
+            .last_bar(instrument)
+            .map(|b| from_scaled(b.close, self.reference.get(instrument).price_scale))
+    }
+
+    /// Fills a view's positions, balances, open orders and reports.
+    fn fill_account_view(&self, reg: &mut Registration, snapshot: &Snapshot) {
+        let a = &reg.attribution;
+        let view = &mut reg.view;
+        view.positions.clear();
+        for (i, p) in self.inventory.positions(a.strategy_index).iter().enumerate() {
+            if p.qty.is_zero() {
+                continue;
+            }
+            let inst = self.reference.get(InstrumentId(i as u32));
+            view.positions.push(wit::Position {
+                instrument: inst.id.0,
+                // Positions are sums of lot multiples: exact at qty scale.
+                qty: to_scaled(p.qty, inst.qty_scale).unwrap_or(i64::MAX),
+                avg_price: decimal_to_wit(p.avg_price().unwrap_or_default()),
+            });
+        }
+        let account = self.inventory.account(a.execution_index);
+        let total = decimal_to_wit(account.cash);
+        let free = decimal_to_wit(account.cash - self.reserved_cash(a.execution_index, snapshot));
+        // Reuse the currency string: no allocation per step.
+        match view.balances.first_mut() {
+            Some(balance) => {
+                balance.total = total;
+                balance.free = free;
+            }
+            None => view.balances.push(wit::Balance {
+                currency: self.currencies[a.execution_index].to_string(),
+                total,
+                free,
+            }),
+        }
+        view.open_orders.clear();
+        for o in self.simulators[a.execution_index].working_orders() {
+            if o.attribution.strategy_index != a.strategy_index {
+                continue;
+            }
+            let inst = self.reference.get(o.request.instrument);
+            view.open_orders.push(wit::OpenOrder {
+                id: o.id.0,
+                instrument: inst.id.0,
+                side: o.request.side.into(),
+                order_type: match o.request.order_type {
+                    OrderType::Market => wit::OrderType::Market,
+                    OrderType::Limit(p) => wit::OrderType::Limit(to_scaled(p, inst.price_scale).unwrap_or(i64::MAX)),
+                },
+                qty: to_scaled(o.request.qty, inst.qty_scale).unwrap_or(i64::MAX),
+                filled_qty: to_scaled(o.filled_qty, inst.qty_scale).unwrap_or(i64::MAX),
+                client_tag: o.request.client_tag.clone(),
+            });
+        }
+        view.reports.clear();
+        view.reports.append(&mut reg.pending);
+    }
+
+    /// Stamps, risk-checks and executes one intent of `reg`.
+    fn handle_intent(&mut self, reg: &mut Registration, snapshot: &Snapshot, raw: wit::Intent) {
+        let intent = match self.stamper.stamp(raw, &reg.attribution, snapshot.id(), snapshot.time(), &reg.granted, &self.reference) {
+            Ok(intent) => intent,
+            Err(refused) => {
+                tracing::debug!(strategy_id = %reg.attribution.strategy_id, "intent refused: {}", refused.reason);
+                self.recorder.on_refusal(snapshot.time(), &reg.attribution.strategy_id, refused.intent_id, refused.order_id, refused.reason.clone());
+                reg.pending.push(wit::OrderReport {
+                    order_id: refused.order_id.0,
+                    instrument: refused.instrument,
+                    side: refused.side.into(),
+                    status: wit::OrderStatus::Rejected,
+                    client_tag: refused.client_tag,
+                    fill_qty: 0,
+                    fill_price: 0,
+                    commission: decimal_to_wit(Decimal::ZERO),
+                    reason: refused.reason,
+                    time: snapshot.time(),
+                });
+                return;
+            }
+        };
+        let approved = match &intent.action {
+            Action::Cancel { .. } => risk::approve_cancel(intent),
+            Action::Place { order_id, request } => {
+                let (order_id, request) = (*order_id, request.clone());
+                match self.risk_check(reg, snapshot, intent, &request) {
+                    Ok(approved) => approved,
+                    Err((intent, refusal)) => {
+                        let report = OrderReport::rejected(order_id, &intent, request, refusal.to_string());
+                        self.publish(&report, reg);
+                        return;
+                    }
+                }
+            }
+        };
+        let execution_index = reg.attribution.execution_index;
+        match self.simulators[execution_index].execute(approved) {
+            Ok(report) => self.publish(&report, reg),
+            Err(rejected) => self.recorder.on_refusal(snapshot.time(), &reg.attribution.strategy_id, rejected.intent_id, rejected.order_id, rejected.reason),
+        }
+    }
+
+    fn risk_check(&self, reg: &Registration, snapshot: &Snapshot, intent: Intent, request: &crate::intents::OrderRequest) -> Result<risk::Approved, (Intent, risk::Refusal)> {
+        let a = &reg.attribution;
+        let simulator = &self.simulators[a.execution_index];
+        let (mut working_buys, mut working_sells) = (Decimal::ZERO, Decimal::ZERO);
+        for o in simulator.working_orders() {
+            if o.attribution.strategy_index == a.strategy_index && o.request.instrument == request.instrument {
+                match o.request.side {
+                    crate::model::Side::Buy => working_buys += o.remaining(),
+                    crate::model::Side::Sell => working_sells += o.remaining(),
+                }
+            }
+        }
+        let ctx = RiskContext {
+            instrument: self.reference.get(request.instrument),
+            mark: self.mark(snapshot, request.instrument),
+            position: self.inventory.position(a.strategy_index, request.instrument).qty,
+            working_buys,
+            working_sells,
+            free_cash: self.inventory.account(a.execution_index).cash - self.reserved_cash(a.execution_index, snapshot),
+            commission: simulator.commission(),
+            slippage: simulator.slippage(),
+            limits: &reg.risk,
+        };
+        risk::check(intent, request, &ctx)
+    }
+}
+
+/// Resolves the report path for a session file: `--report` if given, else
+/// `reports/<session name>.json` under the current directory.
+pub fn default_report_path(name: &str) -> PathBuf {
+    PathBuf::from("reports").join(format!("{name}.json"))
+}

@@ -1,0 +1,144 @@
+//! `cargo xtask <command>`: project automation (the alias lives in
+//! `.cargo/config.toml`).
+//!
+//! Commands:
+//!
+//! * `plugins` — install the wasm target if rustup is available, then build
+//!   every plugin component into `target/plugins/`.
+//! * `demo` — `plugins`, then run the example backtest
+//!   (`examples/sma_eurusd.toml`).
+//! * `test [ARGS...]` — `plugins`, then `cargo test --workspace ARGS...`.
+//!
+//! Exit codes: that of the command run last (`demo`, `test`), 0 on success,
+//! 1 if a step before it failed, 2 for a usage error.
+
+use std::env;
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use xtask::{build_plugins, BuildError, PLUGIN_TARGET};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  plugins         build the WASM plugin components into target/plugins/
+  demo            build the plugins, then run the example backtest
+  test [ARGS...]  build the plugins, then `cargo test --workspace ARGS...`
+
+examples:
+  cargo xtask demo
+  cargo xtask test -- --nocapture";
+
+fn main() -> ExitCode {
+    let mut args = env::args_os().skip(1);
+    let command = args.next();
+    let rest: Vec<OsString> = args.collect();
+    let root = workspace_root();
+    let result = match command.as_ref().and_then(|c| c.to_str()) {
+        Some("plugins") if rest.is_empty() => plugins(&root).map(|()| ExitCode::SUCCESS),
+        Some("demo") if rest.is_empty() => plugins(&root).and_then(|()| {
+            cargo(
+                &root,
+                [
+                    "run",
+                    "--release",
+                    "-p",
+                    "cracktrader",
+                    "--bin",
+                    "cracktrader",
+                    "--",
+                    "backtest",
+                    "examples/sma_eurusd.toml",
+                ]
+                .map(OsString::from),
+            )
+        }),
+        Some("test") => plugins(&root).and_then(|()| {
+            let args = ["test", "--workspace"].map(OsString::from);
+            cargo(&root, args.into_iter().chain(rest))
+        }),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            Ok(ExitCode::from(2))
+        }
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("xtask: {err}");
+        ExitCode::FAILURE
+    })
+}
+
+/// The workspace this xtask was built in: the parent of its own package.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// Errors of the steps run before the final command.
+#[derive(Debug, thiserror::Error)]
+enum TaskError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("cannot run `{program}`: {source}")]
+    Spawn { program: String, source: io::Error },
+}
+
+/// Adds the wasm target, then builds the plugins into `target/plugins`.
+fn plugins(root: &Path) -> Result<(), TaskError> {
+    add_wasm_target();
+    let out_dir = root.join("target").join("plugins");
+    for path in build_plugins(root, &out_dir)? {
+        let size = path.metadata().map(|m| m.len()).unwrap_or(0);
+        let shown = path.strip_prefix(root).unwrap_or(&path);
+        eprintln!(
+            "xtask: {} ({:.1} KiB)",
+            shown.display(),
+            size as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
+
+/// `rustup target add` for the plugin target. Failures are only warnings: a
+/// toolchain without rustup may ship the target already, and
+/// [`build_plugins`] reports a missing target with the command to run.
+fn add_wasm_target() {
+    match Command::new("rustup")
+        .args(["target", "add", PLUGIN_TARGET])
+        .output()
+    {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => eprintln!(
+            "xtask: warning: `rustup target add {PLUGIN_TARGET}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => eprintln!("xtask: warning: cannot run rustup: {err}"),
+    }
+}
+
+/// Runs cargo with `args` in `root`, inheriting stdio, and passes its exit
+/// code on.
+fn cargo(root: &Path, args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, TaskError> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args(args)
+        .status()
+        .map_err(|source| TaskError::Spawn {
+            program: cargo.to_string_lossy().into_owned(),
+            source,
+        })?;
+    // Killed by a signal: no code to pass on.
+    Ok(status
+        .code()
+        .map_or(ExitCode::FAILURE, |code| ExitCode::from(code as u8)))
+}
