@@ -1,0 +1,265 @@
+//! Support for the integration tests and benchmarks: where the real plugin
+//! components are, session files on disk, and a native adapter that runs a
+//! guest-SDK strategy in the host process behind the same [`Strategy`]
+//! interface as a WASM component (for like-for-like comparisons).
+
+use std::path::{Path, PathBuf};
+
+use cracktrader::plugin_api::wit;
+use cracktrader::strategy_host::{Strategy, StrategyError, StrategyHost};
+use cracktrader_guest as guest;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_owned()
+}
+
+/// A real plugin component built by this crate's build script.
+pub fn plugin(name: &str) -> PathBuf {
+    Path::new(env!("CRACKTRADER_PLUGIN_DIR")).join(format!("{name}.wasm"))
+}
+
+/// A strategy host whose compiled-component cache lives under `target/`.
+pub fn host() -> StrategyHost {
+    StrategyHost::new(Some(workspace_root().join("target").join("component-cache"))).expect("engine")
+}
+
+/// A session file for one `sma-cross` registration (or another plugin with
+/// the same parameters) over one CSV, written into `dir`.
+pub struct SessionFile {
+    /// Plugin component to register.
+    pub plugin: PathBuf,
+    /// CSV of bars for instrument `EURUSD`.
+    pub data: PathBuf,
+    /// Extra `[strategies.params]` lines.
+    pub params: String,
+    /// Commission fraction.
+    pub commission: &'static str,
+}
+
+impl SessionFile {
+    /// The example's settings: SMA(10, 30), 1000 units, commission 0.001.
+    pub fn sma(data: PathBuf) -> Self {
+        Self {
+            plugin: plugin("sma-cross"),
+            data,
+            params: "instrument = \"EURUSD\"\nfast = 10\nslow = 30\nquantity = \"1000\"\n".into(),
+            commission: "0.001",
+        }
+    }
+
+    /// Writes the session file into `dir` and returns its path.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let text = format!(
+            r#"[session]
+name = "test"
+
+[[instruments]]
+symbol = "EURUSD"
+base_currency = "EUR"
+quote_currency = "USD"
+tick_size = "0.00001"
+lot_size = "1"
+
+[[data]]
+instrument = "EURUSD"
+path = "{data}"
+
+[[execution]]
+id = "sim-usd"
+currency = "USD"
+starting_cash = "100000"
+commission = "{commission}"
+
+[[strategies]]
+id = "s1"
+plugin = "{plugin}"
+execution = "sim-usd"
+instruments = ["EURUSD"]
+
+[strategies.params]
+{params}"#,
+            data = self.data.display(),
+            plugin = self.plugin.display(),
+            commission = self.commission,
+            params = self.params,
+        );
+        let path = dir.join("session.toml");
+        std::fs::write(&path, text).expect("write session file");
+        path
+    }
+}
+
+/// Runs a guest-SDK strategy natively behind the host's [`Strategy`]
+/// interface. Each step copies the host's view into the guest's view types —
+/// the native counterpart of lowering it into a component — reusing buffers
+/// the way the host does.
+pub struct Native<S: guest::Strategy> {
+    strategy: Option<S>,
+    view: guest::View,
+    intents: Vec<guest::Intent>,
+}
+
+impl<S: guest::Strategy> Default for Native<S> {
+    fn default() -> Self {
+        Self {
+            strategy: None,
+            view: guest::View {
+                snapshot_id: 0,
+                time: 0,
+                bars: Vec::new(),
+                positions: Vec::new(),
+                balances: Vec::new(),
+                open_orders: Vec::new(),
+                reports: Vec::new(),
+            },
+            intents: Vec::new(),
+        }
+    }
+}
+
+fn side(s: wit::Side) -> guest::Side {
+    match s {
+        wit::Side::Buy => guest::Side::Buy,
+        wit::Side::Sell => guest::Side::Sell,
+    }
+}
+
+fn dec(d: wit::Decimal) -> guest::Decimal {
+    guest::Decimal { mantissa: d.mantissa, scale: d.scale }
+}
+
+fn order_type(t: wit::OrderType) -> guest::OrderType {
+    match t {
+        wit::OrderType::Market => guest::OrderType::Market,
+        wit::OrderType::Limit(p) => guest::OrderType::Limit(p),
+    }
+}
+
+fn copy_view(from: &wit::View, to: &mut guest::View) {
+    to.snapshot_id = from.snapshot_id;
+    to.time = from.time;
+    to.bars.clear();
+    to.bars.extend(from.bars.iter().map(|b| guest::Bar {
+        instrument: b.instrument,
+        time: b.time,
+        open: b.open,
+        high: b.high,
+        low: b.low,
+        close: b.close,
+        volume: b.volume,
+    }));
+    to.positions.clear();
+    to.positions.extend(from.positions.iter().map(|p| guest::Position {
+        instrument: p.instrument,
+        qty: p.qty,
+        avg_price: dec(p.avg_price),
+    }));
+    to.balances.truncate(from.balances.len());
+    for (i, b) in from.balances.iter().enumerate() {
+        match to.balances.get_mut(i) {
+            Some(t) if t.currency == b.currency => {
+                t.total = dec(b.total);
+                t.free = dec(b.free);
+            }
+            _ => {
+                to.balances.truncate(i);
+                to.balances.push(guest::Balance { currency: b.currency.clone(), total: dec(b.total), free: dec(b.free) });
+            }
+        }
+    }
+    to.open_orders.clear();
+    to.open_orders.extend(from.open_orders.iter().map(|o| guest::OpenOrder {
+        id: o.id,
+        instrument: o.instrument,
+        side: side(o.side),
+        order_type: order_type(o.order_type),
+        qty: o.qty,
+        filled_qty: o.filled_qty,
+        client_tag: o.client_tag.clone(),
+    }));
+    to.reports.clear();
+    to.reports.extend(from.reports.iter().map(|r| guest::OrderReport {
+        order_id: r.order_id,
+        instrument: r.instrument,
+        side: side(r.side),
+        status: match r.status {
+            wit::OrderStatus::Accepted => guest::OrderStatus::Accepted,
+            wit::OrderStatus::Rejected => guest::OrderStatus::Rejected,
+            wit::OrderStatus::PartiallyFilled => guest::OrderStatus::PartiallyFilled,
+            wit::OrderStatus::Filled => guest::OrderStatus::Filled,
+            wit::OrderStatus::Cancelled => guest::OrderStatus::Cancelled,
+        },
+        client_tag: r.client_tag.clone(),
+        fill_qty: r.fill_qty,
+        fill_price: r.fill_price,
+        commission: dec(r.commission),
+        reason: r.reason.clone(),
+        time: r.time,
+    }));
+}
+
+fn host_intent(intent: guest::Intent) -> wit::Intent {
+    match intent {
+        guest::Intent::Cancel(id) => wit::Intent::Cancel(id),
+        guest::Intent::Place(p) => wit::Intent::Place(wit::PlaceOrder {
+            instrument: p.instrument,
+            side: match p.side {
+                guest::Side::Buy => wit::Side::Buy,
+                guest::Side::Sell => wit::Side::Sell,
+            },
+            order_type: match p.order_type {
+                guest::OrderType::Market => wit::OrderType::Market,
+                guest::OrderType::Limit(price) => wit::OrderType::Limit(price),
+            },
+            qty: p.qty,
+            client_tag: p.client_tag,
+        }),
+    }
+}
+
+fn not_initialised() -> StrategyError {
+    StrategyError::Trap { call: "native", message: "called before init".into() }
+}
+
+impl<S: guest::Strategy> Strategy for Native<S> {
+    fn init(&mut self, config: &wit::Config) -> Result<wit::Info, StrategyError> {
+        let config = guest::Config {
+            strategy_id: config.strategy_id.clone(),
+            params: config.params.clone(),
+            instruments: config
+                .instruments
+                .iter()
+                .map(|i| guest::Instrument {
+                    id: i.id,
+                    symbol: i.symbol.clone(),
+                    base_currency: i.base_currency.clone(),
+                    quote_currency: i.quote_currency.clone(),
+                    price_scale: i.price_scale,
+                    qty_scale: i.qty_scale,
+                    tick_size: i.tick_size,
+                    lot_size: i.lot_size,
+                    min_notional: dec(i.min_notional),
+                })
+                .collect(),
+        };
+        let (strategy, info) = S::init(&config).map_err(StrategyError::InitRefused)?;
+        self.strategy = Some(strategy);
+        Ok(wit::Info { name: info.name, version: info.version, subscriptions: info.subscriptions, warmup: info.warmup })
+    }
+
+    fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError> {
+        let strategy = self.strategy.as_mut().ok_or_else(not_initialised)?;
+        copy_view(view, &mut self.view);
+        strategy.on_step(&self.view, &mut self.intents);
+        Ok(self.intents.drain(..).map(host_intent).collect())
+    }
+
+    fn save_state(&mut self) -> Result<Vec<u8>, StrategyError> {
+        Ok(self.strategy.as_ref().ok_or_else(not_initialised)?.save_state())
+    }
+
+    fn restore_state(&mut self, state: &[u8]) -> Result<(), StrategyError> {
+        self.strategy.as_mut().ok_or_else(not_initialised)?.restore_state(state).map_err(StrategyError::RestoreRefused)
+    }
+}

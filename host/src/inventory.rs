@@ -16,6 +16,9 @@ use serde::Serialize;
 use crate::execution::orders::OrderReport;
 use crate::model::{Currency, ExecutionId, InstrumentId, Side};
 
+/// Decimal places of cost released by a partial reduction.
+const RELEASE_DP: u32 = 16;
+
 /// A strategy's holding of one instrument.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Position {
@@ -41,12 +44,14 @@ impl Position {
             self.cost += signed * price;
             return;
         }
-        // Reducing (and perhaps flipping): release cost pro rata.
+        // Reducing (and perhaps flipping): release cost pro rata. A partial
+        // release is rounded to RELEASE_DP places so that it, the remaining
+        // cost and the realized PnL all stay exact under later additions.
         let closing = qty.min(self.qty.abs());
         let released = if closing == self.qty.abs() {
             self.cost
         } else {
-            self.cost * closing / self.qty.abs()
+            (self.cost * closing / self.qty.abs()).round_dp(RELEASE_DP)
         };
         let direction = -side.sign();
         self.realized_pnl += direction * closing * price - released;

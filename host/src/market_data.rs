@@ -339,7 +339,7 @@ mod tests {
             ("2017-04-19 09:00:00,1.07,abc,1.06,1.07,1", "x.csv:2: column High: invalid number 'abc'"),
             ("2017-04-19 09:00:00,1.07,1.08,1.06,1.071234,1", "x.csv:2: column Close: 1.071234 is finer than tick size 0.00001 allows for EURUSD"),
             ("yesterday,1.07,1.08,1.06,1.07,1", "x.csv:2: column time: invalid timestamp 'yesterday'"),
-            ("2017-04-19 09:00:00,1.07,1.08,1.06", "x.csv:2: expected 6 columns, found 5"),
+            ("2017-04-19 09:00:00,1.07,1.08,1.06", "x.csv:2: expected 6 columns, found 4"),
             ("2017-04-19 09:00:00,1.07,1.06,1.08,1.07,1", "x.csv:2: inconsistent bar"),
             ("2017-04-19 09:00:00,0,1.06,1.08,1.07,1", "x.csv:2: column Open: 0 is not a valid price"),
         ];

@@ -1,0 +1,6 @@
+//! Integration tests over real WASM components built from `plugins/`.
+
+mod accounting;
+mod bad_input;
+mod e2e;
+mod scenario;

@@ -1,0 +1,124 @@
+//! Bad input gets a clear error naming the problem and where it is.
+
+use cracktrader::session::{Session, SessionError};
+use cracktrader_tests::{host, plugin, workspace_root, SessionFile};
+
+fn eurusd() -> std::path::PathBuf {
+    workspace_root().join("examples/data/EURUSD.csv")
+}
+
+/// Builds a session from `file` in a fresh directory and returns the error text.
+fn error_of(file: SessionFile) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    match Session::from_file(&file.write(dir.path()), &host()) {
+        Ok(_) => panic!("session unexpectedly built"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_contains(text: &str, want: &str) {
+    assert!(text.contains(want), "expected {want:?} in:\n{text}");
+}
+
+#[test]
+fn malformed_csv_row_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read_to_string(eurusd()).unwrap();
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    // Line 51 of the file (index 50): replace the Close column.
+    let mut cols: Vec<&str> = lines[50].split(',').collect();
+    cols[4] = "abc";
+    lines[50] = cols.join(",");
+    let path = dir.path().join("broken.csv");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let text = error_of(SessionFile::sma(path.clone()));
+    assert_contains(&text, &format!("{}:51: column Close: invalid number 'abc'", path.display()));
+}
+
+#[test]
+fn missing_plugin_file() {
+    let mut file = SessionFile::sma(eurusd());
+    file.plugin = "/nonexistent/strategy.wasm".into();
+    let text = error_of(file);
+    assert_contains(&text, "strategy s1: plugin /nonexistent/strategy.wasm: cannot read");
+}
+
+#[test]
+fn core_module_and_garbage_are_not_components() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, want) in [
+        ("core.wasm", &b"\0asm\x01\0\0\0"[..], "not a WebAssembly component (it is a core WebAssembly module)"),
+        ("text.wasm", &b"this is not wasm at all"[..], "not a WebAssembly component (the file is not WebAssembly)"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let mut file = SessionFile::sma(eurusd());
+        file.plugin = path;
+        assert_contains(&error_of(file), want);
+    }
+}
+
+#[test]
+fn plugin_for_another_wit_version() {
+    let mut file = SessionFile::sma(eurusd());
+    file.plugin = plugin("wit-mismatch");
+    let text = error_of(file);
+    assert_contains(&text, "built against cracktrader:strategy@0.2.0; this host supports cracktrader:strategy@0.1.0");
+}
+
+#[test]
+fn subscription_to_unknown_instrument() {
+    let mut file = SessionFile::sma(eurusd());
+    file.plugin = plugin("trap-on-step");
+    file.params = "instrument = \"GBPUSD\"\ntrap_at = 1000000\n".into();
+    let text = error_of(file);
+    assert_contains(&text, "strategy s1: subscription to 'GBPUSD' refused: unknown instrument");
+}
+
+#[test]
+fn strategy_refusing_its_params() {
+    let mut file = SessionFile::sma(eurusd());
+    file.params = "instrument = \"EURUSD\"\nfast = 30\nslow = 10\nquantity = \"1000\"\n".into();
+    let text = error_of(file);
+    assert_contains(&text, "strategy s1 refused its configuration:");
+    assert_contains(&text, "slow");
+}
+
+#[test]
+fn invalid_config_values_are_all_named() {
+    let mut file = SessionFile::sma(eurusd());
+    file.commission = "1.5";
+    let dir = tempfile::tempdir().unwrap();
+    let path = file.write(dir.path());
+    let text = std::fs::read_to_string(&path).unwrap().replace("instruments = [\"EURUSD\"]", "instruments = [\"EURUSD\", \"XAUUSD\"]");
+    std::fs::write(&path, text).unwrap();
+    let err = Session::from_file(&path, &host()).err().expect("invalid");
+    assert!(matches!(err, SessionError::Config(_)));
+    let text = err.to_string();
+    assert_contains(&text, "execution[0] (sim-usd).commission: must be a fraction in [0, 1), got 1.5");
+    assert_contains(&text, "strategies[0] (s1).instruments: unknown instrument 'XAUUSD'");
+}
+
+#[test]
+fn unparsable_config_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, "[session]\nname = \"x\"\n[[instruments]]\nsymbol = \"A\"\ntick_size = \"1\"\n").unwrap();
+    let text = Session::from_file(&path, &host()).err().expect("invalid").to_string();
+    assert_contains(&text, "missing field `base_currency`");
+    assert_contains(&text, "line 3");
+}
+
+#[test]
+fn trapping_guest_ends_the_session_cleanly_with_the_report_so_far() {
+    let mut file = SessionFile::sma(eurusd());
+    file.plugin = plugin("trap-on-step");
+    file.params = "instrument = \"EURUSD\"\ntrap_at = 50\n".into();
+    let dir = tempfile::tempdir().unwrap();
+    let report = Session::from_file(&file.write(dir.path()), &host()).unwrap().run();
+    let error = report.error.expect("the trap is reported");
+    assert_contains(&error, "strategy s1 trapped in on-step");
+    assert_contains(&error, "trap-on-step: deliberate trap at step 50");
+    // Steps 1..=49 completed; step 50 was recorded (equity) before the strategy ran.
+    assert_eq!(report.equity_curve.len(), 50);
+}
