@@ -18,6 +18,7 @@ pub type Slot<T> = LocalKey<RefCell<Option<T>>>;
 
 /// `init` export: builds the strategy, replacing any previous instance.
 pub fn init<T: Strategy>(slot: &'static Slot<T>, config: Config) -> Result<Info, String> {
+    log_panics();
     // Drop the old instance first: if the new config is refused, no strategy
     // built from an earlier config must keep answering `on-step`.
     slot.with(|cell| *cell.borrow_mut() = None);
@@ -28,6 +29,7 @@ pub fn init<T: Strategy>(slot: &'static Slot<T>, config: Config) -> Result<Info,
 
 /// `on-step` export. Traps (panics) if `init` has not succeeded.
 pub fn on_step<T: Strategy>(slot: &'static Slot<T>, view: View) -> Vec<Intent> {
+    log_panics();
     slot.with(|cell| {
         let mut cell = cell.borrow_mut();
         let strategy = cell.as_mut().unwrap_or_else(|| not_initialised("on-step"));
@@ -43,6 +45,7 @@ pub fn on_step<T: Strategy>(slot: &'static Slot<T>, view: View) -> Vec<Intent> {
 
 /// `save-state` export. Traps (panics) if `init` has not succeeded.
 pub fn save_state<T: Strategy>(slot: &'static Slot<T>) -> Vec<u8> {
+    log_panics();
     slot.with(|cell| {
         cell.borrow()
             .as_ref()
@@ -54,10 +57,30 @@ pub fn save_state<T: Strategy>(slot: &'static Slot<T>) -> Vec<u8> {
 /// `restore-state` export. Unlike the other calls it has an error channel, so
 /// a call before `init` is refused rather than trapped.
 pub fn restore_state<T: Strategy>(slot: &'static Slot<T>, state: Vec<u8>) -> Result<(), String> {
+    log_panics();
     slot.with(|cell| match cell.borrow_mut().as_mut() {
         Some(strategy) => strategy.restore_state(&state),
         None => Err("restore-state called before a successful init".to_string()),
     })
+}
+
+/// Sends panic messages to the host log (level error) before the trap.
+///
+/// In a `wasm32-unknown-unknown` plugin the default panic hook writes to a
+/// stderr that does not exist, and `panic = "abort"` turns the panic into a
+/// bare `unreachable` trap: without this the host would never see why. Runs
+/// at every export (a `Once` check after the first) because any of them may
+/// be the first call. Natively the process's own hook is left alone.
+fn log_panics() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                crate::log(crate::LogLevel::Error, &info.to_string());
+            }));
+        });
+    }
 }
 
 fn not_initialised(call: &str) -> ! {

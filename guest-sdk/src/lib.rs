@@ -127,7 +127,9 @@ pub fn log(level: LogLevel, message: &str) {
 /// compiling to WebAssembly (`#[cfg(target_arch = "wasm32")]`): the exported
 /// symbols have no meaning in a native build. The instance lives in a
 /// thread-local slot between calls; `on-step` or `save-state` before a
-/// successful `init` traps with a message saying so.
+/// successful `init` traps with a message saying so. Any panic traps the
+/// component (plugins are built with `panic = "abort"`); its message is sent
+/// to the host log at level error first.
 #[macro_export]
 macro_rules! export_strategy {
     ($strategy:ty) => {

@@ -1,1 +1,142 @@
-fn main(){}
+//! WASM vs native: the same SMA(10, 30) crossover strategy backtested over a
+//! synthetic 1,000,000-bar series, once as the real `sma-cross` component and
+//! once compiled natively behind the same host `Strategy` interface. Prints
+//! bars/s for each and their ratio; runs alternate, and the median of each
+//! is reported.
+//!
+//! Run: `cargo bench -p cracktrader-tests --bench wasm_vs_native`
+//! (`-- --bars N --rounds R` to change the size).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cracktrader::config::SessionConfig;
+use cracktrader::market_data::MarketData;
+use cracktrader::reference_data::ReferenceData;
+use cracktrader::session::{load_market_data, load_strategies, validate, LoadedStrategy, Session};
+use cracktrader_tests::{host, plugin, Native};
+use sma_cross::SmaCross;
+
+/// Writes a deterministic random walk around 1.10000 (5 decimals), one bar
+/// a minute, as a CSV in the bundled format.
+fn write_synthetic_csv(path: &Path, n: usize) {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        // xorshift64*: fixed seed, so every run replays the same series.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let price = |p: i64| format!("{}.{:05}", p / 100_000, p % 100_000);
+    let start = chrono::DateTime::from_timestamp(1_500_000_000, 0).expect("valid time");
+    let mut csv = String::with_capacity(n * 64);
+    csv.push_str(",Open,High,Low,Close,Volume\n");
+    let mut close: i64 = 110_000;
+    for i in 0..n {
+        let open = close;
+        close = (open + (next() % 41) as i64 - 20).max(1_000);
+        let wick = (next() % 10) as i64;
+        let time = start + chrono::Duration::minutes(i as i64);
+        csv += &format!(
+            "{},{},{},{},{},1000\n",
+            time.format("%Y-%m-%d %H:%M:%S"),
+            price(open),
+            price(open.max(close) + wick),
+            price((open.min(close) - wick).max(1)),
+            price(close)
+        );
+    }
+    std::fs::write(path, csv).expect("write synthetic data");
+}
+
+fn write_session(dir: &Path, data: &Path) -> PathBuf {
+    let text = format!(
+        r#"[session]
+name = "bench"
+[[instruments]]
+symbol = "EURUSD"
+base_currency = "EUR"
+quote_currency = "USD"
+tick_size = "0.00001"
+lot_size = "1"
+[[data]]
+instrument = "EURUSD"
+path = "{}"
+[[execution]]
+id = "sim-usd"
+currency = "USD"
+starting_cash = "100000"
+commission = "0.001"
+[[strategies]]
+id = "sma"
+plugin = "{}"
+execution = "sim-usd"
+instruments = ["EURUSD"]
+[strategies.params]
+instrument = "EURUSD"
+fast = 10
+slow = 30
+quantity = "1000"
+"#,
+        data.display(),
+        plugin("sma-cross").display()
+    );
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, text).expect("write session file");
+    path
+}
+
+/// Runs one backtest and returns its step-loop time and its fills.
+fn run(config: &SessionConfig, reference: &ReferenceData, data: &MarketData, strategy: LoadedStrategy) -> (Duration, u64) {
+    let session = Session::new(config, reference.clone(), data.clone(), vec![strategy]).expect("session");
+    let start = Instant::now();
+    let report = session.run();
+    let elapsed = start.elapsed();
+    assert_eq!(report.error, None);
+    (elapsed, report.summary.fills)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, |v| v.parse().expect("a number"))
+}
+
+fn main() {
+    let (n, rounds) = (arg("--bars", 1_000_000), arg("--rounds", 3));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("synthetic.csv");
+    write_synthetic_csv(&csv, n);
+    let path = write_session(dir.path(), &csv);
+    let config = SessionConfig::load(&path).expect("session file");
+    let reference = validate(&config, &path).expect("valid session");
+    let data = load_market_data(&config, &reference).expect("synthetic data");
+    let host = host();
+    let (mut wasm, mut native) = (Vec::new(), Vec::new());
+    let mut fills = (0, 0);
+    for _ in 0..rounds {
+        let strategy = load_strategies(&config, &host).expect("plugin").pop().unwrap();
+        let (t, f) = run(&config, &reference, &data, strategy);
+        wasm.push(t);
+        fills.0 = f;
+        let strategy = LoadedStrategy { strategy: Box::new(Native::<SmaCross>::default()), plugin: "native".into(), sha256: String::new() };
+        let (t, f) = run(&config, &reference, &data, strategy);
+        native.push(t);
+        fills.1 = f;
+    }
+    assert_eq!(fills.0, fills.1, "WASM and native must trade identically");
+    let (wasm, native) = (median(wasm), median(native));
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!("bars: {n}, rounds: {rounds}, fills per run: {}", fills.0);
+    println!("wasm   (sma-cross component): {:>12.0} bars/s  ({:.3} s)", rate(wasm), wasm.as_secs_f64());
+    println!("native (same code, same host): {:>12.0} bars/s  ({:.3} s)", rate(native), native.as_secs_f64());
+    println!("ratio wasm/native: {:.3}", rate(wasm) / rate(native));
+}

@@ -6,8 +6,10 @@
 //! that a trapping strategy is contained. Every other step returns no
 //! intents.
 //!
-//! Parameters: `instrument` (a granted symbol) and `trap_at` (an integer of
-//! at least 1), both required.
+//! Parameters: `instrument` (a symbol) and `trap_at` (an integer of at least
+//! 1), both required. Unlike a real strategy it does not check that
+//! `instrument` was granted: it subscribes to whatever it is given, so the
+//! host's tests can also use it to exercise the host's subscription check.
 
 use cracktrader_guest::{Config, Info, Intent, Strategy, View};
 
@@ -21,7 +23,6 @@ pub struct TrapOnStep {
 impl Strategy for TrapOnStep {
     fn init(config: &Config) -> Result<(Self, Info), String> {
         let symbol: String = config.param("instrument")?;
-        config.require_instrument(&symbol)?;
         let trap_at: u64 = config.param("trap_at")?;
         if trap_at == 0 {
             return Err("parameter 'trap_at' must be at least 1, got 0".to_string());
@@ -85,10 +86,11 @@ mod tests {
     }
 
     #[test]
-    fn init_needs_a_granted_instrument_and_a_positive_step() {
+    fn init_needs_an_instrument_and_a_positive_step() {
+        // Not granted, still subscribed: refusing it is the host's job.
         let (_, info) =
-            TrapOnStep::init(&config(&[("instrument", "EURUSD"), ("trap_at", "3")])).unwrap();
-        assert_eq!(info.subscriptions, ["EURUSD"]);
+            TrapOnStep::init(&config(&[("instrument", "GBPUSD"), ("trap_at", "3")])).unwrap();
+        assert_eq!(info.subscriptions, ["GBPUSD"]);
         let refused = [
             (
                 &[("trap_at", "3")][..],
