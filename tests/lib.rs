@@ -92,8 +92,7 @@ instruments = ["EURUSD"]
 
 /// Runs a guest-SDK strategy natively behind the host's [`Strategy`]
 /// interface. Each step copies the host's view into the guest's view types —
-/// the native counterpart of lowering it into a component — reusing buffers
-/// the way the host does.
+/// the native counterpart of lowering it into a component.
 pub struct Native<S: guest::Strategy> {
     strategy: Option<S>,
     view: guest::View,
@@ -104,15 +103,7 @@ impl<S: guest::Strategy> Default for Native<S> {
     fn default() -> Self {
         Self {
             strategy: None,
-            view: guest::View {
-                snapshot_id: 0,
-                time: 0,
-                bars: Vec::new(),
-                positions: Vec::new(),
-                balances: Vec::new(),
-                open_orders: Vec::new(),
-                reports: Vec::new(),
-            },
+            view: guest::View::default(),
             intents: Vec::new(),
         }
     }
@@ -136,6 +127,8 @@ fn order_type(t: wit::OrderType) -> guest::OrderType {
     }
 }
 
+/// The native counterpart of the SDK's `View::update`: the step's bars, and
+/// the account whenever the host sent one (else only reports are cleared).
 fn copy_view(from: &wit::View, to: &mut guest::View) {
     to.snapshot_id = from.snapshot_id;
     to.time = from.time;
@@ -149,54 +142,55 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
         close: b.close,
         volume: b.volume,
     }));
-    to.positions.clear();
-    to.positions.extend(from.positions.iter().map(|p| guest::Position {
-        instrument: p.instrument,
-        qty: p.qty,
-        avg_price: dec(p.avg_price),
-    }));
-    to.balances.truncate(from.balances.len());
-    for (i, b) in from.balances.iter().enumerate() {
-        match to.balances.get_mut(i) {
-            Some(t) if t.currency == b.currency => {
-                t.total = dec(b.total);
-                t.free = dec(b.free);
-            }
-            _ => {
-                to.balances.truncate(i);
-                to.balances.push(guest::Balance { currency: b.currency.clone(), total: dec(b.total), free: dec(b.free) });
-            }
-        }
-    }
-    to.open_orders.clear();
-    to.open_orders.extend(from.open_orders.iter().map(|o| guest::OpenOrder {
-        id: o.id,
-        instrument: o.instrument,
-        side: side(o.side),
-        order_type: order_type(o.order_type),
-        qty: o.qty,
-        filled_qty: o.filled_qty,
-        client_tag: o.client_tag.clone(),
-    }));
-    to.reports.clear();
-    to.reports.extend(from.reports.iter().map(|r| guest::OrderReport {
-        order_id: r.order_id,
-        instrument: r.instrument,
-        side: side(r.side),
-        status: match r.status {
-            wit::OrderStatus::Accepted => guest::OrderStatus::Accepted,
-            wit::OrderStatus::Rejected => guest::OrderStatus::Rejected,
-            wit::OrderStatus::PartiallyFilled => guest::OrderStatus::PartiallyFilled,
-            wit::OrderStatus::Filled => guest::OrderStatus::Filled,
-            wit::OrderStatus::Cancelled => guest::OrderStatus::Cancelled,
-        },
-        client_tag: r.client_tag.clone(),
-        fill_qty: r.fill_qty,
-        fill_price: r.fill_price,
-        commission: dec(r.commission),
-        reason: r.reason.clone(),
-        time: r.time,
-    }));
+    let Some(account) = &from.account else {
+        to.reports.clear();
+        return;
+    };
+    to.positions = account
+        .positions
+        .iter()
+        .map(|p| guest::Position { instrument: p.instrument, qty: p.qty, avg_price: dec(p.avg_price) })
+        .collect();
+    to.balances = account
+        .balances
+        .iter()
+        .map(|b| guest::Balance { currency: b.currency.clone(), total: dec(b.total), free: dec(b.free) })
+        .collect();
+    to.open_orders = account
+        .open_orders
+        .iter()
+        .map(|o| guest::OpenOrder {
+            id: o.id,
+            instrument: o.instrument,
+            side: side(o.side),
+            order_type: order_type(o.order_type),
+            qty: o.qty,
+            filled_qty: o.filled_qty,
+            client_tag: o.client_tag.clone(),
+        })
+        .collect();
+    to.reports = account
+        .reports
+        .iter()
+        .map(|r| guest::OrderReport {
+            order_id: r.order_id,
+            instrument: r.instrument,
+            side: side(r.side),
+            status: match r.status {
+                wit::OrderStatus::Accepted => guest::OrderStatus::Accepted,
+                wit::OrderStatus::Rejected => guest::OrderStatus::Rejected,
+                wit::OrderStatus::PartiallyFilled => guest::OrderStatus::PartiallyFilled,
+                wit::OrderStatus::Filled => guest::OrderStatus::Filled,
+                wit::OrderStatus::Cancelled => guest::OrderStatus::Cancelled,
+            },
+            client_tag: r.client_tag.clone(),
+            fill_qty: r.fill_qty,
+            fill_price: r.fill_price,
+            commission: dec(r.commission),
+            reason: r.reason.clone(),
+            time: r.time,
+        })
+        .collect();
 }
 
 fn host_intent(intent: guest::Intent) -> wit::Intent {

@@ -10,7 +10,14 @@ use std::thread::LocalKey;
 
 use crate::{Config, Info, Intent, Strategy, View};
 
+pub use crate::bindings::cracktrader::strategy::types::View as StepView;
 pub use crate::bindings::exports::cracktrader::strategy::strategy::Guest;
+
+thread_local! {
+    /// The view the strategy reads: market data of the current step plus the
+    /// latest account the host sent.
+    static VIEW: RefCell<View> = RefCell::new(View::default());
+}
 
 /// Where the exported functions keep the strategy between calls: `None` until
 /// `init` succeeds.
@@ -22,24 +29,29 @@ pub fn init<T: Strategy>(slot: &'static Slot<T>, config: Config) -> Result<Info,
     // Drop the old instance first: if the new config is refused, no strategy
     // built from an earlier config must keep answering `on-step`.
     slot.with(|cell| *cell.borrow_mut() = None);
+    VIEW.with(|view| *view.borrow_mut() = View::default());
     let (strategy, info) = T::init(&config)?;
     slot.with(|cell| *cell.borrow_mut() = Some(strategy));
     Ok(info)
 }
 
 /// `on-step` export. Traps (panics) if `init` has not succeeded.
-pub fn on_step<T: Strategy>(slot: &'static Slot<T>, view: View) -> Vec<Intent> {
+pub fn on_step<T: Strategy>(slot: &'static Slot<T>, step: StepView) -> Vec<Intent> {
     log_panics();
-    slot.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let strategy = cell.as_mut().unwrap_or_else(|| not_initialised("on-step"));
-        // A fresh Vec costs nothing until the first push. Reusing one across
-        // steps would not save anything: the returned Vec is consumed by the
-        // canonical-ABI lowering, which copies it into its own buffer and
-        // frees it, so its capacity can never come back to the guest.
-        let mut intents = Vec::new();
-        strategy.on_step(&view, &mut intents);
-        intents
+    VIEW.with(|view| {
+        let mut view = view.borrow_mut();
+        view.update(step);
+        slot.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let strategy = cell.as_mut().unwrap_or_else(|| not_initialised("on-step"));
+            // A fresh Vec costs nothing until the first push. Reusing one across
+            // steps would not save anything: the returned Vec is consumed by the
+            // canonical-ABI lowering, which copies it into its own buffer and
+            // frees it, so its capacity can never come back to the guest.
+            let mut intents = Vec::new();
+            strategy.on_step(&view, &mut intents);
+            intents
+        })
     })
 }
 
@@ -143,15 +155,12 @@ mod tests {
         }
     }
 
-    fn empty_view() -> View {
-        View {
+    fn empty_view() -> StepView {
+        StepView {
             snapshot_id: 0,
             time: 0,
             bars: Vec::new(),
-            positions: Vec::new(),
-            balances: Vec::new(),
-            open_orders: Vec::new(),
-            reports: Vec::new(),
+            account: None,
         }
     }
 

@@ -32,10 +32,12 @@
 //!
 //! # Vocabulary and invariants
 //!
-//! * The types ([`View`], [`Bar`], [`Intent`], ...) are the ones generated
-//!   from the WIT, re-exported as they are: the guest never converts a view
-//!   into other types, because every conversion would cost time at every step.
-//!   The SDK adds inherent helper methods to them instead.
+//! * The types ([`Bar`], [`Intent`], [`Position`], ...) are the ones generated
+//!   from the WIT, re-exported as they are: the guest never converts them,
+//!   because every conversion would cost time at every step. The SDK adds
+//!   inherent helper methods to them instead. [`View`] is the SDK's own: it
+//!   keeps the latest account the host sent (the host sends it only when it
+//!   may have changed) next to the step's bars.
 //! * Prices and quantities are `i64` integers scaled by the instrument's
 //!   `price_scale` / `qty_scale` ([`Instrument`] converts them); amounts not
 //!   tied to one instrument are exact [`Decimal`]s.
@@ -77,8 +79,9 @@ pub mod bindings {
 
 pub use bindings::cracktrader::strategy::types::{
     Balance, Bar, Config, Decimal, Info, Instrument, InstrumentId, Intent, LogLevel, OpenOrder,
-    OrderId, OrderReport, OrderStatus, OrderType, PlaceOrder, Position, Side, Timestamp, View,
+    OrderId, OrderReport, OrderStatus, OrderType, PlaceOrder, Position, Side, Timestamp,
 };
+pub use view::View;
 
 /// A trading strategy, run by the host one step at a time.
 ///
@@ -148,7 +151,7 @@ macro_rules! export_strategy {
                     $crate::glue::init(&INSTANCE, config)
                 }
 
-                fn on_step(view: $crate::View) -> ::std::vec::Vec<$crate::Intent> {
+                fn on_step(view: $crate::glue::StepView) -> ::std::vec::Vec<$crate::Intent> {
                     $crate::glue::on_step(&INSTANCE, view)
                 }
 

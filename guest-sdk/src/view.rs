@@ -1,9 +1,53 @@
-//! Lookups over the per-step [`View`]. Views hold a handful of entries per
-//! instrument, so linear scans beat any index a strategy would have to build.
+//! The per-step [`View`] a strategy reads, and lookups over it. Views hold a
+//! handful of entries per instrument, so linear scans beat any index a
+//! strategy would have to build.
 
-use crate::{Balance, Bar, InstrumentId, OpenOrder, Side, View};
+use crate::bindings::cracktrader::strategy::types::View as StepView;
+use crate::{Balance, Bar, InstrumentId, OpenOrder, OrderReport, Position, Side, Timestamp};
+
+/// Everything a strategy sees at one step: the market data of its
+/// subscriptions, and its whole account.
+///
+/// The host sends the account only when it may have changed (see `view` in
+/// the WIT); the SDK keeps the latest one here, so a strategy always sees
+/// its current positions, cash and working orders, and exactly the reports
+/// that arrived since its previous step.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// Identifies the snapshot this view was cut from.
+    pub snapshot_id: u64,
+    /// Time of the snapshot.
+    pub time: Timestamp,
+    /// Bars that closed at this step, for subscribed instruments only.
+    pub bars: Vec<Bar>,
+    /// Non-zero positions of this strategy.
+    pub positions: Vec<Position>,
+    /// Cash of this strategy's execution context.
+    pub balances: Vec<Balance>,
+    /// Orders of this strategy that are still working.
+    pub open_orders: Vec<OpenOrder>,
+    /// Reports on this strategy's orders since its previous step.
+    pub reports: Vec<OrderReport>,
+}
 
 impl View {
+    /// Folds in one step as received from the host: new market data, and
+    /// the account if the host sent it (else only the reports are cleared).
+    pub fn update(&mut self, step: StepView) {
+        self.snapshot_id = step.snapshot_id;
+        self.time = step.time;
+        self.bars = step.bars;
+        match step.account {
+            Some(account) => {
+                self.positions = account.positions;
+                self.balances = account.balances;
+                self.open_orders = account.open_orders;
+                self.reports = account.reports;
+            }
+            None => self.reports.clear(),
+        }
+    }
+
     /// The bar of `instrument` that closed at this step, if any.
     pub fn bar(&self, instrument: InstrumentId) -> Option<&Bar> {
         self.bars.iter().find(|bar| bar.instrument == instrument)
@@ -107,6 +151,50 @@ mod tests {
             ],
             reports: Vec::new(),
         }
+    }
+
+    #[test]
+    fn account_persists_until_the_host_sends_a_new_one() {
+        use crate::bindings::cracktrader::strategy::types::Account;
+        let mut view = view();
+        view.reports.push(OrderReport {
+            order_id: 1,
+            instrument: 1,
+            side: Side::Buy,
+            status: crate::OrderStatus::Filled,
+            client_tag: String::new(),
+            fill_qty: 1,
+            fill_price: 1,
+            commission: Decimal::new(0, 0),
+            reason: String::new(),
+            time: 0,
+        });
+        view.update(StepView {
+            snapshot_id: 2,
+            time: 5,
+            bars: vec![bar(1, 7)],
+            account: None,
+        });
+        assert_eq!((view.snapshot_id, view.time, view.bars.len()), (2, 5, 1));
+        assert_eq!(view.position(2), -300, "account kept");
+        assert!(
+            view.reports.is_empty(),
+            "reports are only those since the previous step"
+        );
+        let account = Account {
+            positions: Vec::new(),
+            balances: Vec::new(),
+            open_orders: Vec::new(),
+            reports: Vec::new(),
+        };
+        view.update(StepView {
+            snapshot_id: 3,
+            time: 6,
+            bars: Vec::new(),
+            account: Some(account),
+        });
+        assert_eq!(view.position(2), 0, "account replaced");
+        assert!(view.open_orders.is_empty());
     }
 
     #[test]

@@ -88,6 +88,8 @@ struct Registration {
     risk: RiskLimits,
     view: wit::View,
     pending: Vec<wit::OrderReport>,
+    /// Whether the strategy has been sent its account at least once.
+    account_sent: bool,
 }
 
 /// Everything downstream of the strategies, borrowed together while a
@@ -319,6 +321,7 @@ impl Session {
                 risk: cfg.risk.clone(),
                 view: empty_view(),
                 pending: Vec::new(),
+                account_sent: false,
             });
         }
         let instruments = reference.len();
@@ -473,59 +476,63 @@ impl Services {
             .map(|b| from_scaled(b.close, self.reference.get(instrument).price_scale))
     }
 
-    /// Fills a view's positions, balances, open orders and reports.
+    /// Sets the account part of a view: the full account when it may have
+    /// changed since the strategy's previous step (see `wit/strategy.wit`),
+    /// else `None`.
     fn fill_account_view(&self, reg: &mut Registration, snapshot: &Snapshot) {
         let a = &reg.attribution;
-        let view = &mut reg.view;
-        view.positions.clear();
-        for (i, p) in self.inventory.positions(a.strategy_index).iter().enumerate() {
-            if p.qty.is_zero() {
-                continue;
-            }
-            let inst = self.reference.get(InstrumentId(i as u32));
-            view.positions.push(wit::Position {
-                instrument: inst.id.0,
-                // Positions are sums of lot multiples: exact at qty scale.
-                qty: to_scaled(p.qty, inst.qty_scale).unwrap_or(i64::MAX),
-                avg_price: decimal_to_wit(p.avg_price().unwrap_or_default()),
-            });
+        let simulator = &self.simulators[a.execution_index];
+        let working = simulator.working_orders().iter().filter(|o| o.attribution.strategy_index == a.strategy_index);
+        if reg.account_sent && reg.pending.is_empty() && working.clone().next().is_none() {
+            reg.view.account = None;
+            return;
         }
+        reg.account_sent = true;
+        let positions = self
+            .inventory
+            .positions(a.strategy_index)
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.qty.is_zero())
+            .map(|(i, p)| {
+                let inst = self.reference.get(InstrumentId(i as u32));
+                wit::Position {
+                    instrument: inst.id.0,
+                    // Positions are sums of lot multiples: exact at qty scale.
+                    qty: to_scaled(p.qty, inst.qty_scale).unwrap_or(i64::MAX),
+                    avg_price: decimal_to_wit(p.avg_price().unwrap_or_default()),
+                }
+            })
+            .collect();
         let account = self.inventory.account(a.execution_index);
-        let total = decimal_to_wit(account.cash);
-        let free = decimal_to_wit(account.cash - self.reserved_cash(a.execution_index, snapshot));
-        // Reuse the currency string: no allocation per step.
-        match view.balances.first_mut() {
-            Some(balance) => {
-                balance.total = total;
-                balance.free = free;
-            }
-            None => view.balances.push(wit::Balance {
-                currency: self.currencies[a.execution_index].to_string(),
-                total,
-                free,
-            }),
-        }
-        view.open_orders.clear();
-        for o in self.simulators[a.execution_index].working_orders() {
-            if o.attribution.strategy_index != a.strategy_index {
-                continue;
-            }
-            let inst = self.reference.get(o.request.instrument);
-            view.open_orders.push(wit::OpenOrder {
-                id: o.id.0,
-                instrument: inst.id.0,
-                side: o.request.side.into(),
-                order_type: match o.request.order_type {
-                    OrderType::Market => wit::OrderType::Market,
-                    OrderType::Limit(p) => wit::OrderType::Limit(to_scaled(p, inst.price_scale).unwrap_or(i64::MAX)),
-                },
-                qty: to_scaled(o.request.qty, inst.qty_scale).unwrap_or(i64::MAX),
-                filled_qty: to_scaled(o.filled_qty, inst.qty_scale).unwrap_or(i64::MAX),
-                client_tag: o.request.client_tag.clone(),
-            });
-        }
-        view.reports.clear();
-        view.reports.append(&mut reg.pending);
+        let balances = vec![wit::Balance {
+            currency: self.currencies[a.execution_index].to_string(),
+            total: decimal_to_wit(account.cash),
+            free: decimal_to_wit(account.cash - self.reserved_cash(a.execution_index, snapshot)),
+        }];
+        let open_orders = working
+            .map(|o| {
+                let inst = self.reference.get(o.request.instrument);
+                wit::OpenOrder {
+                    id: o.id.0,
+                    instrument: inst.id.0,
+                    side: o.request.side.into(),
+                    order_type: match o.request.order_type {
+                        OrderType::Market => wit::OrderType::Market,
+                        OrderType::Limit(p) => wit::OrderType::Limit(to_scaled(p, inst.price_scale).unwrap_or(i64::MAX)),
+                    },
+                    qty: to_scaled(o.request.qty, inst.qty_scale).unwrap_or(i64::MAX),
+                    filled_qty: to_scaled(o.filled_qty, inst.qty_scale).unwrap_or(i64::MAX),
+                    client_tag: o.request.client_tag.clone(),
+                }
+            })
+            .collect();
+        reg.view.account = Some(wit::Account {
+            positions,
+            balances,
+            open_orders,
+            reports: std::mem::take(&mut reg.pending),
+        });
     }
 
     /// Stamps, risk-checks and executes one intent of `reg`.

@@ -122,10 +122,7 @@ pub fn empty_view() -> wit::View {
         snapshot_id: 0,
         time: 0,
         bars: Vec::new(),
-        positions: Vec::new(),
-        balances: Vec::new(),
-        open_orders: Vec::new(),
-        reports: Vec::new(),
+        account: None,
     }
 }
 
