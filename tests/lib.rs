@@ -11,7 +11,10 @@ use cracktrader_guest as guest;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_owned()
 }
 
 /// A real plugin component built by this crate's build script.
@@ -21,7 +24,10 @@ pub fn plugin(name: &str) -> PathBuf {
 
 /// A strategy host whose compiled-component cache lives under `target/`.
 pub fn host() -> StrategyHost {
-    StrategyHost::new(Some(workspace_root().join("target").join("component-cache"))).expect("engine")
+    StrategyHost::new(Some(
+        workspace_root().join("target").join("component-cache"),
+    ))
+    .expect("engine")
 }
 
 /// A session file for one `sma-cross` registration (or another plugin with
@@ -117,7 +123,10 @@ fn side(s: wit::Side) -> guest::Side {
 }
 
 fn dec(d: wit::Decimal) -> guest::Decimal {
-    guest::Decimal { mantissa: d.mantissa, scale: d.scale }
+    guest::Decimal {
+        mantissa: d.mantissa,
+        scale: d.scale,
+    }
 }
 
 fn order_type(t: wit::OrderType) -> guest::OrderType {
@@ -149,12 +158,20 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
     to.positions = account
         .positions
         .iter()
-        .map(|p| guest::Position { instrument: p.instrument, qty: p.qty, avg_price: dec(p.avg_price) })
+        .map(|p| guest::Position {
+            instrument: p.instrument,
+            qty: p.qty,
+            avg_price: dec(p.avg_price),
+        })
         .collect();
     to.balances = account
         .balances
         .iter()
-        .map(|b| guest::Balance { currency: b.currency.clone(), total: dec(b.total), free: dec(b.free) })
+        .map(|b| guest::Balance {
+            currency: b.currency.clone(),
+            total: dec(b.total),
+            free: dec(b.free),
+        })
         .collect();
     to.open_orders = account
         .open_orders
@@ -213,7 +230,10 @@ fn host_intent(intent: guest::Intent) -> wit::Intent {
 }
 
 fn not_initialised() -> StrategyError {
-    StrategyError::Trap { call: "native", message: "called before init".into() }
+    StrategyError::Trap {
+        call: "native",
+        message: "called before init".into(),
+    }
 }
 
 impl<S: guest::Strategy> Strategy for Native<S> {
@@ -239,7 +259,12 @@ impl<S: guest::Strategy> Strategy for Native<S> {
         };
         let (strategy, info) = S::init(&config).map_err(StrategyError::InitRefused)?;
         self.strategy = Some(strategy);
-        Ok(wit::Info { name: info.name, version: info.version, subscriptions: info.subscriptions, warmup: info.warmup })
+        Ok(wit::Info {
+            name: info.name,
+            version: info.version,
+            subscriptions: info.subscriptions,
+            warmup: info.warmup,
+        })
     }
 
     fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError> {
@@ -250,10 +275,18 @@ impl<S: guest::Strategy> Strategy for Native<S> {
     }
 
     fn save_state(&mut self) -> Result<Vec<u8>, StrategyError> {
-        Ok(self.strategy.as_ref().ok_or_else(not_initialised)?.save_state())
+        Ok(self
+            .strategy
+            .as_ref()
+            .ok_or_else(not_initialised)?
+            .save_state())
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), StrategyError> {
-        self.strategy.as_mut().ok_or_else(not_initialised)?.restore_state(state).map_err(StrategyError::RestoreRefused)
+        self.strategy
+            .as_mut()
+            .ok_or_else(not_initialised)?
+            .restore_state(state)
+            .map_err(StrategyError::RestoreRefused)
     }
 }

@@ -151,11 +151,10 @@ impl SessionConfig {
 
     /// Parses session TOML text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<Self, ConfigError> {
-        let mut config: SessionConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Parse {
-                path: path.to_owned(),
-                message: e.to_string().trim_end().to_owned(),
-            })?;
+        let mut config: SessionConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
         config.base_dir = base_dir;
         Ok(config)
     }

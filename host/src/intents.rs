@@ -10,7 +10,10 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::model::{from_scaled, ExecutionId, InstrumentId, IntentId, OrderId, RouteId, Side, SnapshotId, StrategyId, Timestamp};
+use crate::model::{
+    from_scaled, ExecutionId, InstrumentId, IntentId, OrderId, RouteId, Side, SnapshotId,
+    StrategyId, Timestamp,
+};
 use crate::plugin_api::wit;
 use crate::reference_data::ReferenceData;
 
@@ -128,7 +131,9 @@ impl IntentStamper {
         self.next_intent += 1;
         let id = IntentId(self.next_intent);
         let action = match raw {
-            wit::Intent::Cancel(order) => Action::Cancel { order_id: OrderId(order) },
+            wit::Intent::Cancel(order) => Action::Cancel {
+                order_id: OrderId(order),
+            },
             wit::Intent::Place(place) => {
                 self.next_order += 1;
                 let order_id = OrderId(self.next_order);
@@ -141,7 +146,11 @@ impl IntentStamper {
                     client_tag: place.client_tag.clone(),
                     reason,
                 };
-                if !granted.get(place.instrument as usize).copied().unwrap_or(false) {
+                if !granted
+                    .get(place.instrument as usize)
+                    .copied()
+                    .unwrap_or(false)
+                {
                     return Err(refuse(format!(
                         "instrument {} is not granted to strategy {}",
                         place.instrument, attribution.strategy_id
@@ -149,7 +158,10 @@ impl IntentStamper {
                 }
                 let inst = reference.get(InstrumentId(place.instrument));
                 if place.qty <= 0 {
-                    return Err(refuse(format!("order qty must be positive, got {} (scaled)", place.qty)));
+                    return Err(refuse(format!(
+                        "order qty must be positive, got {} (scaled)",
+                        place.qty
+                    )));
                 }
                 let order_type = match place.order_type {
                     wit::OrderType::Market => OrderType::Market,
@@ -157,7 +169,9 @@ impl IntentStamper {
                         OrderType::Limit(from_scaled(price, inst.price_scale))
                     }
                     wit::OrderType::Limit(price) => {
-                        return Err(refuse(format!("limit price must be positive, got {price} (scaled)")))
+                        return Err(refuse(format!(
+                            "limit price must be positive, got {price} (scaled)"
+                        )))
                     }
                 };
                 Action::Place {

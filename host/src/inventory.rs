@@ -121,7 +121,11 @@ impl Inventory {
         }
         account.cash -= fill.commission;
         account.commissions += fill.commission;
-        self.positions[a.strategy_index][report.request.instrument.0 as usize].apply(report.request.side, fill.qty, fill.price);
+        self.positions[a.strategy_index][report.request.instrument.0 as usize].apply(
+            report.request.side,
+            fill.qty,
+            fill.price,
+        );
     }
 
     /// The account of an execution context, by index.
@@ -179,7 +183,10 @@ mod tests {
         p.apply(Side::Buy, d("1"), d("11"));
         assert_eq!(p.avg_price(), Some(d("10.25")));
         p.apply(Side::Sell, d("2"), d("12"));
-        assert_eq!((p.qty, p.cost, p.realized_pnl), (d("2"), d("20.5"), d("3.5")));
+        assert_eq!(
+            (p.qty, p.cost, p.realized_pnl),
+            (d("2"), d("20.5"), d("3.5"))
+        );
         p.apply(Side::Sell, d("3"), d("9"));
         assert_eq!((p.qty, p.cost, p.realized_pnl), (d("-1"), d("-9"), d("1")));
     }

@@ -95,7 +95,9 @@ fn parse_time(text: &str) -> Option<Timestamp> {
     let text = text.trim();
     let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
-        .or_else(|_| NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(Default::default())))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(Default::default()))
+        })
         .ok()?;
     naive.and_utc().timestamp_nanos_opt()
 }
@@ -155,7 +157,10 @@ pub fn read_csv(
         }
         let time_text = &record[0];
         let time = parse_time(time_text).ok_or_else(|| {
-            row_error(line, format!("column time: invalid timestamp '{time_text}'"))
+            row_error(
+                line,
+                format!("column time: invalid timestamp '{time_text}'"),
+            )
         })?;
         let mut values = [0i64; 5];
         for (i, value) in values.iter_mut().enumerate() {
@@ -164,16 +169,24 @@ pub fn read_csv(
             let number: Decimal = text
                 .parse()
                 .or_else(|_| Decimal::from_scientific(text))
-                .map_err(|_| row_error(line, format!("column {column}: invalid number '{text}'")))?;
+                .map_err(|_| {
+                    row_error(line, format!("column {column}: invalid number '{text}'"))
+                })?;
             let is_volume = column == "Volume";
             if number < Decimal::ZERO || (!is_volume && number.is_zero()) {
                 return Err(row_error(
                     line,
-                    format!("column {column}: {number} is not a valid {}", if is_volume { "volume" } else { "price" }),
+                    format!(
+                        "column {column}: {number} is not a valid {}",
+                        if is_volume { "volume" } else { "price" }
+                    ),
                 ));
             }
             *value = if is_volume {
-                to_scaled(number.trunc_with_scale(u32::from(instrument.qty_scale)), instrument.qty_scale)
+                to_scaled(
+                    number.trunc_with_scale(u32::from(instrument.qty_scale)),
+                    instrument.qty_scale,
+                )
             } else {
                 to_scaled(number, instrument.price_scale)
             }
@@ -182,7 +195,11 @@ pub fn read_csv(
                     line,
                     format!(
                         "column {column}: {number} is finer than {} allows for {}",
-                        if is_volume { format!("lot size {}", instrument.lot_size) } else { format!("tick size {}", instrument.tick_size) },
+                        if is_volume {
+                            format!("lot size {}", instrument.lot_size)
+                        } else {
+                            format!("tick size {}", instrument.tick_size)
+                        },
                         instrument.symbol
                     ),
                 )
@@ -221,7 +238,9 @@ pub fn read_csv(
         });
     }
     if bars.is_empty() {
-        return Err(MarketDataError::Empty { path: path.to_owned() });
+        return Err(MarketDataError::Empty {
+            path: path.to_owned(),
+        });
     }
     Ok(bars)
 }
@@ -336,12 +355,30 @@ mod tests {
     #[test]
     fn errors_name_line_and_column() {
         let cases = [
-            ("2017-04-19 09:00:00,1.07,abc,1.06,1.07,1", "x.csv:2: column High: invalid number 'abc'"),
-            ("2017-04-19 09:00:00,1.07,1.08,1.06,1.071234,1", "x.csv:2: column Close: 1.071234 is finer than tick size 0.00001 allows for EURUSD"),
-            ("yesterday,1.07,1.08,1.06,1.07,1", "x.csv:2: column time: invalid timestamp 'yesterday'"),
-            ("2017-04-19 09:00:00,1.07,1.08,1.06", "x.csv:2: expected 6 columns, found 4"),
-            ("2017-04-19 09:00:00,1.07,1.06,1.08,1.07,1", "x.csv:2: inconsistent bar"),
-            ("2017-04-19 09:00:00,0,1.06,1.08,1.07,1", "x.csv:2: column Open: 0 is not a valid price"),
+            (
+                "2017-04-19 09:00:00,1.07,abc,1.06,1.07,1",
+                "x.csv:2: column High: invalid number 'abc'",
+            ),
+            (
+                "2017-04-19 09:00:00,1.07,1.08,1.06,1.071234,1",
+                "x.csv:2: column Close: 1.071234 is finer than tick size 0.00001 allows for EURUSD",
+            ),
+            (
+                "yesterday,1.07,1.08,1.06,1.07,1",
+                "x.csv:2: column time: invalid timestamp 'yesterday'",
+            ),
+            (
+                "2017-04-19 09:00:00,1.07,1.08,1.06",
+                "x.csv:2: expected 6 columns, found 4",
+            ),
+            (
+                "2017-04-19 09:00:00,1.07,1.06,1.08,1.07,1",
+                "x.csv:2: inconsistent bar",
+            ),
+            (
+                "2017-04-19 09:00:00,0,1.06,1.08,1.07,1",
+                "x.csv:2: column Open: 0 is not a valid price",
+            ),
         ];
         for (row, want) in cases {
             let err = read(&format!(",Open,High,Low,Close,Volume\n{row}\n")).unwrap_err();
@@ -351,7 +388,8 @@ mod tests {
 
     #[test]
     fn time_must_increase() {
-        let err = read(",Open,High,Low,Close,Volume\n2017-04-19,1,1,1,1,1\n2017-04-19,1,1,1,1,1\n").unwrap_err();
+        let err = read(",Open,High,Low,Close,Volume\n2017-04-19,1,1,1,1,1\n2017-04-19,1,1,1,1,1\n")
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "x.csv:3: column time: 2017-04-19T00:00:00Z is not after the previous row's 2017-04-19T00:00:00Z"
@@ -361,12 +399,23 @@ mod tests {
     #[test]
     fn wrong_header_and_empty_file_are_refused() {
         assert!(matches!(read("a,b\n"), Err(MarketDataError::Header { .. })));
-        assert!(matches!(read(",Open,High,Low,Close,Volume\n"), Err(MarketDataError::Empty { .. })));
+        assert!(matches!(
+            read(",Open,High,Low,Close,Volume\n"),
+            Err(MarketDataError::Empty { .. })
+        ));
     }
 
     #[test]
     fn steps_merge_series_by_time() {
-        let bar = |instrument, time| Bar { instrument: InstrumentId(instrument), time, open: 1, high: 1, low: 1, close: 1, volume: 0 };
+        let bar = |instrument, time| Bar {
+            instrument: InstrumentId(instrument),
+            time,
+            open: 1,
+            high: 1,
+            low: 1,
+            close: 1,
+            volume: 0,
+        };
         let data = MarketData::new(vec![vec![bar(0, 1), bar(0, 3)], vec![bar(1, 2), bar(1, 3)]]);
         let mut cursor = data.steps();
         let mut out = Vec::new();

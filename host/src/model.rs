@@ -172,7 +172,10 @@ mod tests {
 
     #[test]
     fn times_format_as_utc() {
-        assert_eq!(format_time(1_492_592_400_000_000_000), "2017-04-19T09:00:00Z");
+        assert_eq!(
+            format_time(1_492_592_400_000_000_000),
+            "2017-04-19T09:00:00Z"
+        );
     }
 
     proptest! {

@@ -48,8 +48,15 @@ pub fn decimal_to_wit(value: Decimal) -> wit::Decimal {
         // Every step drops one digit, so this ends before the scale reaches 0
         // for any value whose integer part fits 64 bits; saturate otherwise.
         if value.scale() == 0 {
-            let saturated = if value.is_sign_negative() { i64::MIN } else { i64::MAX };
-            return wit::Decimal { mantissa: saturated, scale: 0 };
+            let saturated = if value.is_sign_negative() {
+                i64::MIN
+            } else {
+                i64::MAX
+            };
+            return wit::Decimal {
+                mantissa: saturated,
+                scale: 0,
+            };
         }
         value = value.round_dp(value.scale() - 1);
     }
@@ -82,13 +89,26 @@ mod tests {
     fn long_quotients_are_rounded_to_fit() {
         let third = Decimal::ONE / Decimal::from(3);
         let wit = decimal_to_wit(third);
-        assert_eq!(wit.mantissa.to_string().len(), 19, "as many digits as fit 64 bits");
-        assert_eq!(decimal_from_wit(wit).unwrap().round_dp(10), third.round_dp(10));
+        assert_eq!(
+            wit.mantissa.to_string().len(),
+            19,
+            "as many digits as fit 64 bits"
+        );
+        assert_eq!(
+            decimal_from_wit(wit).unwrap().round_dp(10),
+            third.round_dp(10)
+        );
     }
 
     #[test]
     fn invalid_scales_are_refused() {
-        assert_eq!(decimal_from_wit(wit::Decimal { mantissa: 1, scale: 29 }), None);
+        assert_eq!(
+            decimal_from_wit(wit::Decimal {
+                mantissa: 1,
+                scale: 29
+            }),
+            None
+        );
     }
 
     proptest! {

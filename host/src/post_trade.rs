@@ -16,7 +16,9 @@ use serde::Serialize;
 
 use crate::execution::orders::{OrderReport, OrderStatus, CANCELLED_BY_STRATEGY};
 use crate::inventory::{Position, Valuation};
-use crate::model::{format_time, ExecutionId, IntentId, OrderId, RouteId, Side, StrategyId, Timestamp};
+use crate::model::{
+    format_time, ExecutionId, IntentId, OrderId, RouteId, Side, StrategyId, Timestamp,
+};
 use crate::reference_data::ReferenceData;
 
 /// One fill, as it appears in the report.
@@ -170,12 +172,20 @@ impl Recorder {
     }
 
     /// Records an order report. `position` is the strategy's position after it.
-    pub fn on_report(&mut self, report: &OrderReport, position: &Position, reference: &ReferenceData) {
+    pub fn on_report(
+        &mut self,
+        report: &OrderReport,
+        position: &Position,
+        reference: &ReferenceData,
+    ) {
         let sequence = self.next_sequence();
         let a = &report.attribution;
         if let Some(fill) = report.fill {
             let before = position.qty - report.request.side.sign() * fill.qty;
-            if position.qty.is_zero() || (!before.is_zero() && before.is_sign_positive() != position.qty.is_sign_positive()) {
+            if position.qty.is_zero()
+                || (!before.is_zero()
+                    && before.is_sign_positive() != position.qty.is_sign_positive())
+            {
                 self.trades += 1;
             }
             self.fills.push(FillRecord {
@@ -194,21 +204,62 @@ impl Recorder {
                 client_tag: report.request.client_tag.clone(),
             });
         } else if report.status == OrderStatus::Rejected {
-            self.refusal(sequence, report.time, a.strategy_id.clone(), report.intent_id, report.order_id, "rejected", report.reason.clone());
-        } else if report.status == OrderStatus::Cancelled && report.reason != CANCELLED_BY_STRATEGY {
-            self.refusal(sequence, report.time, a.strategy_id.clone(), report.intent_id, report.order_id, "cancelled", report.reason.clone());
+            self.refusal(
+                sequence,
+                report.time,
+                a.strategy_id.clone(),
+                report.intent_id,
+                report.order_id,
+                "rejected",
+                report.reason.clone(),
+            );
+        } else if report.status == OrderStatus::Cancelled && report.reason != CANCELLED_BY_STRATEGY
+        {
+            self.refusal(
+                sequence,
+                report.time,
+                a.strategy_id.clone(),
+                report.intent_id,
+                report.order_id,
+                "cancelled",
+                report.reason.clone(),
+            );
         }
     }
 
     /// Records an intent refused by the host before it became an order
     /// report (a grant or conversion failure, or a refused cancel).
-    pub fn on_refusal(&mut self, time: Timestamp, strategy_id: &StrategyId, intent_id: IntentId, order_id: OrderId, reason: String) {
+    pub fn on_refusal(
+        &mut self,
+        time: Timestamp,
+        strategy_id: &StrategyId,
+        intent_id: IntentId,
+        order_id: OrderId,
+        reason: String,
+    ) {
         let sequence = self.next_sequence();
-        self.refusal(sequence, time, strategy_id.clone(), intent_id, order_id, "rejected", reason);
+        self.refusal(
+            sequence,
+            time,
+            strategy_id.clone(),
+            intent_id,
+            order_id,
+            "rejected",
+            reason,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn refusal(&mut self, sequence: u64, time: Timestamp, strategy_id: StrategyId, intent_id: IntentId, order_id: OrderId, outcome: &'static str, reason: String) {
+    fn refusal(
+        &mut self,
+        sequence: u64,
+        time: Timestamp,
+        strategy_id: StrategyId,
+        intent_id: IntentId,
+        order_id: OrderId,
+        outcome: &'static str,
+        reason: String,
+    ) {
         self.refusals.push(RefusalRecord {
             sequence,
             time: format_time(time),
@@ -244,7 +295,10 @@ impl Recorder {
         realized_pnl: Decimal,
         error: Option<String>,
     ) -> Report {
-        let final_equity = self.equity.last().map_or(starting_equity, |p| p.value.equity);
+        let final_equity = self
+            .equity
+            .last()
+            .map_or(starting_equity, |p| p.value.equity);
         let summary = Summary {
             bars,
             steps: self.steps,
@@ -255,7 +309,11 @@ impl Recorder {
             refused: self.refusals.len() as u64,
             starting_equity,
             final_equity,
-            total_return: if starting_equity.is_zero() { Decimal::ZERO } else { final_equity / starting_equity - Decimal::ONE },
+            total_return: if starting_equity.is_zero() {
+                Decimal::ZERO
+            } else {
+                final_equity / starting_equity - Decimal::ONE
+            },
             max_drawdown: max_drawdown(&self.equity),
             sharpe: sharpe(&self.equity),
             commissions,
@@ -321,14 +379,21 @@ mod tests {
             .enumerate()
             .map(|(i, v)| EquityPoint {
                 time: i as i64 * 86_400_000_000_000,
-                value: Valuation { cash: Decimal::from(*v), position_value: Decimal::ZERO, equity: Decimal::from(*v) },
+                value: Valuation {
+                    cash: Decimal::from(*v),
+                    position_value: Decimal::ZERO,
+                    equity: Decimal::from(*v),
+                },
             })
             .collect()
     }
 
     #[test]
     fn drawdown_is_from_the_running_peak() {
-        assert_eq!(max_drawdown(&curve(&[100, 120, 90, 130, 117])), "0.25".parse().unwrap());
+        assert_eq!(
+            max_drawdown(&curve(&[100, 120, 90, 130, 117])),
+            "0.25".parse().unwrap()
+        );
         assert_eq!(max_drawdown(&curve(&[100, 101, 102])), Decimal::ZERO);
     }
 

@@ -184,8 +184,17 @@ mod tests {
         let mut problems = Problems::default();
         ReferenceData::from_config(&[bad, eurusd()], &mut problems);
         let text = problems.to_string();
-        assert!(text.contains("instruments[0] (EURUSD).tick_size: must be positive"), "{text}");
-        assert!(text.contains("instruments[0] (EURUSD).lot_size: must be positive"), "{text}");
-        assert!(text.contains("instruments[1] (EURUSD): symbol defined twice"), "{text}");
+        assert!(
+            text.contains("instruments[0] (EURUSD).tick_size: must be positive"),
+            "{text}"
+        );
+        assert!(
+            text.contains("instruments[0] (EURUSD).lot_size: must be positive"),
+            "{text}"
+        );
+        assert!(
+            text.contains("instruments[1] (EURUSD): symbol defined twice"),
+            "{text}"
+        );
     }
 }

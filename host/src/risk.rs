@@ -179,7 +179,11 @@ fn check_grid(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn check_notional(order: &OrderRequest, notional: Decimal, ctx: &RiskContext) -> Result<(), Refusal> {
+fn check_notional(
+    order: &OrderRequest,
+    notional: Decimal,
+    ctx: &RiskContext,
+) -> Result<(), Refusal> {
     let min = ctx.instrument.min_notional;
     if notional < min {
         return Err(Refusal::BelowMinNotional {
@@ -189,7 +193,10 @@ fn check_notional(order: &OrderRequest, notional: Decimal, ctx: &RiskContext) ->
         });
     }
     if let Some(limit) = ctx.limits.max_order_qty.filter(|l| order.qty > *l) {
-        return Err(Refusal::MaxOrderQty { qty: order.qty, limit });
+        return Err(Refusal::MaxOrderQty {
+            qty: order.qty,
+            limit,
+        });
     }
     if let Some(limit) = ctx.limits.max_order_notional.filter(|l| notional > *l) {
         return Err(Refusal::MaxOrderNotional { notional, limit });
@@ -203,7 +210,10 @@ fn check_position(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal
         Side::Sell => ctx.position - ctx.working_sells - order.qty,
     };
     if let Some(limit) = ctx.limits.max_position.filter(|l| reach.abs() > *l) {
-        return Err(Refusal::MaxPosition { position: reach, limit });
+        return Err(Refusal::MaxPosition {
+            position: reach,
+            limit,
+        });
     }
     if order.side == Side::Sell && reach < Decimal::ZERO {
         return Err(Refusal::InsufficientPosition {
@@ -216,7 +226,12 @@ fn check_position(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal
 
 /// Cash an order may consume: notional at its valuation price, plus market
 /// slippage, plus commission.
-pub fn estimated_cost(order: &OrderRequest, price: Decimal, commission: Decimal, slippage: Decimal) -> Decimal {
+pub fn estimated_cost(
+    order: &OrderRequest,
+    price: Decimal,
+    commission: Decimal,
+    slippage: Decimal,
+) -> Decimal {
     let price = match order.order_type {
         OrderType::Market => price * (Decimal::ONE + slippage),
         OrderType::Limit(_) => price,
@@ -247,17 +262,34 @@ pub fn decide(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal> {
     check_cash(order, price, ctx)
 }
 
+/// The risk decision on one intent: approved, or refused with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// May be executed.
+    Approved(Approved),
+    /// Must not be executed.
+    Refused {
+        /// The refused intent.
+        intent: Intent,
+        /// Why.
+        refusal: Refusal,
+    },
+}
+
 /// Decides on one order intent.
-pub fn check(intent: Intent, order: &OrderRequest, ctx: &RiskContext) -> Result<Approved, (Intent, Refusal)> {
+pub fn check(intent: Intent, order: &OrderRequest, ctx: &RiskContext) -> Decision {
     match decide(order, ctx) {
-        Ok(()) => Ok(Approved(intent)),
-        Err(refusal) => Err((intent, refusal)),
+        Ok(()) => Decision::Approved(Approved(intent)),
+        Err(refusal) => Decision::Refused { intent, refusal },
     }
 }
 
 /// Approves an intent that needs no risk check (a cancel only lowers risk).
 pub fn approve_cancel(intent: Intent) -> Approved {
-    debug_assert!(matches!(intent.action, crate::intents::Action::Cancel { .. }));
+    debug_assert!(matches!(
+        intent.action,
+        crate::intents::Action::Cancel { .. }
+    ));
     Approved(intent)
 }
 
@@ -294,7 +326,12 @@ mod tests {
         }
     }
 
-    fn decide_with(order: &OrderRequest, limits: &RiskLimits, position: &str, cash: &str) -> Result<(), Refusal> {
+    fn decide_with(
+        order: &OrderRequest,
+        limits: &RiskLimits,
+        position: &str,
+        cash: &str,
+    ) -> Result<(), Refusal> {
         let inst = eurusd();
         let ctx = RiskContext {
             instrument: &inst,
@@ -318,19 +355,93 @@ mod tests {
             max_order_notional: Some(d("2000")),
             max_position: Some(d("1500")),
         };
-        let cases: [(&str, OrderRequest, &RiskLimits, &str, &str, Option<&str>); 9] = [
-            ("ok", order(Side::Buy, "1000", OrderType::Market), &none, "0", "100000", None),
-            ("off tick", order(Side::Buy, "1000", OrderType::Limit(d("1.100001"))), &none, "0", "100000", Some("limit price 1.100001 is not a multiple of tick size 0.00001 for EURUSD")),
-            ("off lot", order(Side::Buy, "0.5", OrderType::Market), &none, "0", "100000", Some("order qty 0.5 is not a multiple of lot size 1 for EURUSD")),
-            ("min notional", order(Side::Buy, "5", OrderType::Market), &none, "0", "100000", Some("order notional 5.5 below min notional 10 for EURUSD")),
-            ("max qty", order(Side::Buy, "1000", OrderType::Market), &tight, "0", "100000", Some("order qty 1000 above max_order_qty 500")),
-            ("max notional", order(Side::Buy, "400", OrderType::Limit(d("6"))), &tight, "0", "100000", Some("order notional 2400 above max_order_notional 2000")),
-            ("max position", order(Side::Buy, "400", OrderType::Market), &tight, "1200", "100000", Some("position would reach 1600, above max_position 1500")),
-            ("short", order(Side::Sell, "1000", OrderType::Market), &none, "400", "100000", Some("sell qty 1000 exceeds the position available to sell, 400")),
-            ("cash", order(Side::Buy, "1000", OrderType::Market), &none, "0", "1000", Some("estimated cost 1101.1000 exceeds free cash 1000")),
+        // (name, order, limits, position, free cash, expected refusal)
+        type Case<'a> = (
+            &'a str,
+            OrderRequest,
+            &'a RiskLimits,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+        );
+        let cases: [Case; 9] = [
+            (
+                "ok",
+                order(Side::Buy, "1000", OrderType::Market),
+                &none,
+                "0",
+                "100000",
+                None,
+            ),
+            (
+                "off tick",
+                order(Side::Buy, "1000", OrderType::Limit(d("1.100001"))),
+                &none,
+                "0",
+                "100000",
+                Some("limit price 1.100001 is not a multiple of tick size 0.00001 for EURUSD"),
+            ),
+            (
+                "off lot",
+                order(Side::Buy, "0.5", OrderType::Market),
+                &none,
+                "0",
+                "100000",
+                Some("order qty 0.5 is not a multiple of lot size 1 for EURUSD"),
+            ),
+            (
+                "min notional",
+                order(Side::Buy, "5", OrderType::Market),
+                &none,
+                "0",
+                "100000",
+                Some("order notional 5.5 below min notional 10 for EURUSD"),
+            ),
+            (
+                "max qty",
+                order(Side::Buy, "1000", OrderType::Market),
+                &tight,
+                "0",
+                "100000",
+                Some("order qty 1000 above max_order_qty 500"),
+            ),
+            (
+                "max notional",
+                order(Side::Buy, "400", OrderType::Limit(d("6"))),
+                &tight,
+                "0",
+                "100000",
+                Some("order notional 2400 above max_order_notional 2000"),
+            ),
+            (
+                "max position",
+                order(Side::Buy, "400", OrderType::Market),
+                &tight,
+                "1200",
+                "100000",
+                Some("position would reach 1600, above max_position 1500"),
+            ),
+            (
+                "short",
+                order(Side::Sell, "1000", OrderType::Market),
+                &none,
+                "400",
+                "100000",
+                Some("sell qty 1000 exceeds the position available to sell, 400"),
+            ),
+            (
+                "cash",
+                order(Side::Buy, "1000", OrderType::Market),
+                &none,
+                "0",
+                "1000",
+                Some("estimated cost 1101.1000 exceeds free cash 1000"),
+            ),
         ];
         for (name, order, limits, position, cash, want) in cases {
-            let got = decide_with(&order, limits, position, cash).err().map(|r| r.to_string());
+            let got = decide_with(&order, limits, position, cash)
+                .err()
+                .map(|r| r.to_string());
             assert_eq!(got.as_deref(), want, "case {name}");
         }
     }

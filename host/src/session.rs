@@ -24,7 +24,9 @@ use crate::execution::simulator::Simulator;
 use crate::intents::{Action, Attribution, Intent, IntentStamper, OrderType};
 use crate::inventory::{Account, Inventory};
 use crate::market_data::{load_csv, MarketData, MarketDataError};
-use crate::model::{from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, RouteId, StrategyId};
+use crate::model::{
+    from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, RouteId, StrategyId,
+};
 use crate::plugin_api::{decimal_to_wit, wit};
 use crate::post_trade::{Recorder, Report, StrategyRecord};
 use crate::reference_data::ReferenceData;
@@ -115,7 +117,10 @@ pub struct Session {
 }
 
 /// Loads every `[[data]]` file of a session.
-pub fn load_market_data(config: &SessionConfig, reference: &ReferenceData) -> Result<MarketData, SessionError> {
+pub fn load_market_data(
+    config: &SessionConfig,
+    reference: &ReferenceData,
+) -> Result<MarketData, SessionError> {
     let mut series = vec![Vec::new(); reference.len()];
     for data in &config.data {
         // Unknown symbols were reported by validation.
@@ -123,22 +128,33 @@ pub fn load_market_data(config: &SessionConfig, reference: &ReferenceData) -> Re
             series[inst.id.0 as usize] = load_csv(&config.resolve(&data.path), inst)?;
         }
     }
-    Ok(MarketData::new(series.into_iter().filter(|s| !s.is_empty()).collect()))
+    Ok(MarketData::new(
+        series.into_iter().filter(|s| !s.is_empty()).collect(),
+    ))
 }
 
 /// Loads and instantiates every `[[strategies]]` plugin of a session.
-pub fn load_strategies(config: &SessionConfig, host: &StrategyHost) -> Result<Vec<LoadedStrategy>, SessionError> {
+pub fn load_strategies(
+    config: &SessionConfig,
+    host: &StrategyHost,
+) -> Result<Vec<LoadedStrategy>, SessionError> {
     config
         .strategies
         .iter()
         .map(|s| {
             let strategy_id = StrategyId::new(s.id.clone());
-            let plugin = host
-                .load(&config.resolve(&s.plugin))
-                .map_err(|source| SessionError::Plugin { strategy_id: strategy_id.clone(), source })?;
+            let plugin =
+                host.load(&config.resolve(&s.plugin))
+                    .map_err(|source| SessionError::Plugin {
+                        strategy_id: strategy_id.clone(),
+                        source,
+                    })?;
             let instance = host
                 .instantiate(&plugin, &strategy_id, s.limits)
-                .map_err(|source| SessionError::Strategy { strategy_id, source })?;
+                .map_err(|source| SessionError::Strategy {
+                    strategy_id,
+                    source,
+                })?;
             Ok(LoadedStrategy {
                 strategy: Box::new(instance),
                 plugin: s.plugin.display().to_string(),
@@ -154,10 +170,19 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
     let reference = ReferenceData::from_config(&config.instruments, &mut problems);
     for (i, data) in config.data.iter().enumerate() {
         if reference.by_symbol(&data.instrument).is_none() {
-            problems.push(format!("data[{i}].instrument: unknown instrument '{}'", data.instrument));
+            problems.push(format!(
+                "data[{i}].instrument: unknown instrument '{}'",
+                data.instrument
+            ));
         }
-        if config.data[..i].iter().any(|d| d.instrument == data.instrument) {
-            problems.push(format!("data[{i}]: second data file for '{}'", data.instrument));
+        if config.data[..i]
+            .iter()
+            .any(|d| d.instrument == data.instrument)
+        {
+            problems.push(format!(
+                "data[{i}]: second data file for '{}'",
+                data.instrument
+            ));
         }
     }
     for (i, ex) in config.execution.iter().enumerate() {
@@ -166,13 +191,22 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
             problems.push(format!("{at}: id defined twice"));
         }
         if ex.starting_cash < Decimal::ZERO {
-            problems.push(format!("{at}.starting_cash: must not be negative, got {}", ex.starting_cash));
+            problems.push(format!(
+                "{at}.starting_cash: must not be negative, got {}",
+                ex.starting_cash
+            ));
         }
         if ex.commission < Decimal::ZERO || ex.commission >= Decimal::ONE {
-            problems.push(format!("{at}.commission: must be a fraction in [0, 1), got {}", ex.commission));
+            problems.push(format!(
+                "{at}.commission: must be a fraction in [0, 1), got {}",
+                ex.commission
+            ));
         }
         if ex.slippage_bps < Decimal::ZERO || ex.slippage_bps >= Decimal::from(10_000) {
-            problems.push(format!("{at}.slippage_bps: must be in [0, 10000), got {}", ex.slippage_bps));
+            problems.push(format!(
+                "{at}.slippage_bps: must be in [0, 10000), got {}",
+                ex.slippage_bps
+            ));
         }
     }
     if config.strategies.is_empty() {
@@ -185,7 +219,10 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
         }
         let execution = config.execution.iter().find(|e| e.id == s.execution);
         if execution.is_none() {
-            problems.push(format!("{at}.execution: unknown execution context '{}'", s.execution));
+            problems.push(format!(
+                "{at}.execution: unknown execution context '{}'",
+                s.execution
+            ));
         }
         for symbol in &s.instruments {
             match reference.by_symbol(symbol) {
@@ -194,7 +231,9 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
                     if !config.data.iter().any(|d| &d.instrument == symbol) {
                         problems.push(format!("{at}.instruments: no [[data]] for '{symbol}'"));
                     }
-                    if let Some(ex) = execution.filter(|e| e.currency != inst.quote_currency.as_str()) {
+                    if let Some(ex) =
+                        execution.filter(|e| e.currency != inst.quote_currency.as_str())
+                    {
                         problems.push(format!(
                             "{at}.instruments: '{symbol}' is quoted in {} but execution context '{}' holds {}; cross-currency accounts are not supported yet",
                             inst.quote_currency, ex.id, ex.currency
@@ -218,7 +257,10 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
     if problems.is_empty() {
         Ok(reference)
     } else {
-        Err(ConfigError::Invalid { path: path.to_owned(), problems })
+        Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })
     }
 }
 
@@ -234,7 +276,12 @@ impl Session {
 
     /// Builds a session from validated parts; `strategies` in the order of
     /// `config.strategies`. Calls each strategy's `init`.
-    pub fn new(config: &SessionConfig, reference: ReferenceData, data: MarketData, strategies: Vec<LoadedStrategy>) -> Result<Self, SessionError> {
+    pub fn new(
+        config: &SessionConfig,
+        reference: ReferenceData,
+        data: MarketData,
+        strategies: Vec<LoadedStrategy>,
+    ) -> Result<Self, SessionError> {
         let accounts = config
             .execution
             .iter()
@@ -255,7 +302,11 @@ impl Session {
         let mut registrations = Vec::with_capacity(strategies.len());
         for (index, (cfg, loaded)) in config.strategies.iter().zip(strategies).enumerate() {
             let strategy_id = StrategyId::new(cfg.id.clone());
-            let execution_index = config.execution.iter().position(|e| e.id == cfg.execution).unwrap_or_default();
+            let execution_index = config
+                .execution
+                .iter()
+                .position(|e| e.id == cfg.execution)
+                .unwrap_or_default();
             let execution = &config.execution[execution_index];
             let attribution = Arc::new(Attribution {
                 strategy_index: index,
@@ -282,7 +333,10 @@ impl Session {
                 });
             }
             let mut strategy = loaded.strategy;
-            let failed = |source| SessionError::Strategy { strategy_id: strategy_id.clone(), source };
+            let failed = |source| SessionError::Strategy {
+                strategy_id: strategy_id.clone(),
+                source,
+            };
             let info = strategy
                 .init(&wit::Config {
                     strategy_id: cfg.id.clone(),
@@ -297,7 +351,9 @@ impl Session {
                     symbol: symbol.clone(),
                     reason,
                 };
-                let inst = reference.by_symbol(symbol).ok_or_else(|| refuse("unknown instrument"))?;
+                let inst = reference
+                    .by_symbol(symbol)
+                    .ok_or_else(|| refuse("unknown instrument"))?;
                 if !granted[inst.id.0 as usize] {
                     return Err(refuse("instrument not granted to this strategy"));
                 }
@@ -357,9 +413,20 @@ impl Session {
             }
         };
         let services = self.services;
-        let commissions = services.inventory.accounts().iter().map(|a| a.commissions).sum();
+        let commissions = services
+            .inventory
+            .accounts()
+            .iter()
+            .map(|a| a.commissions)
+            .sum();
         let realized = (0..self.registrations.len())
-            .flat_map(|s| services.inventory.positions(s).iter().map(|p| p.realized_pnl))
+            .flat_map(|s| {
+                services
+                    .inventory
+                    .positions(s)
+                    .iter()
+                    .map(|p| p.realized_pnl)
+            })
             .sum();
         services.recorder.finish(
             self.name,
@@ -381,9 +448,11 @@ impl Session {
         let services = &mut self.services;
         services.execute_fills(snapshot, &mut self.registrations);
         let reference = &services.reference;
-        let value = services
-            .inventory
-            .valuation(|i| snapshot.last_bar(i).map(|b| from_scaled(b.close, reference.get(i).price_scale)));
+        let value = services.inventory.valuation(|i| {
+            snapshot
+                .last_bar(i)
+                .map(|b| from_scaled(b.close, reference.get(i).price_scale))
+        });
         services.recorder.on_step(snapshot.time(), value);
 
         for reg in &mut self.registrations {
@@ -391,10 +460,13 @@ impl Session {
                 continue;
             }
             services.fill_account_view(reg, snapshot);
-            let intents = reg.strategy.on_step(&reg.view).map_err(|source| SessionError::Strategy {
-                strategy_id: reg.attribution.strategy_id.clone(),
-                source,
-            })?;
+            let intents =
+                reg.strategy
+                    .on_step(&reg.view)
+                    .map_err(|source| SessionError::Strategy {
+                        strategy_id: reg.attribution.strategy_id.clone(),
+                        source,
+                    })?;
             for raw in intents {
                 services.handle_intent(reg, snapshot, raw);
             }
@@ -412,7 +484,10 @@ impl Services {
         }
         let mut reports = std::mem::take(&mut self.reports);
         for report in reports.drain(..) {
-            self.publish(&report, &mut registrations[report.attribution.strategy_index]);
+            self.publish(
+                &report,
+                &mut registrations[report.attribution.strategy_index],
+            );
         }
         self.reports = reports;
     }
@@ -421,7 +496,9 @@ impl Services {
     fn publish(&mut self, report: &OrderReport, reg: &mut Registration) {
         self.inventory.apply(report);
         let a = &report.attribution;
-        let position = self.inventory.position(a.strategy_index, report.request.instrument);
+        let position = self
+            .inventory
+            .position(a.strategy_index, report.request.instrument);
         self.recorder.on_report(report, position, &self.reference);
         let inst = self.reference.get(report.request.instrument);
         let (fill_qty, fill_price, commission) = report.fill.map_or((0, 0, Decimal::ZERO), |f| {
@@ -461,7 +538,9 @@ impl Services {
             .map(|o| {
                 let price = match o.request.order_type {
                     OrderType::Limit(p) => p,
-                    OrderType::Market => self.mark(snapshot, o.request.instrument).unwrap_or_default(),
+                    OrderType::Market => self
+                        .mark(snapshot, o.request.instrument)
+                        .unwrap_or_default(),
                 };
                 let mut rest = o.request.clone();
                 rest.qty = o.remaining();
@@ -482,7 +561,10 @@ impl Services {
     fn fill_account_view(&self, reg: &mut Registration, snapshot: &Snapshot) {
         let a = &reg.attribution;
         let simulator = &self.simulators[a.execution_index];
-        let working = simulator.working_orders().iter().filter(|o| o.attribution.strategy_index == a.strategy_index);
+        let working = simulator
+            .working_orders()
+            .iter()
+            .filter(|o| o.attribution.strategy_index == a.strategy_index);
         if reg.account_sent && reg.pending.is_empty() && working.clone().next().is_none() {
             reg.view.account = None;
             return;
@@ -519,7 +601,9 @@ impl Services {
                     side: o.request.side.into(),
                     order_type: match o.request.order_type {
                         OrderType::Market => wit::OrderType::Market,
-                        OrderType::Limit(p) => wit::OrderType::Limit(to_scaled(p, inst.price_scale).unwrap_or(i64::MAX)),
+                        OrderType::Limit(p) => wit::OrderType::Limit(
+                            to_scaled(p, inst.price_scale).unwrap_or(i64::MAX),
+                        ),
                     },
                     qty: to_scaled(o.request.qty, inst.qty_scale).unwrap_or(i64::MAX),
                     filled_qty: to_scaled(o.filled_qty, inst.qty_scale).unwrap_or(i64::MAX),
@@ -537,11 +621,24 @@ impl Services {
 
     /// Stamps, risk-checks and executes one intent of `reg`.
     fn handle_intent(&mut self, reg: &mut Registration, snapshot: &Snapshot, raw: wit::Intent) {
-        let intent = match self.stamper.stamp(raw, &reg.attribution, snapshot.id(), snapshot.time(), &reg.granted, &self.reference) {
+        let intent = match self.stamper.stamp(
+            raw,
+            &reg.attribution,
+            snapshot.id(),
+            snapshot.time(),
+            &reg.granted,
+            &self.reference,
+        ) {
             Ok(intent) => intent,
             Err(refused) => {
                 tracing::debug!(strategy_id = %reg.attribution.strategy_id, "intent refused: {}", refused.reason);
-                self.recorder.on_refusal(snapshot.time(), &reg.attribution.strategy_id, refused.intent_id, refused.order_id, refused.reason.clone());
+                self.recorder.on_refusal(
+                    snapshot.time(),
+                    &reg.attribution.strategy_id,
+                    refused.intent_id,
+                    refused.order_id,
+                    refused.reason.clone(),
+                );
                 reg.pending.push(wit::OrderReport {
                     order_id: refused.order_id.0,
                     instrument: refused.instrument,
@@ -562,9 +659,10 @@ impl Services {
             Action::Place { order_id, request } => {
                 let (order_id, request) = (*order_id, request.clone());
                 match self.risk_check(reg, snapshot, intent, &request) {
-                    Ok(approved) => approved,
-                    Err((intent, refusal)) => {
-                        let report = OrderReport::rejected(order_id, &intent, request, refusal.to_string());
+                    risk::Decision::Approved(approved) => approved,
+                    risk::Decision::Refused { intent, refusal } => {
+                        let report =
+                            OrderReport::rejected(order_id, &intent, request, refusal.to_string());
                         self.publish(&report, reg);
                         return;
                     }
@@ -574,16 +672,30 @@ impl Services {
         let execution_index = reg.attribution.execution_index;
         match self.simulators[execution_index].execute(approved) {
             Ok(report) => self.publish(&report, reg),
-            Err(rejected) => self.recorder.on_refusal(snapshot.time(), &reg.attribution.strategy_id, rejected.intent_id, rejected.order_id, rejected.reason),
+            Err(rejected) => self.recorder.on_refusal(
+                snapshot.time(),
+                &reg.attribution.strategy_id,
+                rejected.intent_id,
+                rejected.order_id,
+                rejected.reason,
+            ),
         }
     }
 
-    fn risk_check(&self, reg: &Registration, snapshot: &Snapshot, intent: Intent, request: &crate::intents::OrderRequest) -> Result<risk::Approved, (Intent, risk::Refusal)> {
+    fn risk_check(
+        &self,
+        reg: &Registration,
+        snapshot: &Snapshot,
+        intent: Intent,
+        request: &crate::intents::OrderRequest,
+    ) -> risk::Decision {
         let a = &reg.attribution;
         let simulator = &self.simulators[a.execution_index];
         let (mut working_buys, mut working_sells) = (Decimal::ZERO, Decimal::ZERO);
         for o in simulator.working_orders() {
-            if o.attribution.strategy_index == a.strategy_index && o.request.instrument == request.instrument {
+            if o.attribution.strategy_index == a.strategy_index
+                && o.request.instrument == request.instrument
+            {
                 match o.request.side {
                     crate::model::Side::Buy => working_buys += o.remaining(),
                     crate::model::Side::Sell => working_sells += o.remaining(),
@@ -593,10 +705,14 @@ impl Services {
         let ctx = RiskContext {
             instrument: self.reference.get(request.instrument),
             mark: self.mark(snapshot, request.instrument),
-            position: self.inventory.position(a.strategy_index, request.instrument).qty,
+            position: self
+                .inventory
+                .position(a.strategy_index, request.instrument)
+                .qty,
             working_buys,
             working_sells,
-            free_cash: self.inventory.account(a.execution_index).cash - self.reserved_cash(a.execution_index, snapshot),
+            free_cash: self.inventory.account(a.execution_index).cash
+                - self.reserved_cash(a.execution_index, snapshot),
             commission: simulator.commission(),
             slippage: simulator.slippage(),
             limits: &reg.risk,

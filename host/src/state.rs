@@ -131,7 +131,15 @@ mod tests {
     use super::*;
 
     fn bar(instrument: u32, time: i64) -> Bar {
-        Bar { instrument: InstrumentId(instrument), time, open: 1, high: 2, low: 1, close: 2, volume: 3 }
+        Bar {
+            instrument: InstrumentId(instrument),
+            time,
+            open: 1,
+            high: 2,
+            low: 1,
+            close: 2,
+            volume: 3,
+        }
     }
 
     #[test]
@@ -142,9 +150,15 @@ mod tests {
         let snapshot = coordinator.advance().unwrap();
         assert_eq!((snapshot.id(), snapshot.bars().len()), (SnapshotId(1), 2));
         assert!(fill_market_view(&mut view, snapshot, &[false, true]));
-        assert_eq!(view.bars.iter().map(|b| b.instrument).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(
+            view.bars.iter().map(|b| b.instrument).collect::<Vec<_>>(),
+            vec![1]
+        );
         let snapshot = coordinator.advance().unwrap();
-        assert!(!fill_market_view(&mut view, snapshot, &[true, false]), "instrument 0 has no bar at 20");
+        assert!(
+            !fill_market_view(&mut view, snapshot, &[true, false]),
+            "instrument 0 has no bar at 20"
+        );
         assert_eq!(snapshot.last_bar(InstrumentId(0)).map(|b| b.time), Some(10));
         assert!(coordinator.advance().is_none());
     }

@@ -126,7 +126,9 @@ pub enum PluginError {
         message: String,
     },
     /// The component targets another version of the WIT package.
-    #[error("plugin {path}: built against {found}; this host supports {WIT_PACKAGE}@{WIT_VERSION}")]
+    #[error(
+        "plugin {path}: built against {found}; this host supports {WIT_PACKAGE}@{WIT_VERSION}"
+    )]
     WitVersion {
         /// The plugin file.
         path: PathBuf,
@@ -244,7 +246,12 @@ impl StrategyHost {
         })
     }
 
-    fn compile_cached(&self, path: &Path, bytes: &[u8], sha256: &str) -> Result<Component, PluginError> {
+    fn compile_cached(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<Component, PluginError> {
         let invalid = |e: wasmtime::Error| PluginError::Invalid {
             path: path.to_owned(),
             message: format!("{e:#}"),
@@ -260,7 +267,9 @@ impl StrategyHost {
             // fails the header checks and is recompiled below.
             match unsafe { Component::deserialize_file(&self.engine, &cached) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(path = %cached.display(), "recompiling: unreadable cache entry: {e}"),
+                Err(e) => {
+                    tracing::warn!(path = %cached.display(), "recompiling: unreadable cache entry: {e}")
+                }
             }
         }
         let component = Component::new(&self.engine, bytes).map_err(invalid)?;
@@ -268,7 +277,9 @@ impl StrategyHost {
             path: cached.clone(),
             message,
         };
-        let serialized = component.serialize().map_err(|e| cache_err(e.to_string()))?;
+        let serialized = component
+            .serialize()
+            .map_err(|e| cache_err(e.to_string()))?;
         std::fs::create_dir_all(dir).map_err(|e| cache_err(e.to_string()))?;
         // Write then rename, so that a concurrent reader never sees half a file.
         let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
@@ -285,7 +296,8 @@ impl StrategyHost {
         strategy_id: &StrategyId,
         limits: Limits,
     ) -> Result<WasmStrategy, StrategyError> {
-        let memory_bytes = usize::try_from(u64::from(limits.memory_mib) * 1024 * 1024).unwrap_or(usize::MAX);
+        let memory_bytes =
+            usize::try_from(u64::from(limits.memory_mib) * 1024 * 1024).unwrap_or(usize::MAX);
         let state = HostState {
             strategy_id: strategy_id.clone(),
             limits: StoreLimitsBuilder::new()
@@ -301,7 +313,9 @@ impl StrategyHost {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_fuel(limits.fuel_per_call).map_err(|e| trap("instantiate", e))?;
+        store
+            .set_fuel(limits.fuel_per_call)
+            .map_err(|e| trap("instantiate", e))?;
         let bindings = plugin
             .pre
             .instantiate(&mut store)
@@ -369,7 +383,9 @@ fn check_interface(engine: &Engine, component: &Component, path: &Path) -> Resul
         }
     }
     if !exported {
-        return Err(PluginError::MissingExport { path: path.to_owned() });
+        return Err(PluginError::MissingExport {
+            path: path.to_owned(),
+        });
     }
     Ok(())
 }
@@ -425,7 +441,12 @@ fn trap(call: &'static str, e: wasmtime::Error) -> StrategyError {
     }
 }
 
-fn classify(call: &'static str, e: wasmtime::Error, store: &mut Store<HostState>, fuel: u64) -> StrategyError {
+fn classify(
+    call: &'static str,
+    e: wasmtime::Error,
+    store: &mut Store<HostState>,
+    fuel: u64,
+) -> StrategyError {
     if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
         return StrategyError::CpuBudget { call, fuel };
     }
@@ -460,12 +481,16 @@ impl WasmStrategy {
 
 impl Strategy for WasmStrategy {
     fn init(&mut self, config: &wit::Config) -> Result<wit::Info, StrategyError> {
-        self.call("init", |b, s| b.cracktrader_strategy_strategy().call_init(s, config))?
-            .map_err(StrategyError::InitRefused)
+        self.call("init", |b, s| {
+            b.cracktrader_strategy_strategy().call_init(s, config)
+        })?
+        .map_err(StrategyError::InitRefused)
     }
 
     fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError> {
-        let intents = self.call("on-step", |b, s| b.cracktrader_strategy_strategy().call_on_step(s, view))?;
+        let intents = self.call("on-step", |b, s| {
+            b.cracktrader_strategy_strategy().call_on_step(s, view)
+        })?;
         let limit = self.limits.max_intents_per_step;
         if intents.len() > limit as usize {
             return Err(StrategyError::TooManyIntents {
@@ -477,12 +502,17 @@ impl Strategy for WasmStrategy {
     }
 
     fn save_state(&mut self) -> Result<Vec<u8>, StrategyError> {
-        self.call("save-state", |b, s| b.cracktrader_strategy_strategy().call_save_state(s))
+        self.call("save-state", |b, s| {
+            b.cracktrader_strategy_strategy().call_save_state(s)
+        })
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), StrategyError> {
-        self.call("restore-state", |b, s| b.cracktrader_strategy_strategy().call_restore_state(s, state))?
-            .map_err(StrategyError::RestoreRefused)
+        self.call("restore-state", |b, s| {
+            b.cracktrader_strategy_strategy()
+                .call_restore_state(s, state)
+        })?
+        .map_err(StrategyError::RestoreRefused)
     }
 }
 
@@ -495,7 +525,10 @@ mod tests {
         let path = Path::new("p.wasm");
         assert!(check_component_header(path, b"\0asm\x0d\x00\x01\x00").is_ok());
         let core = check_component_header(path, b"\0asm\x01\x00\x00\x00").unwrap_err();
-        assert!(core.to_string().contains("core WebAssembly module"), "{core}");
+        assert!(
+            core.to_string().contains("core WebAssembly module"),
+            "{core}"
+        );
         let text = check_component_header(path, b"hello world").unwrap_err();
         assert!(text.to_string().contains("not WebAssembly"), "{text}");
     }

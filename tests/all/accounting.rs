@@ -9,9 +9,15 @@ use rust_decimal::Decimal;
 #[test]
 fn equity_is_cash_plus_marked_position_at_every_step() {
     let root = workspace_root();
-    let report = Session::from_file(&root.join("examples/sma_eurusd.toml"), &host()).unwrap().run();
+    let report = Session::from_file(&root.join("examples/sma_eurusd.toml"), &host())
+        .unwrap()
+        .run();
     let csv = std::fs::read_to_string(root.join("examples/data/EURUSD.csv")).unwrap();
-    let closes: Vec<Decimal> = csv.lines().skip(1).map(|l| l.split(',').nth(4).unwrap().parse().unwrap()).collect();
+    let closes: Vec<Decimal> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(4).unwrap().parse().unwrap())
+        .collect();
     assert_eq!(closes.len(), report.equity_curve.len());
 
     let start = report.summary.starting_equity;
@@ -21,7 +27,11 @@ fn equity_is_cash_plus_marked_position_at_every_step() {
         let time = cracktrader::model::format_time(point.time);
         while let Some(fill) = fills.next_if(|f| f.time == time) {
             let notional = fill.qty * fill.price;
-            assert_eq!(fill.commission, notional * Decimal::new(1, 3), "commission is 0.001 × notional");
+            assert_eq!(
+                fill.commission,
+                notional * Decimal::new(1, 3),
+                "commission is 0.001 × notional"
+            );
             match fill.side {
                 Side::Buy => (cash, position) = (cash - notional, position + fill.qty),
                 Side::Sell => (cash, position) = (cash + notional, position - fill.qty),
@@ -30,11 +40,22 @@ fn equity_is_cash_plus_marked_position_at_every_step() {
             commissions += fill.commission;
         }
         assert_eq!(point.value.cash, cash, "cash at {time}");
-        assert_eq!(point.value.position_value, position * close, "position value at {time}");
-        assert_eq!(point.value.equity, cash + position * close, "equity at {time}");
+        assert_eq!(
+            point.value.position_value,
+            position * close,
+            "position value at {time}"
+        );
+        assert_eq!(
+            point.value.equity,
+            cash + position * close,
+            "equity at {time}"
+        );
         assert!(cash >= Decimal::ZERO, "a cash account never goes negative");
     }
     assert!(fills.next().is_none(), "every fill happened at a step");
     assert_eq!(report.summary.commissions, commissions);
-    assert_eq!(report.summary.final_equity, report.equity_curve.last().unwrap().value.equity);
+    assert_eq!(
+        report.summary.final_equity,
+        report.equity_curve.last().unwrap().value.equity
+    );
 }

@@ -32,7 +32,10 @@ fn malformed_csv_row_names_file_line_and_column() {
     let path = dir.path().join("broken.csv");
     std::fs::write(&path, lines.join("\n")).unwrap();
     let text = error_of(SessionFile::sma(path.clone()));
-    assert_contains(&text, &format!("{}:51: column Close: invalid number 'abc'", path.display()));
+    assert_contains(
+        &text,
+        &format!("{}:51: column Close: invalid number 'abc'", path.display()),
+    );
 }
 
 #[test]
@@ -40,15 +43,26 @@ fn missing_plugin_file() {
     let mut file = SessionFile::sma(eurusd());
     file.plugin = "/nonexistent/strategy.wasm".into();
     let text = error_of(file);
-    assert_contains(&text, "strategy s1: plugin /nonexistent/strategy.wasm: cannot read");
+    assert_contains(
+        &text,
+        "strategy s1: plugin /nonexistent/strategy.wasm: cannot read",
+    );
 }
 
 #[test]
 fn core_module_and_garbage_are_not_components() {
     let dir = tempfile::tempdir().unwrap();
     for (name, bytes, want) in [
-        ("core.wasm", &b"\0asm\x01\0\0\0"[..], "not a WebAssembly component (it is a core WebAssembly module)"),
-        ("text.wasm", &b"this is not wasm at all"[..], "not a WebAssembly component (the file is not WebAssembly)"),
+        (
+            "core.wasm",
+            &b"\0asm\x01\0\0\0"[..],
+            "not a WebAssembly component (it is a core WebAssembly module)",
+        ),
+        (
+            "text.wasm",
+            &b"this is not wasm at all"[..],
+            "not a WebAssembly component (the file is not WebAssembly)",
+        ),
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
@@ -63,7 +77,10 @@ fn plugin_for_another_wit_version() {
     let mut file = SessionFile::sma(eurusd());
     file.plugin = plugin("wit-mismatch");
     let text = error_of(file);
-    assert_contains(&text, "built against cracktrader:strategy@0.2.0; this host supports cracktrader:strategy@0.1.0");
+    assert_contains(
+        &text,
+        "built against cracktrader:strategy@0.2.0; this host supports cracktrader:strategy@0.1.0",
+    );
 }
 
 #[test]
@@ -72,7 +89,10 @@ fn subscription_to_unknown_instrument() {
     file.plugin = plugin("trap-on-step");
     file.params = "instrument = \"GBPUSD\"\ntrap_at = 1000000\n".into();
     let text = error_of(file);
-    assert_contains(&text, "strategy s1: subscription to 'GBPUSD' refused: unknown instrument");
+    assert_contains(
+        &text,
+        "strategy s1: subscription to 'GBPUSD' refused: unknown instrument",
+    );
 }
 
 #[test]
@@ -90,21 +110,37 @@ fn invalid_config_values_are_all_named() {
     file.commission = "1.5";
     let dir = tempfile::tempdir().unwrap();
     let path = file.write(dir.path());
-    let text = std::fs::read_to_string(&path).unwrap().replace("instruments = [\"EURUSD\"]", "instruments = [\"EURUSD\", \"XAUUSD\"]");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "instruments = [\"EURUSD\"]",
+        "instruments = [\"EURUSD\", \"XAUUSD\"]",
+    );
     std::fs::write(&path, text).unwrap();
     let err = Session::from_file(&path, &host()).err().expect("invalid");
     assert!(matches!(err, SessionError::Config(_)));
     let text = err.to_string();
-    assert_contains(&text, "execution[0] (sim-usd).commission: must be a fraction in [0, 1), got 1.5");
-    assert_contains(&text, "strategies[0] (s1).instruments: unknown instrument 'XAUUSD'");
+    assert_contains(
+        &text,
+        "execution[0] (sim-usd).commission: must be a fraction in [0, 1), got 1.5",
+    );
+    assert_contains(
+        &text,
+        "strategies[0] (s1).instruments: unknown instrument 'XAUUSD'",
+    );
 }
 
 #[test]
 fn unparsable_config_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.toml");
-    std::fs::write(&path, "[session]\nname = \"x\"\n[[instruments]]\nsymbol = \"A\"\ntick_size = \"1\"\n").unwrap();
-    let text = Session::from_file(&path, &host()).err().expect("invalid").to_string();
+    std::fs::write(
+        &path,
+        "[session]\nname = \"x\"\n[[instruments]]\nsymbol = \"A\"\ntick_size = \"1\"\n",
+    )
+    .unwrap();
+    let text = Session::from_file(&path, &host())
+        .err()
+        .expect("invalid")
+        .to_string();
     assert_contains(&text, "missing field `base_currency`");
     assert_contains(&text, "line 3");
 }
@@ -115,7 +151,9 @@ fn trapping_guest_ends_the_session_cleanly_with_the_report_so_far() {
     file.plugin = plugin("trap-on-step");
     file.params = "instrument = \"EURUSD\"\ntrap_at = 50\n".into();
     let dir = tempfile::tempdir().unwrap();
-    let report = Session::from_file(&file.write(dir.path()), &host()).unwrap().run();
+    let report = Session::from_file(&file.write(dir.path()), &host())
+        .unwrap()
+        .run();
     let error = report.error.expect("the trap is reported");
     assert_contains(&error, "strategy s1 trapped in on-step");
     assert_contains(&error, "trap-on-step: deliberate trap at step 50");

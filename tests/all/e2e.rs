@@ -11,18 +11,27 @@ fn example() -> std::path::PathBuf {
 
 #[test]
 fn example_backtest_trades_and_reports() {
-    let report = Session::from_file(&example(), &host()).expect("session builds").run();
+    let report = Session::from_file(&example(), &host())
+        .expect("session builds")
+        .run();
     assert_eq!(report.error, None);
     let s = &report.summary;
     assert_eq!((s.bars, s.steps), (5000, 5000));
-    assert!(s.fills > 10, "SMA(10,30) crosses often on 5000 hourly bars: {s:?}");
+    assert!(
+        s.fills > 10,
+        "SMA(10,30) crosses often on 5000 hourly bars: {s:?}"
+    );
     assert_eq!(s.fills as usize, report.fills.len());
     assert_eq!(report.equity_curve.len(), 5000);
     assert_eq!(report.strategies[0].name, "sma-cross");
     assert_eq!(report.strategies[0].sha256.len(), 64);
     // Long-only: buys and sells alternate, starting with a buy, each 1000 units.
     for (i, fill) in report.fills.iter().enumerate() {
-        let want = if i % 2 == 0 { cracktrader::model::Side::Buy } else { cracktrader::model::Side::Sell };
+        let want = if i % 2 == 0 {
+            cracktrader::model::Side::Buy
+        } else {
+            cracktrader::model::Side::Sell
+        };
         assert_eq!(fill.side, want, "fill {i}");
         assert_eq!(fill.qty, 1000.into());
     }
@@ -31,7 +40,9 @@ fn example_backtest_trades_and_reports() {
 #[test]
 fn two_runs_give_byte_identical_reports() {
     let host = host();
-    let run = || serde_json::to_vec_pretty(&Session::from_file(&example(), &host).unwrap().run()).unwrap();
+    let run = || {
+        serde_json::to_vec_pretty(&Session::from_file(&example(), &host).unwrap().run()).unwrap()
+    };
     assert_eq!(run(), run());
 }
 
@@ -47,7 +58,9 @@ fn wasm_and_native_strategies_agree_exactly() {
         plugin: "native".into(),
         sha256: String::new(),
     };
-    let native = Session::new(&config, reference, data, vec![native]).unwrap().run();
+    let native = Session::new(&config, reference, data, vec![native])
+        .unwrap()
+        .run();
     let wasm = Session::from_file(&path, &host()).unwrap().run();
     assert_eq!(native.fills, wasm.fills);
     assert_eq!(native.equity_curve, wasm.equity_curve);

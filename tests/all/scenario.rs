@@ -17,9 +17,21 @@ use rust_decimal::Decimal;
 
 /// (open, close) per day; high/low enclose them by 0.5.
 const BARS: [(&str, &str); 15] = [
-    ("10", "10"), ("10", "10"), ("10", "10"), ("10", "10"), ("10", "12"),
-    ("12.5", "13"), ("13", "13"), ("13", "9"), ("8.5", "8"), ("8", "8"),
-    ("8", "8"), ("8", "8"), ("8", "11"), ("11", "11"), ("11", "11"),
+    ("10", "10"),
+    ("10", "10"),
+    ("10", "10"),
+    ("10", "10"),
+    ("10", "12"),
+    ("12.5", "13"),
+    ("13", "13"),
+    ("13", "9"),
+    ("8.5", "8"),
+    ("8", "8"),
+    ("8", "8"),
+    ("8", "8"),
+    ("8", "11"),
+    ("11", "11"),
+    ("11", "11"),
 ];
 
 /// Writes the scenario's CSV into `dir`.
@@ -28,7 +40,12 @@ pub fn write_csv(dir: &std::path::Path) -> std::path::PathBuf {
     for (day, (open, close)) in BARS.iter().enumerate() {
         let (o, c): (Decimal, Decimal) = (open.parse().unwrap(), close.parse().unwrap());
         let half = Decimal::new(5, 1);
-        csv += &format!("2020-01-{:02},{o},{},{},{c},1000\n", day + 1, o.max(c) + half, o.min(c) - half);
+        csv += &format!(
+            "2020-01-{:02},{o},{},{},{c},1000\n",
+            day + 1,
+            o.max(c) + half,
+            o.min(c) - half
+        );
     }
     let path = dir.join("scenario.csv");
     std::fs::write(&path, csv).unwrap();
@@ -44,20 +61,47 @@ fn fills_and_final_equity_are_exact() {
     let dir = tempfile::tempdir().unwrap();
     let mut file = SessionFile::sma(write_csv(dir.path()));
     file.params = "instrument = \"EURUSD\"\nfast = 2\nslow = 4\nquantity = \"100\"\n".into();
-    let report = Session::from_file(&file.write(dir.path()), &host()).unwrap().run();
+    let report = Session::from_file(&file.write(dir.path()), &host())
+        .unwrap()
+        .run();
     assert_eq!(report.error, None);
-    let fills: Vec<_> = report.fills.iter().map(|f| (f.time.as_str(), f.side, f.qty, f.price, f.commission)).collect();
+    let fills: Vec<_> = report
+        .fills
+        .iter()
+        .map(|f| (f.time.as_str(), f.side, f.qty, f.price, f.commission))
+        .collect();
     assert_eq!(
         fills,
         vec![
-            ("2020-01-06T00:00:00Z", Side::Buy, d("100"), d("12.5"), d("1.25")),
-            ("2020-01-09T00:00:00Z", Side::Sell, d("100"), d("8.5"), d("0.85")),
-            ("2020-01-14T00:00:00Z", Side::Buy, d("100"), d("11"), d("1.1")),
+            (
+                "2020-01-06T00:00:00Z",
+                Side::Buy,
+                d("100"),
+                d("12.5"),
+                d("1.25")
+            ),
+            (
+                "2020-01-09T00:00:00Z",
+                Side::Sell,
+                d("100"),
+                d("8.5"),
+                d("0.85")
+            ),
+            (
+                "2020-01-14T00:00:00Z",
+                Side::Buy,
+                d("100"),
+                d("11"),
+                d("1.1")
+            ),
         ]
     );
     let s = &report.summary;
     assert_eq!(s.final_equity, d("99596.80"));
-    assert_eq!(report.equity_curve.last().unwrap().value.cash, d("98496.80"));
+    assert_eq!(
+        report.equity_curve.last().unwrap().value.cash,
+        d("98496.80")
+    );
     assert_eq!(s.commissions, d("3.20"));
     assert_eq!(s.realized_pnl, d("-400"));
     assert_eq!((s.fills, s.trades, s.refused), (3, 1, 0));

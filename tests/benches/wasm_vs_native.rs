@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use cracktrader::config::SessionConfig;
 use cracktrader::market_data::MarketData;
+use cracktrader::plugin_api::wit;
 use cracktrader::reference_data::ReferenceData;
 use cracktrader::session::{load_market_data, load_strategies, validate, LoadedStrategy, Session};
+use cracktrader::strategy_host::Strategy;
 use cracktrader_tests::{host, plugin, Native};
 use sma_cross::SmaCross;
 
@@ -88,8 +90,14 @@ quantity = "1000"
 }
 
 /// Runs one backtest and returns its step-loop time and its fills.
-fn run(config: &SessionConfig, reference: &ReferenceData, data: &MarketData, strategy: LoadedStrategy) -> (Duration, u64) {
-    let session = Session::new(config, reference.clone(), data.clone(), vec![strategy]).expect("session");
+fn run(
+    config: &SessionConfig,
+    reference: &ReferenceData,
+    data: &MarketData,
+    strategy: LoadedStrategy,
+) -> (Duration, u64) {
+    let session =
+        Session::new(config, reference.clone(), data.clone(), vec![strategy]).expect("session");
     let start = Instant::now();
     let report = session.run();
     let elapsed = start.elapsed();
@@ -110,6 +118,52 @@ fn arg(name: &str, default: usize) -> usize {
         .map_or(default, |v| v.parse().expect("a number"))
 }
 
+/// Time per `on-step` call alone: the same one-bar view, `calls` times,
+/// through the host `Strategy` interface (no session around it).
+fn per_call(strategy: &mut dyn Strategy, config: &SessionConfig, calls: usize) -> Duration {
+    let params = config.strategies[0].params_as_text(&mut Default::default());
+    let instrument = wit::Instrument {
+        id: 0,
+        symbol: "EURUSD".into(),
+        base_currency: "EUR".into(),
+        quote_currency: "USD".into(),
+        price_scale: 5,
+        qty_scale: 0,
+        tick_size: 1,
+        lot_size: 1,
+        min_notional: wit::Decimal {
+            mantissa: 0,
+            scale: 0,
+        },
+    };
+    strategy
+        .init(&wit::Config {
+            strategy_id: "sma".into(),
+            params,
+            instruments: vec![instrument],
+        })
+        .expect("init");
+    let mut view = cracktrader::state::empty_view();
+    let start = Instant::now();
+    for i in 0..calls {
+        // Flat prices: no crossings, so no intents, just the call.
+        view.snapshot_id = i as u64;
+        view.bars.clear();
+        view.bars.push(wit::Bar {
+            instrument: 0,
+            time: i as i64,
+            open: 110_000,
+            high: 110_000,
+            low: 110_000,
+            close: 110_000,
+            volume: 1,
+        });
+        let intents = strategy.on_step(&view).expect("on-step");
+        assert!(intents.is_empty());
+    }
+    start.elapsed() / calls as u32
+}
+
 fn main() {
     let (n, rounds) = (arg("--bars", 1_000_000), arg("--rounds", 3));
     let dir = tempfile::tempdir().expect("temp dir");
@@ -123,11 +177,18 @@ fn main() {
     let (mut wasm, mut native) = (Vec::new(), Vec::new());
     let mut fills = (0, 0);
     for _ in 0..rounds {
-        let strategy = load_strategies(&config, &host).expect("plugin").pop().unwrap();
+        let strategy = load_strategies(&config, &host)
+            .expect("plugin")
+            .pop()
+            .unwrap();
         let (t, f) = run(&config, &reference, &data, strategy);
         wasm.push(t);
         fills.0 = f;
-        let strategy = LoadedStrategy { strategy: Box::new(Native::<SmaCross>::default()), plugin: "native".into(), sha256: String::new() };
+        let strategy = LoadedStrategy {
+            strategy: Box::new(Native::<SmaCross>::default()),
+            plugin: "native".into(),
+            sha256: String::new(),
+        };
         let (t, f) = run(&config, &reference, &data, strategy);
         native.push(t);
         fills.1 = f;
@@ -136,7 +197,36 @@ fn main() {
     let (wasm, native) = (median(wasm), median(native));
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("bars: {n}, rounds: {rounds}, fills per run: {}", fills.0);
-    println!("wasm   (sma-cross component): {:>12.0} bars/s  ({:.3} s)", rate(wasm), wasm.as_secs_f64());
-    println!("native (same code, same host): {:>12.0} bars/s  ({:.3} s)", rate(native), native.as_secs_f64());
+    println!(
+        "wasm   (sma-cross component): {:>12.0} bars/s  ({:.3} s)",
+        rate(wasm),
+        wasm.as_secs_f64()
+    );
+    println!(
+        "native (same code, same host): {:>12.0} bars/s  ({:.3} s)",
+        rate(native),
+        native.as_secs_f64()
+    );
     println!("ratio wasm/native: {:.3}", rate(wasm) / rate(native));
+
+    let calls = n.min(1_000_000);
+    let mut component = load_strategies(&config, &host)
+        .expect("plugin")
+        .pop()
+        .unwrap()
+        .strategy;
+    let wasm_call = per_call(component.as_mut(), &config, calls);
+    let native_call = per_call(&mut Native::<SmaCross>::default(), &config, calls);
+    // The boundary alone: trap-on-step (never trapping here) does nothing per step.
+    let mut trivial_config = config.clone();
+    trivial_config.strategies[0].plugin = plugin("trap-on-step");
+    trivial_config.strategies[0].params =
+        toml::from_str("instrument = \"EURUSD\"\ntrap_at = 1000000000").expect("params");
+    let mut trivial = load_strategies(&trivial_config, &host)
+        .expect("plugin")
+        .pop()
+        .unwrap()
+        .strategy;
+    let boundary = per_call(trivial.as_mut(), &trivial_config, calls);
+    println!("on-step, 1 bar, no account change ({calls} calls): sma-cross wasm {wasm_call:?}, native {native_call:?}; do-nothing wasm guest {boundary:?}");
 }

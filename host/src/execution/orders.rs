@@ -84,7 +84,12 @@ pub struct Order {
 
 impl Order {
     /// A newly accepted order.
-    pub fn accepted(id: OrderId, intent_id: IntentId, attribution: Arc<Attribution>, request: OrderRequest) -> Self {
+    pub fn accepted(
+        id: OrderId,
+        intent_id: IntentId,
+        attribution: Arc<Attribution>,
+        request: OrderRequest,
+    ) -> Self {
         Self {
             id,
             intent_id,
@@ -109,8 +114,14 @@ impl Order {
             event,
         };
         let next = match (self.status, event) {
-            (Accepted | PartiallyFilled, OrderEvent::Fill(f)) if f.qty > Decimal::ZERO && f.qty < self.remaining() => PartiallyFilled,
-            (Accepted | PartiallyFilled, OrderEvent::Fill(f)) if f.qty == self.remaining() => Filled,
+            (Accepted | PartiallyFilled, OrderEvent::Fill(f))
+                if f.qty > Decimal::ZERO && f.qty < self.remaining() =>
+            {
+                PartiallyFilled
+            }
+            (Accepted | PartiallyFilled, OrderEvent::Fill(f)) if f.qty == self.remaining() => {
+                Filled
+            }
             (Accepted | PartiallyFilled, OrderEvent::Cancel) => Cancelled,
             (status, _) => return Err(refuse(status)),
         };
@@ -162,7 +173,12 @@ pub struct OrderReport {
 
 impl OrderReport {
     /// The report of an order refused before any adapter accepted it.
-    pub fn rejected(order_id: OrderId, intent: &crate::intents::Intent, request: OrderRequest, reason: String) -> Self {
+    pub fn rejected(
+        order_id: OrderId,
+        intent: &crate::intents::Intent,
+        request: OrderRequest,
+        reason: String,
+    ) -> Self {
         Self {
             order_id,
             intent_id: intent.id,
@@ -227,7 +243,10 @@ mod tests {
         assert_eq!(o.apply(fill(4)), Ok(OrderStatus::PartiallyFilled));
         assert!(o.apply(fill(7)).is_err(), "overfill");
         assert_eq!(o.apply(fill(6)), Ok(OrderStatus::Filled));
-        assert!(o.apply(OrderEvent::Cancel).is_err(), "terminal stays terminal");
+        assert!(
+            o.apply(OrderEvent::Cancel).is_err(),
+            "terminal stays terminal"
+        );
         let mut o = order(10);
         assert_eq!(o.apply(OrderEvent::Cancel), Ok(OrderStatus::Cancelled));
         assert!(o.apply(fill(1)).is_err(), "no fill after cancel");

@@ -12,7 +12,9 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::execution::orders::{CancelRejected, Fill, Order, OrderEvent, OrderReport, CANCELLED_BY_STRATEGY};
+use crate::execution::orders::{
+    CancelRejected, Fill, Order, OrderEvent, OrderReport, CANCELLED_BY_STRATEGY,
+};
 use crate::intents::{Action, OrderRequest, OrderType};
 use crate::market_data::Bar;
 use crate::model::{from_scaled, Side};
@@ -65,10 +67,10 @@ impl Simulator {
                 Ok(report)
             }
             Action::Cancel { order_id } => {
-                let owned = self
-                    .working
-                    .iter()
-                    .position(|o| o.id == order_id && o.attribution.strategy_index == intent.attribution.strategy_index);
+                let owned = self.working.iter().position(|o| {
+                    o.id == order_id
+                        && o.attribution.strategy_index == intent.attribution.strategy_index
+                });
                 match owned {
                     Some(index) => {
                         let mut order = self.working.remove(index);
@@ -79,7 +81,10 @@ impl Simulator {
                     None => Err(CancelRejected {
                         intent_id: intent.id,
                         order_id,
-                        reason: format!("no working order {order_id} of strategy {}", intent.attribution.strategy_id),
+                        reason: format!(
+                            "no working order {order_id} of strategy {}",
+                            intent.attribution.strategy_id
+                        ),
                     }),
                 }
             }
@@ -89,7 +94,13 @@ impl Simulator {
     /// Matches working orders against this step's bars, appending a report
     /// for every fill (or cash cancellation) to `out`. `cash` is the
     /// account's cash before these fills.
-    pub fn match_bars(&mut self, snapshot: &Snapshot, reference: &ReferenceData, mut cash: Decimal, out: &mut Vec<OrderReport>) {
+    pub fn match_bars(
+        &mut self,
+        snapshot: &Snapshot,
+        reference: &ReferenceData,
+        mut cash: Decimal,
+        out: &mut Vec<OrderReport>,
+    ) {
         if self.working.is_empty() {
             return;
         }
@@ -118,7 +129,10 @@ impl Simulator {
                 out.push(order.report(
                     bar.time,
                     None,
-                    format!("insufficient cash at fill: cost {} exceeds cash {cash}", -cash_change),
+                    format!(
+                        "insufficient cash at fill: cost {} exceeds cash {cash}",
+                        -cash_change
+                    ),
                 ));
                 return false;
             }
@@ -132,12 +146,25 @@ impl Simulator {
 }
 
 /// The price an order fills at on `bar`, or `None` if it does not fill.
-fn fill_price(order: &OrderRequest, bar: &Bar, inst: &Instrument, slippage: Decimal) -> Option<Decimal> {
+fn fill_price(
+    order: &OrderRequest,
+    bar: &Bar,
+    inst: &Instrument,
+    slippage: Decimal,
+) -> Option<Decimal> {
     let price = |scaled| from_scaled(scaled, inst.price_scale);
     let (open, high, low) = (price(bar.open), price(bar.high), price(bar.low));
     match (order.order_type, order.side) {
-        (OrderType::Market, Side::Buy) => Some(to_tick(open * (Decimal::ONE + slippage), inst.tick_size, RoundingStrategy::AwayFromZero)),
-        (OrderType::Market, Side::Sell) => Some(to_tick(open * (Decimal::ONE - slippage), inst.tick_size, RoundingStrategy::ToZero)),
+        (OrderType::Market, Side::Buy) => Some(to_tick(
+            open * (Decimal::ONE + slippage),
+            inst.tick_size,
+            RoundingStrategy::AwayFromZero,
+        )),
+        (OrderType::Market, Side::Sell) => Some(to_tick(
+            open * (Decimal::ONE - slippage),
+            inst.tick_size,
+            RoundingStrategy::ToZero,
+        )),
         (OrderType::Limit(limit), Side::Buy) => (low <= limit).then(|| open.min(limit)),
         (OrderType::Limit(limit), Side::Sell) => (high >= limit).then(|| open.max(limit)),
     }
@@ -181,21 +208,57 @@ mod tests {
     }
 
     // open 100.00, high 102.00, low 99.00
-    const BAR: Bar = Bar { instrument: InstrumentId(0), time: 0, open: 10000, high: 10200, low: 9900, close: 10100, volume: 0 };
+    const BAR: Bar = Bar {
+        instrument: InstrumentId(0),
+        time: 0,
+        open: 10000,
+        high: 10200,
+        low: 9900,
+        close: 10100,
+        volume: 0,
+    };
 
     #[test]
     fn fill_rules() {
         let none = Decimal::ZERO;
         let cases = [
             (request(Side::Buy, OrderType::Market), none, Some("100")),
-            (request(Side::Buy, OrderType::Market), d("0.0001"), Some("100.01")),
-            (request(Side::Sell, OrderType::Market), d("0.0001"), Some("99.99")),
-            (request(Side::Buy, OrderType::Limit(d("99.50"))), none, Some("99.50")),
-            (request(Side::Buy, OrderType::Limit(d("101"))), none, Some("100")),
+            (
+                request(Side::Buy, OrderType::Market),
+                d("0.0001"),
+                Some("100.01"),
+            ),
+            (
+                request(Side::Sell, OrderType::Market),
+                d("0.0001"),
+                Some("99.99"),
+            ),
+            (
+                request(Side::Buy, OrderType::Limit(d("99.50"))),
+                none,
+                Some("99.50"),
+            ),
+            (
+                request(Side::Buy, OrderType::Limit(d("101"))),
+                none,
+                Some("100"),
+            ),
             (request(Side::Buy, OrderType::Limit(d("98.99"))), none, None),
-            (request(Side::Sell, OrderType::Limit(d("101.5"))), none, Some("101.5")),
-            (request(Side::Sell, OrderType::Limit(d("99"))), none, Some("100")),
-            (request(Side::Sell, OrderType::Limit(d("102.01"))), none, None),
+            (
+                request(Side::Sell, OrderType::Limit(d("101.5"))),
+                none,
+                Some("101.5"),
+            ),
+            (
+                request(Side::Sell, OrderType::Limit(d("99"))),
+                none,
+                Some("100"),
+            ),
+            (
+                request(Side::Sell, OrderType::Limit(d("102.01"))),
+                none,
+                None,
+            ),
         ];
         for (order, slippage, want) in cases {
             let got = fill_price(&order, &BAR, &inst(), slippage);

@@ -28,7 +28,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let cache_dir = if args.no_cache { None } else { args.cache_dir.or_else(super::default_cache_dir) };
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir.or_else(super::default_cache_dir)
+    };
     let host = StrategyHost::new(cache_dir)?;
     let loading = Instant::now();
     let session = Session::from_file(&args.session, &host)?;
@@ -37,15 +41,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = session.run();
     let run_time = running.elapsed();
 
-    let path = args.report.unwrap_or_else(|| default_report_path(&report.session));
+    let path = args
+        .report
+        .unwrap_or_else(|| default_report_path(&report.session));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create report directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create report directory {}", dir.display()))?;
     }
     let json = serde_json::to_vec_pretty(&report).context("cannot serialise the report")?;
-    std::fs::write(&path, json).with_context(|| format!("cannot write report {}", path.display()))?;
+    std::fs::write(&path, json)
+        .with_context(|| format!("cannot write report {}", path.display()))?;
 
     let mut out = std::io::stdout().lock();
-    print_summary(&mut out, &report, load_time, run_time, &path).context("cannot print the summary")?;
+    print_summary(&mut out, &report, load_time, run_time, &path)
+        .context("cannot print the summary")?;
     if let Some(error) = &report.error {
         eprintln!("error: session stopped early: {error}");
         return Ok(ExitCode::from(3));
@@ -57,23 +66,62 @@ fn percent(fraction: Decimal) -> String {
     format!("{:.2}%", (fraction * Decimal::ONE_HUNDRED).round_dp(2))
 }
 
-fn print_summary(out: &mut impl Write, report: &Report, load: std::time::Duration, run: std::time::Duration, path: &std::path::Path) -> std::io::Result<()> {
+fn print_summary(
+    out: &mut impl Write,
+    report: &Report,
+    load: std::time::Duration,
+    run: std::time::Duration,
+    path: &std::path::Path,
+) -> std::io::Result<()> {
     let s = &report.summary;
     writeln!(out, "Backtest {}", report.session)?;
     for st in &report.strategies {
-        writeln!(out, "  strategy      {} = {} {} (sha256 {}…) on {}/{}", st.strategy_id, st.name, st.version, st.sha256.get(..12).unwrap_or(&st.sha256), st.execution_id, st.route_id)?;
+        writeln!(
+            out,
+            "  strategy      {} = {} {} (sha256 {}…) on {}/{}",
+            st.strategy_id,
+            st.name,
+            st.version,
+            st.sha256.get(..12).unwrap_or(&st.sha256),
+            st.execution_id,
+            st.route_id
+        )?;
     }
-    writeln!(out, "  period        {} → {}", s.start.as_deref().unwrap_or("-"), s.end.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "  period        {} → {}",
+        s.start.as_deref().unwrap_or("-"),
+        s.end.as_deref().unwrap_or("-")
+    )?;
     writeln!(out, "  bars          {} in {} steps", s.bars, s.steps)?;
-    writeln!(out, "  trades        {} round trips from {} fills; {} orders refused", s.trades, s.fills, s.refused)?;
-    writeln!(out, "  equity        {} → {}", s.starting_equity.round_dp(2), s.final_equity.round_dp(2))?;
+    writeln!(
+        out,
+        "  trades        {} round trips from {} fills; {} orders refused",
+        s.trades, s.fills, s.refused
+    )?;
+    writeln!(
+        out,
+        "  equity        {} → {}",
+        s.starting_equity.round_dp(2),
+        s.final_equity.round_dp(2)
+    )?;
     writeln!(out, "  return        {}", percent(s.total_return))?;
     writeln!(out, "  max drawdown  {}", percent(s.max_drawdown))?;
-    writeln!(out, "  sharpe        {}", s.sharpe.map_or("n/a".to_owned(), |v| format!("{v:.3}")))?;
+    writeln!(
+        out,
+        "  sharpe        {}",
+        s.sharpe.map_or("n/a".to_owned(), |v| format!("{v:.3}"))
+    )?;
     writeln!(out, "  commissions   {}", s.commissions.round_dp(2))?;
     writeln!(out, "  realized pnl  {}", s.realized_pnl.round_dp(2))?;
     let secs = run.as_secs_f64();
-    writeln!(out, "  throughput    {:.0} bars/s ({:.1} ms run, {:.1} ms load)", s.bars as f64 / secs.max(1e-9), secs * 1e3, load.as_secs_f64() * 1e3)?;
+    writeln!(
+        out,
+        "  throughput    {:.0} bars/s ({:.1} ms run, {:.1} ms load)",
+        s.bars as f64 / secs.max(1e-9),
+        secs * 1e3,
+        load.as_secs_f64() * 1e3
+    )?;
     writeln!(out, "  report        {}", path.display())?;
     Ok(())
 }
