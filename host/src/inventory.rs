@@ -97,6 +97,8 @@ pub struct Valuation {
     pub position_value: Decimal,
     /// Cash + position value.
     pub equity: Decimal,
+    /// Position value − cost basis of the open positions.
+    pub unrealized_pnl: Decimal,
 }
 
 impl Inventory {
@@ -152,17 +154,20 @@ impl Inventory {
     /// without a mark are valued at cost).
     pub fn valuation(&self, mark: impl Fn(InstrumentId) -> Option<Decimal>) -> Valuation {
         let cash: Decimal = self.accounts.iter().map(|a| a.cash).sum();
-        let position_value = self
-            .positions
-            .iter()
-            .flat_map(|per_instrument| per_instrument.iter().enumerate())
-            .filter(|(_, p)| !p.qty.is_zero())
-            .map(|(i, p)| mark(InstrumentId(i as u32)).map_or(p.cost, |m| p.qty * m))
-            .sum();
+        let (mut position_value, mut cost) = (Decimal::ZERO, Decimal::ZERO);
+        for per_instrument in &self.positions {
+            for (i, p) in per_instrument.iter().enumerate() {
+                if !p.qty.is_zero() {
+                    position_value += mark(InstrumentId(i as u32)).map_or(p.cost, |m| p.qty * m);
+                    cost += p.cost;
+                }
+            }
+        }
         Valuation {
             cash,
             position_value,
             equity: cash + position_value,
+            unrealized_pnl: position_value - cost,
         }
     }
 }

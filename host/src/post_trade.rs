@@ -131,6 +131,8 @@ pub struct Summary {
     pub commissions: Decimal,
     /// PnL realised by closed positions, before commissions.
     pub realized_pnl: Decimal,
+    /// PnL of the positions still open, at the last marks.
+    pub unrealized_pnl: Decimal,
 }
 
 /// The session report.
@@ -203,25 +205,19 @@ impl Recorder {
                 commission: fill.commission,
                 client_tag: report.request.client_tag.clone(),
             });
-        } else if report.status == OrderStatus::Rejected {
+        } else {
+            let outcome = match report.status {
+                OrderStatus::Rejected => "rejected",
+                OrderStatus::Cancelled if report.reason != CANCELLED_BY_STRATEGY => "cancelled",
+                _ => return,
+            };
             self.refusal(
                 sequence,
                 report.time,
                 a.strategy_id.clone(),
                 report.intent_id,
                 report.order_id,
-                "rejected",
-                report.reason.clone(),
-            );
-        } else if report.status == OrderStatus::Cancelled && report.reason != CANCELLED_BY_STRATEGY
-        {
-            self.refusal(
-                sequence,
-                report.time,
-                a.strategy_id.clone(),
-                report.intent_id,
-                report.order_id,
-                "cancelled",
+                outcome,
                 report.reason.clone(),
             );
         }
@@ -318,6 +314,10 @@ impl Recorder {
             sharpe: sharpe(&self.equity),
             commissions,
             realized_pnl,
+            unrealized_pnl: self
+                .equity
+                .last()
+                .map_or(Decimal::ZERO, |p| p.value.unrealized_pnl),
         };
         Report {
             session,
@@ -381,8 +381,8 @@ mod tests {
                 time: i as i64 * 86_400_000_000_000,
                 value: Valuation {
                     cash: Decimal::from(*v),
-                    position_value: Decimal::ZERO,
                     equity: Decimal::from(*v),
+                    ..Valuation::default()
                 },
             })
             .collect()

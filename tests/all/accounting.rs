@@ -22,6 +22,8 @@ fn equity_is_cash_plus_marked_position_at_every_step() {
 
     let start = report.summary.starting_equity;
     let (mut cash, mut position, mut commissions) = (start, Decimal::ZERO, Decimal::ZERO);
+    // Cost of the open position: sma-cross only ever sells its whole position.
+    let mut cost = Decimal::ZERO;
     let mut fills = report.fills.iter().peekable();
     for (point, close) in report.equity_curve.iter().zip(&closes) {
         let time = cracktrader::model::format_time(point.time);
@@ -33,9 +35,17 @@ fn equity_is_cash_plus_marked_position_at_every_step() {
                 "commission is 0.001 × notional"
             );
             match fill.side {
-                Side::Buy => (cash, position) = (cash - notional, position + fill.qty),
-                Side::Sell => (cash, position) = (cash + notional, position - fill.qty),
+                Side::Buy => {
+                    (cash, position, cost) = (cash - notional, position + fill.qty, cost + notional)
+                }
+                Side::Sell => {
+                    (cash, position, cost) = (cash + notional, position - fill.qty, Decimal::ZERO)
+                }
             }
+            assert!(
+                fill.side == Side::Buy || position.is_zero(),
+                "sells close the position"
+            );
             cash -= fill.commission;
             commissions += fill.commission;
         }

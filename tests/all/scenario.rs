@@ -104,6 +104,7 @@ fn fills_and_final_equity_are_exact() {
     );
     assert_eq!(s.commissions, d("3.20"));
     assert_eq!(s.realized_pnl, d("-400"));
+    assert_eq!(s.unrealized_pnl, d("0"), "bought at 11, marked at 11");
     assert_eq!((s.fills, s.trades, s.refused), (3, 1, 0));
     assert_eq!(s.total_return, d("99596.80") / d("100000") - Decimal::ONE);
 }

@@ -7,7 +7,7 @@
 //! Run: `cargo bench -p cracktrader-tests --bench wasm_vs_native`
 //! (`-- --bars N --rounds R` to change the size).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cracktrader::config::SessionConfig;
@@ -16,7 +16,7 @@ use cracktrader::plugin_api::wit;
 use cracktrader::reference_data::ReferenceData;
 use cracktrader::session::{load_market_data, load_strategies, validate, LoadedStrategy, Session};
 use cracktrader::strategy_host::Strategy;
-use cracktrader_tests::{host, plugin, Native};
+use cracktrader_tests::{host, plugin, Native, SessionFile};
 use sma_cross::SmaCross;
 
 /// Writes a deterministic random walk around 1.10000 (5 decimals), one bar
@@ -50,43 +50,6 @@ fn write_synthetic_csv(path: &Path, n: usize) {
         );
     }
     std::fs::write(path, csv).expect("write synthetic data");
-}
-
-fn write_session(dir: &Path, data: &Path) -> PathBuf {
-    let text = format!(
-        r#"[session]
-name = "bench"
-[[instruments]]
-symbol = "EURUSD"
-base_currency = "EUR"
-quote_currency = "USD"
-tick_size = "0.00001"
-lot_size = "1"
-[[data]]
-instrument = "EURUSD"
-path = "{}"
-[[execution]]
-id = "sim-usd"
-currency = "USD"
-starting_cash = "100000"
-commission = "0.001"
-[[strategies]]
-id = "sma"
-plugin = "{}"
-execution = "sim-usd"
-instruments = ["EURUSD"]
-[strategies.params]
-instrument = "EURUSD"
-fast = 10
-slow = 30
-quantity = "1000"
-"#,
-        data.display(),
-        plugin("sma-cross").display()
-    );
-    let path = dir.join("bench.toml");
-    std::fs::write(&path, text).expect("write session file");
-    path
 }
 
 /// Runs one backtest and returns its step-loop time and its fills.
@@ -169,7 +132,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("synthetic.csv");
     write_synthetic_csv(&csv, n);
-    let path = write_session(dir.path(), &csv);
+    let path = SessionFile::sma(csv).write(dir.path());
     let config = SessionConfig::load(&path).expect("session file");
     let reference = validate(&config, &path).expect("valid session");
     let data = load_market_data(&config, &reference).expect("synthetic data");

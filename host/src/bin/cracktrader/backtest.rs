@@ -113,7 +113,12 @@ fn print_summary(
         s.sharpe.map_or("n/a".to_owned(), |v| format!("{v:.3}"))
     )?;
     writeln!(out, "  commissions   {}", s.commissions.round_dp(2))?;
-    writeln!(out, "  realized pnl  {}", s.realized_pnl.round_dp(2))?;
+    writeln!(
+        out,
+        "  pnl           {} realized, {} unrealized",
+        s.realized_pnl.round_dp(2),
+        s.unrealized_pnl.round_dp(2)
+    )?;
     let secs = run.as_secs_f64();
     writeln!(
         out,
