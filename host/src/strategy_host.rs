@@ -149,6 +149,9 @@ pub enum PluginError {
         /// The refused import.
         import: String,
     },
+    /// The wasmtime engine could not be set up.
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
     /// The compiled-component cache failed.
     #[error("component cache {path}: {message}")]
     Cache {
@@ -195,19 +198,13 @@ impl StrategyHost {
         // Fuel rather than epochs: it makes budgets independent of machine speed,
         // so a backtest's outcome never depends on the CPU it ran on.
         config.consume_fuel(true);
-        let engine = Engine::new(&config).map_err(|e| PluginError::Cache {
-            path: PathBuf::new(),
-            message: format!("cannot create engine: {e}"),
-        })?;
+        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = format!("{:016x}", hasher.finish());
         let mut linker = Linker::new(&engine);
         StrategyPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| PluginError::Cache {
-                path: PathBuf::new(),
-                message: format!("cannot link host functions: {e}"),
-            })?;
+            .map_err(|e| PluginError::Engine(format!("cannot link host functions: {e:#}")))?;
         Ok(Self {
             engine,
             linker,

@@ -44,7 +44,6 @@ fn main() -> ExitCode {
                 &root,
                 [
                     "run",
-                    "--release",
                     "-p",
                     "cracktrader",
                     "--bin",
