@@ -274,8 +274,8 @@ impl Session {
         Self::new(&config, reference, data, strategies)
     }
 
-    /// Builds a session from validated parts; `strategies` in the order of
-    /// `config.strategies`. Calls each strategy's `init`.
+    /// Builds a session from parts checked by [`validate`]; `strategies` in
+    /// the order of `config.strategies`. Calls each strategy's `init`.
     pub fn new(
         config: &SessionConfig,
         reference: ReferenceData,
@@ -302,11 +302,21 @@ impl Session {
         let mut registrations = Vec::with_capacity(strategies.len());
         for (index, (cfg, loaded)) in config.strategies.iter().zip(strategies).enumerate() {
             let strategy_id = StrategyId::new(cfg.id.clone());
+            let unvalidated = |problem: String| {
+                let mut problems = Problems::default();
+                problems.push(format!("strategies[{index}] ({}): {problem}", cfg.id));
+                SessionError::Config(ConfigError::Invalid {
+                    path: config.base_dir.clone(),
+                    problems,
+                })
+            };
             let execution_index = config
                 .execution
                 .iter()
                 .position(|e| e.id == cfg.execution)
-                .unwrap_or_default();
+                .ok_or_else(|| {
+                    unvalidated(format!("unknown execution context '{}'", cfg.execution))
+                })?;
             let execution = &config.execution[execution_index];
             let attribution = Arc::new(Attribution {
                 strategy_index: index,
@@ -318,7 +328,9 @@ impl Session {
             let mut granted = vec![false; reference.len()];
             let mut instruments = Vec::new();
             for symbol in &cfg.instruments {
-                let inst = reference.by_symbol(symbol).expect("validated");
+                let inst = reference
+                    .by_symbol(symbol)
+                    .ok_or_else(|| unvalidated(format!("unknown instrument '{symbol}'")))?;
                 granted[inst.id.0 as usize] = true;
                 instruments.push(wit::Instrument {
                     id: inst.id.0,

@@ -5,7 +5,8 @@
 //!
 //! * `plugins` — install the wasm target if rustup is available, then build
 //!   every plugin component into `target/plugins/`.
-//! * `demo` — `plugins`, then run the example backtest
+//! * `demo` — `plugins`, `cargo build --workspace --all-targets` (the same
+//!   artifacts as `test`), then run the example backtest
 //!   (`examples/sma_eurusd.toml`).
 //! * `test [ARGS...]` — `plugins`, then `cargo test --workspace ARGS...`.
 //!
@@ -39,22 +40,7 @@ fn main() -> ExitCode {
     let root = workspace_root();
     let result = match command.as_ref().and_then(|c| c.to_str()) {
         Some("plugins") if rest.is_empty() => plugins(&root).map(|()| ExitCode::SUCCESS),
-        Some("demo") if rest.is_empty() => plugins(&root).and_then(|()| {
-            cargo(
-                &root,
-                [
-                    "run",
-                    "-p",
-                    "cracktrader",
-                    "--bin",
-                    "cracktrader",
-                    "--",
-                    "backtest",
-                    "examples/sma_eurusd.toml",
-                ]
-                .map(OsString::from),
-            )
-        }),
+        Some("demo") if rest.is_empty() => plugins(&root).and_then(|()| demo(&root)),
         Some("test") => plugins(&root).and_then(|()| {
             let args = ["test", "--workspace"].map(OsString::from);
             cargo(&root, args.into_iter().chain(rest))
@@ -124,18 +110,41 @@ fn add_wasm_target() {
     }
 }
 
+/// Builds the workspace as `test` does, then runs the example backtest.
+///
+/// `cargo run -p cracktrader` would resolve dependency features for the host
+/// alone, which differ from the whole workspace's, and so compile wasmtime a
+/// second time; building every target of the workspace shares the tests'
+/// artifacts instead.
+fn demo(root: &Path) -> Result<ExitCode, TaskError> {
+    let build = cargo(
+        root,
+        ["build", "--workspace", "--all-targets"].map(OsString::from),
+    )?;
+    if build != ExitCode::SUCCESS {
+        return Ok(build);
+    }
+    let target_dir =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let binary = target_dir.join("debug").join("cracktrader");
+    run(Command::new(&binary)
+        .current_dir(root)
+        .args(["backtest", "examples/sma_eurusd.toml"]))
+}
+
 /// Runs cargo with `args` in `root`, inheriting stdio, and passes its exit
 /// code on.
 fn cargo(root: &Path, args: impl IntoIterator<Item = OsString>) -> Result<ExitCode, TaskError> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let status = Command::new(&cargo)
-        .current_dir(root)
-        .args(args)
-        .status()
-        .map_err(|source| TaskError::Spawn {
-            program: cargo.to_string_lossy().into_owned(),
-            source,
-        })?;
+    run(Command::new(&cargo).current_dir(root).args(args))
+}
+
+/// Runs a command inheriting stdio and passes its exit code on.
+fn run(command: &mut Command) -> Result<ExitCode, TaskError> {
+    let status = command.status().map_err(|source| TaskError::Spawn {
+        program: command.get_program().to_string_lossy().into_owned(),
+        source,
+    })?;
     // Killed by a signal: no code to pass on.
     Ok(status
         .code()

@@ -14,36 +14,40 @@ wit_bindgen::generate!({
     world: "strategy-plugin",
 });
 
-use exports::cracktrader::strategy::strategy::{Config, Guest, Info, Intent, View};
+/// The do-nothing strategy, exported only from WebAssembly builds: natively
+/// the component's export names (`cracktrader:strategy/...`) are not valid
+/// linker symbols for a shared library.
+#[cfg(target_arch = "wasm32")]
+mod plugin {
+    use super::exports::cracktrader::strategy::strategy::{Config, Guest, Info, Intent, View};
 
-/// The do-nothing strategy. The export is not limited to WebAssembly builds
-/// (unlike the SDK plugins) because nothing else would use this type.
-struct Mismatch;
+    struct Mismatch;
 
-impl Guest for Mismatch {
-    fn init(_config: Config) -> Result<Info, String> {
-        Ok(Info {
-            name: "wit-mismatch".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            subscriptions: Vec::new(),
-            warmup: 0,
-        })
+    impl Guest for Mismatch {
+        fn init(_config: Config) -> Result<Info, String> {
+            Ok(Info {
+                name: "wit-mismatch".to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                subscriptions: Vec::new(),
+                warmup: 0,
+            })
+        }
+
+        fn on_step(_view: View) -> Vec<Intent> {
+            Vec::new()
+        }
+
+        fn save_state() -> Vec<u8> {
+            Vec::new()
+        }
+
+        fn restore_state(_state: Vec<u8>) -> Result<(), String> {
+            Ok(())
+        }
     }
 
-    fn on_step(_view: View) -> Vec<Intent> {
-        Vec::new()
-    }
-
-    fn save_state() -> Vec<u8> {
-        Vec::new()
-    }
-
-    fn restore_state(_state: Vec<u8>) -> Result<(), String> {
-        Ok(())
-    }
+    super::export!(Mismatch with_types_in super);
 }
-
-export!(Mismatch);
 
 #[cfg(test)]
 mod tests {
