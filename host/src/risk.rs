@@ -224,26 +224,33 @@ fn check_position(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal
     Ok(())
 }
 
-/// Cash an order may consume: notional at its valuation price, plus market
-/// slippage, plus commission.
+/// Cash `qty` of an order of `order_type` may consume: notional at its
+/// valuation price, plus market slippage, plus commission.
 pub fn estimated_cost(
-    order: &OrderRequest,
+    order_type: OrderType,
+    qty: Decimal,
     price: Decimal,
     commission: Decimal,
     slippage: Decimal,
 ) -> Decimal {
-    let price = match order.order_type {
+    let price = match order_type {
         OrderType::Market => price * (Decimal::ONE + slippage),
         OrderType::Limit(_) => price,
     };
-    order.qty * price * (Decimal::ONE + commission)
+    qty * price * (Decimal::ONE + commission)
 }
 
 fn check_cash(order: &OrderRequest, price: Decimal, ctx: &RiskContext) -> Result<(), Refusal> {
     if order.side == Side::Sell {
         return Ok(());
     }
-    let needed = estimated_cost(order, price, ctx.commission, ctx.slippage);
+    let needed = estimated_cost(
+        order.order_type,
+        order.qty,
+        price,
+        ctx.commission,
+        ctx.slippage,
+    );
     if needed > ctx.free_cash {
         return Err(Refusal::InsufficientCash {
             needed,

@@ -554,9 +554,13 @@ impl Services {
                         .mark(snapshot, o.request.instrument)
                         .unwrap_or_default(),
                 };
-                let mut rest = o.request.clone();
-                rest.qty = o.remaining();
-                risk::estimated_cost(&rest, price, simulator.commission(), simulator.slippage())
+                risk::estimated_cost(
+                    o.request.order_type,
+                    o.remaining(),
+                    price,
+                    simulator.commission(),
+                    simulator.slippage(),
+                )
             })
             .sum()
     }
