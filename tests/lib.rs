@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use cracktrader::plugin_api::wit;
-use cracktrader::strategy_host::{Strategy, StrategyError, StrategyHost};
+use cracktrader::strategy_host::{CpuMeter, Strategy, StrategyError, StrategyHost};
 use cracktrader_guest as guest;
 
 /// The workspace root.
@@ -22,11 +22,17 @@ pub fn plugin(name: &str) -> PathBuf {
     Path::new(env!("CRACKTRADER_PLUGIN_DIR")).join(format!("{name}.wasm"))
 }
 
-/// A strategy host whose compiled-component cache lives under `target/`.
+/// A fuel-metered strategy host whose compiled-component cache lives under `target/`.
 pub fn host() -> StrategyHost {
-    StrategyHost::new(Some(
-        workspace_root().join("target").join("component-cache"),
-    ))
+    host_with(CpuMeter::Fuel)
+}
+
+/// A strategy host with `meter`, caching compiled components under `target/`.
+pub fn host_with(meter: CpuMeter) -> StrategyHost {
+    StrategyHost::new(
+        Some(workspace_root().join("target").join("component-cache")),
+        meter,
+    )
     .expect("engine")
 }
 
@@ -288,5 +294,10 @@ impl<S: guest::Strategy> Strategy for Native<S> {
             .ok_or_else(not_initialised)?
             .restore_state(state)
             .map_err(StrategyError::RestoreRefused)
+    }
+
+    fn reset(&mut self) -> Result<(), StrategyError> {
+        *self = Self::default();
+        Ok(())
     }
 }

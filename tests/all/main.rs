@@ -3,4 +3,5 @@
 mod accounting;
 mod bad_input;
 mod e2e;
+mod hostile;
 mod scenario;

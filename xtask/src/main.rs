@@ -3,7 +3,7 @@
 //!
 //! Commands:
 //!
-//! * `plugins` — install the wasm target if rustup is available, then build
+//! * `plugins` — install the wasm targets if rustup is available, then build
 //!   every plugin component into `target/plugins/`.
 //! * `demo` — `plugins`, `cargo build --workspace --all-targets` (the same
 //!   artifacts as `test`), then run the example backtest
@@ -19,7 +19,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use xtask::{build_plugins, BuildError, PLUGIN_TARGET};
+use xtask::{build_plugins, BuildError, PLUGIN_TARGETS};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -77,7 +77,7 @@ enum TaskError {
 
 /// Adds the wasm target, then builds the plugins into `target/plugins`.
 fn plugins(root: &Path) -> Result<(), TaskError> {
-    add_wasm_target();
+    add_wasm_targets();
     let out_dir = root.join("target").join("plugins");
     for path in build_plugins(root, &out_dir)? {
         let size = path.metadata().map(|m| m.len()).unwrap_or(0);
@@ -91,17 +91,19 @@ fn plugins(root: &Path) -> Result<(), TaskError> {
     Ok(())
 }
 
-/// `rustup target add` for the plugin target. Failures are only warnings: a
-/// toolchain without rustup may ship the target already, and
+/// `rustup target add` for the plugin targets. Failures are only warnings: a
+/// toolchain without rustup may ship the targets already, and
 /// [`build_plugins`] reports a missing target with the command to run.
-fn add_wasm_target() {
+fn add_wasm_targets() {
+    let targets = PLUGIN_TARGETS.join(" ");
     match Command::new("rustup")
-        .args(["target", "add", PLUGIN_TARGET])
+        .args(["target", "add"])
+        .args(PLUGIN_TARGETS)
         .output()
     {
         Ok(output) if output.status.success() => {}
         Ok(output) => eprintln!(
-            "xtask: warning: `rustup target add {PLUGIN_TARGET}` failed ({}): {}",
+            "xtask: warning: `rustup target add {targets}` failed ({}): {}",
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         ),
