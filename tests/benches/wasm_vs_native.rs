@@ -4,6 +4,10 @@
 //! bars/s for each and their ratio; runs alternate, and the median of each
 //! is reported.
 //!
+//! Then the cost of bounding guest CPU time: the same component backtested
+//! and called with no meter, with fuel (deterministic; backtests) and with
+//! epoch deadlines (paper/live), side by side.
+//!
 //! Run: `cargo bench -p cracktrader-tests --bench wasm_vs_native`
 //! (`-- --bars N --rounds R` to change the size).
 
@@ -15,8 +19,8 @@ use cracktrader::market_data::MarketData;
 use cracktrader::plugin_api::wit;
 use cracktrader::reference_data::ReferenceData;
 use cracktrader::session::{load_market_data, load_strategies, validate, LoadedStrategy, Session};
-use cracktrader::strategy_host::Strategy;
-use cracktrader_tests::{host, plugin, Native, SessionFile};
+use cracktrader::strategy_host::{CpuMeter, Strategy};
+use cracktrader_tests::{host, host_with, plugin, Native, SessionFile};
 use sma_cross::SmaCross;
 
 /// Writes a deterministic random walk around 1.10000 (5 decimals), one bar
@@ -192,4 +196,45 @@ fn main() {
         .strategy;
     let boundary = per_call(trivial.as_mut(), &trivial_config, calls);
     println!("on-step, 1 bar, no account change ({calls} calls): sma-cross wasm {wasm_call:?}, native {native_call:?}; do-nothing wasm guest {boundary:?}");
+
+    cpu_meters(&config, &reference, &data, rounds, calls);
+}
+
+/// Backtest time and per-call time of `sma-cross` under each CPU meter.
+fn cpu_meters(
+    config: &SessionConfig,
+    reference: &ReferenceData,
+    data: &MarketData,
+    rounds: usize,
+    calls: usize,
+) {
+    let meters = [CpuMeter::Unmetered, CpuMeter::Fuel, CpuMeter::Epoch];
+    let hosts = meters.map(host_with);
+    let mut runs = [(); 3].map(|()| Vec::new());
+    for _ in 0..rounds {
+        // Interleaved, so that drift in machine speed hits every meter alike.
+        for (host, times) in hosts.iter().zip(&mut runs) {
+            let strategy = load_strategies(config, host)
+                .expect("plugin")
+                .pop()
+                .unwrap();
+            times.push(run(config, reference, data, strategy).0);
+        }
+    }
+    let base = median(runs[0].clone());
+    for ((meter, host), times) in meters.iter().zip(&hosts).zip(runs) {
+        let backtest = median(times);
+        let mut component = load_strategies(config, host)
+            .expect("plugin")
+            .pop()
+            .unwrap()
+            .strategy;
+        let call = per_call(component.as_mut(), config, calls);
+        println!(
+            "cpu meter {:<10} backtest {:>8.3} s ({:.3}x unmetered), on-step {call:?}",
+            format!("{meter:?}"),
+            backtest.as_secs_f64(),
+            backtest.as_secs_f64() / base.as_secs_f64()
+        );
+    }
 }
