@@ -57,6 +57,7 @@ impl SessionSection {
     pub fn cpu_meter(&self) -> CpuMeter {
         self.cpu_meter.unwrap_or(match self.mode {
             Mode::Backtest => CpuMeter::Fuel,
+            Mode::Paper => CpuMeter::Epoch,
         })
     }
 }
@@ -68,6 +69,9 @@ pub enum Mode {
     /// Stored data through the historical simulator; fully deterministic.
     #[default]
     Backtest,
+    /// The same runtime with simulated fills, fed on the wall clock (a timed
+    /// replay of stored data); plugins are hot-reloaded.
+    Paper,
 }
 
 /// One `[[strategies]]` entry: a plugin registered in the session.
@@ -93,6 +97,10 @@ pub struct StrategyConfig {
     /// What happens to the strategy's working orders when it is quarantined.
     #[serde(default)]
     pub on_quarantine: OrderPolicy,
+    /// In paper mode, whether a changed plugin file replaces the running
+    /// version. Default true; a registration with `sha256` is never reloaded.
+    #[serde(default = "yes")]
+    pub reload: bool,
     /// Risk limits checked on every order. Default: none beyond cash and position.
     #[serde(default)]
     pub risk: RiskLimits,
@@ -122,6 +130,10 @@ impl StrategyConfig {
             })
             .collect()
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What to do with a strategy's working orders when it is quarantined.

@@ -32,6 +32,9 @@ pub struct Attribution {
     pub execution_id: ExecutionId,
     /// The route to the venue of that context.
     pub route_id: RouteId,
+    /// Which plugin version of the registration (index into the report's
+    /// `versions` of the strategy, from 0) produced the intent.
+    pub plugin_version: u32,
 }
 
 /// How an order is priced.

@@ -7,7 +7,9 @@
 //!
 //! Data flows one way through the services, in the order of the modules below:
 //! market data → state → strategy host → intents → risk → execution →
-//! inventory → post-trade. The [`session`] owns them all and drives the steps.
+//! inventory → post-trade. The [`session`] owns them all and drives the steps;
+//! [`paper`] paces a session on the wall clock and swaps in new plugin
+//! versions prepared by [`hot_reload`].
 #![deny(missing_docs)]
 
 pub mod model;
@@ -35,3 +37,7 @@ pub mod inventory;
 pub mod post_trade;
 
 pub mod session;
+
+pub mod hot_reload;
+
+pub mod paper;

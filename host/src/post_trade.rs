@@ -38,6 +38,9 @@ pub struct FillRecord {
     pub order_id: OrderId,
     /// The intent behind the order.
     pub intent_id: IntentId,
+    /// The plugin version that produced the intent (index into the
+    /// strategy's `versions`).
+    pub plugin_version: u32,
     /// Instrument symbol.
     pub instrument: String,
     /// Buy or sell.
@@ -92,14 +95,29 @@ pub struct StrategyRecord {
     pub route_id: RouteId,
     /// Plugin path as written in the session file (`native` for native strategies).
     pub plugin: String,
+    /// sha256 of the plugin bytes of the version running at the end.
+    pub sha256: String,
+    /// Name the strategy gave in `init` (version running at the end).
+    pub name: String,
+    /// Version the strategy gave in `init` (version running at the end).
+    pub version: String,
+    /// Every plugin version that ran, in order; fills name theirs by index.
+    pub versions: Vec<PluginVersion>,
+    /// Why the strategy was quarantined, if it still was at the end.
+    pub quarantined: Option<String>,
+}
+
+/// One plugin version of a registration, as it appears in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginVersion {
     /// sha256 of the plugin bytes.
     pub sha256: String,
     /// Name the strategy gave in `init`.
     pub name: String,
     /// Version the strategy gave in `init`.
     pub version: String,
-    /// Why the strategy was quarantined, if it still was at the end.
-    pub quarantined: Option<String>,
+    /// The first step (snapshot id) it decided.
+    pub from_step: u64,
 }
 
 /// What happened to a strategy registration (not to its orders).
@@ -112,6 +130,14 @@ pub enum EventKind {
     Enabled,
     /// An operator's request to enable it failed; it stays quarantined.
     EnableFailed,
+    /// A new plugin file was noticed (or a reload requested).
+    ReloadDetected,
+    /// The new version compiled, instantiated and initialised off the step loop.
+    ReloadCompiled,
+    /// The new version took over at a step boundary, with the old one's state.
+    ReloadSwapped,
+    /// The new version could not take over; the old one keeps trading.
+    ReloadFailed,
 }
 
 /// A strategy lifecycle event, as it appears in the report.
@@ -228,6 +254,7 @@ impl Recorder {
                 route_id: a.route_id.clone(),
                 order_id: report.order_id,
                 intent_id: report.intent_id,
+                plugin_version: a.plugin_version,
                 instrument: reference.get(report.request.instrument).symbol.clone(),
                 side: report.request.side,
                 qty: fill.qty,

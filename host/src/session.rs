@@ -30,7 +30,7 @@ use crate::model::{
     from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, RouteId, StrategyId,
 };
 use crate::plugin_api::{decimal_to_wit, wit};
-use crate::post_trade::{EventKind, Recorder, Report, StrategyRecord};
+use crate::post_trade::{EventKind, PluginVersion, Recorder, Report, StrategyRecord};
 use crate::reference_data::ReferenceData;
 use crate::risk::{self, RiskContext, RiskLimits};
 use crate::state::{empty_view, fill_market_view, Snapshot, StateCoordinator};
@@ -346,6 +346,7 @@ impl Session {
                 strategy_id: strategy_id.clone(),
                 execution_id: ExecutionId::new(execution.id.clone()),
                 route_id: RouteId::new(execution.route.clone()),
+                plugin_version: 0,
             });
             let mut granted = vec![false; reference.len()];
             let mut instruments = Vec::new();
@@ -385,6 +386,12 @@ impl Session {
                     execution_id: attribution.execution_id.clone(),
                     route_id: attribution.route_id.clone(),
                     plugin: loaded.plugin,
+                    versions: vec![PluginVersion {
+                        sha256: loaded.sha256.clone(),
+                        name: info.name.clone(),
+                        version: info.version.clone(),
+                        from_step: 1,
+                    }],
                     sha256: loaded.sha256,
                     name: info.name,
                     version: info.version,
@@ -425,6 +432,11 @@ impl Session {
     /// Runs every step and returns the report.
     pub fn run(mut self) -> Report {
         while self.step() {}
+        self.finish()
+    }
+
+    /// The report of the steps run so far.
+    pub fn finish(self) -> Report {
         let services = self.services;
         let commissions = services
             .inventory
@@ -548,6 +560,82 @@ impl Session {
         }
     }
 
+    /// The registrations, in session-file order: id and what `init` was given.
+    pub fn strategies(&self) -> impl Iterator<Item = (&StrategyId, &wit::Config)> {
+        self.registrations
+            .iter()
+            .map(|r| (&r.attribution.strategy_id, &r.config))
+    }
+
+    /// Id of the last snapshot stepped (0 before the first step).
+    pub fn snapshot_id(&self) -> u64 {
+        self.coordinator.snapshot().id().0
+    }
+
+    /// Records a lifecycle event of `strategy_id` at the current step time.
+    pub fn record_event(&mut self, strategy_id: &StrategyId, kind: EventKind, cause: String) {
+        let time = self.coordinator.snapshot().time();
+        self.services
+            .recorder
+            .on_event(time, strategy_id, kind, cause);
+    }
+
+    /// Hands registration `strategy_id` over to a new plugin version between
+    /// steps: the running version's `save-state` goes to the new one's
+    /// `restore-state`, then the new one decides every following step. A
+    /// quarantined strategy has no state to give; its new version starts
+    /// from `init` and leaves quarantine. On error the running version stays.
+    ///
+    /// `new` must have been initialised (`init` returned `info`).
+    pub fn swap(
+        &mut self,
+        strategy_id: &StrategyId,
+        mut new: Box<dyn Strategy>,
+        info: wit::Info,
+        sha256: String,
+    ) -> Result<SwapOutcome, String> {
+        let from_step = self.snapshot_id() + 1;
+        let reference = &self.services.reference;
+        let reg = self
+            .registrations
+            .iter_mut()
+            .find(|r| &r.attribution.strategy_id == strategy_id)
+            .ok_or_else(|| format!("no strategy '{strategy_id}' in this session"))?;
+        let subscribed = subscriptions(&info, &reg.granted, reference, strategy_id)
+            .map_err(|e| e.to_string())?;
+        let outcome = if reg.quarantined.is_some() {
+            SwapOutcome::Restarted
+        } else {
+            let state = reg
+                .strategy
+                .save_state()
+                .map_err(|e| format!("the running version {e}"))?;
+            new.restore_state(&state)
+                .map_err(|e| format!("the new version {e}"))?;
+            SwapOutcome::StateCarried(state.len())
+        };
+        reg.strategy = new;
+        reg.subscribed = subscribed;
+        reg.quarantined = None;
+        // The new instance holds no account yet.
+        reg.account_sent = false;
+        let version = u32::try_from(reg.record.versions.len()).unwrap_or(u32::MAX);
+        reg.attribution = Arc::new(Attribution {
+            plugin_version: version,
+            ..(*reg.attribution).clone()
+        });
+        reg.record.versions.push(PluginVersion {
+            sha256: sha256.clone(),
+            name: info.name.clone(),
+            version: info.version.clone(),
+            from_step,
+        });
+        reg.record.sha256 = sha256;
+        reg.record.name = info.name;
+        reg.record.version = info.version;
+        Ok(outcome)
+    }
+
     /// Ids of the strategies quarantined now, with the cause.
     pub fn quarantined(&self) -> impl Iterator<Item = (&StrategyId, &str)> {
         self.registrations.iter().filter_map(|r| {
@@ -556,6 +644,15 @@ impl Session {
                 .map(|cause| (&r.attribution.strategy_id, cause))
         })
     }
+}
+
+/// How a [`Session::swap`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapOutcome {
+    /// The new version restored this many bytes of the old one's state.
+    StateCarried(usize),
+    /// The strategy was quarantined: the new version started from `init`.
+    Restarted,
 }
 
 /// An operator's action on a running session.

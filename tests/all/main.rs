@@ -4,4 +4,5 @@ mod accounting;
 mod bad_input;
 mod e2e;
 mod hostile;
+mod hot_reload;
 mod scenario;

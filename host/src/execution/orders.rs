@@ -218,6 +218,7 @@ mod tests {
             strategy_id: StrategyId::new("s"),
             execution_id: ExecutionId::new("e"),
             route_id: RouteId::new("r"),
+            plugin_version: 0,
         });
         let request = OrderRequest {
             instrument: InstrumentId(0),

@@ -13,6 +13,8 @@
 //! | `at`         | the `on-step` call (from 1) at which it starts; default 10 |
 //! | `port`       | loopback TCP port `probe` tries to connect to; default 9 |
 //!
+//! With `mode = "init-panic"` it panics in `init`.
+//!
 //! On its first step it places a resting limit buy of one lot at half the
 //! close, so that the host's quarantine order policy has something to act on.
 //! From step `at` on, by `mode`:
@@ -55,6 +57,9 @@ impl Strategy for Hostile {
         let symbol: String = config.param("instrument")?;
         let instrument = config.require_instrument(&symbol)?;
         let mode: String = config.param("mode")?;
+        if mode == "init-panic" {
+            panic!("hostile: deliberate panic in init");
+        }
         let hostile = Hostile {
             instrument: instrument.id,
             lot: instrument.lot_size,

@@ -6,17 +6,17 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use cracktrader::config::SessionConfig;
+use cracktrader::config::{Mode, SessionConfig};
 use cracktrader::post_trade::Report;
 use cracktrader::session::{default_report_path, Session};
 use cracktrader::strategy_host::StrategyHost;
 use rust_decimal::Decimal;
 
-/// Arguments of `cracktrader backtest`.
+/// Arguments of `cracktrader backtest` (and the common part of `paper`).
 #[derive(clap::Args)]
 pub struct Args {
     /// The session file (TOML), e.g. examples/sma_eurusd.toml.
-    session: PathBuf,
+    pub session: PathBuf,
     /// Where to write the JSON report [default: reports/<session name>.json].
     #[arg(long)]
     report: Option<PathBuf>,
@@ -29,34 +29,50 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let cache_dir = if args.no_cache {
-        None
-    } else {
-        args.cache_dir.or_else(super::default_cache_dir)
-    };
-    // The CPU meter is compiled into the plugins: read it before loading them.
-    let meter = SessionConfig::load(&args.session)?.session.cpu_meter();
-    let host = StrategyHost::new(cache_dir, meter)?;
+    let (_, host) = load(&args)?;
     let loading = Instant::now();
     let session = Session::from_file(&args.session, &host)?;
     let load_time = loading.elapsed();
     let running = Instant::now();
     let report = session.run();
-    let run_time = running.elapsed();
+    write_and_print(&args, &report, load_time, running.elapsed())
+}
 
+/// The session file and a strategy host for it.
+pub fn load(args: &Args) -> anyhow::Result<(SessionConfig, StrategyHost)> {
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir.clone().or_else(super::default_cache_dir)
+    };
+    // The CPU meter is compiled into the plugins: read it before loading them.
+    let config = SessionConfig::load(&args.session)?;
+    let host = StrategyHost::new(cache_dir, config.session.cpu_meter())?;
+    Ok((config, host))
+}
+
+/// Writes the JSON report, prints the summary, and picks the exit code: 3
+/// if a strategy ended quarantined.
+pub fn write_and_print(
+    args: &Args,
+    report: &Report,
+    load_time: std::time::Duration,
+    run_time: std::time::Duration,
+) -> anyhow::Result<ExitCode> {
     let path = args
         .report
+        .clone()
         .unwrap_or_else(|| default_report_path(&report.session));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create report directory {}", dir.display()))?;
     }
-    let json = serde_json::to_vec_pretty(&report).context("cannot serialise the report")?;
+    let json = serde_json::to_vec_pretty(report).context("cannot serialise the report")?;
     std::fs::write(&path, json)
         .with_context(|| format!("cannot write report {}", path.display()))?;
 
     let mut out = std::io::stdout().lock();
-    print_summary(&mut out, &report, load_time, run_time, &path)
+    print_summary(&mut out, report, load_time, run_time, &path)
         .context("cannot print the summary")?;
     let quarantined: Vec<_> = report
         .strategies
@@ -85,7 +101,11 @@ fn print_summary(
     path: &std::path::Path,
 ) -> std::io::Result<()> {
     let s = &report.summary;
-    writeln!(out, "Backtest {}", report.session)?;
+    let mode = match report.mode {
+        Mode::Backtest => "Backtest",
+        Mode::Paper => "Paper",
+    };
+    writeln!(out, "{mode} {}", report.session)?;
     for st in &report.strategies {
         writeln!(
             out,

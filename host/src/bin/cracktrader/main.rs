@@ -2,8 +2,8 @@
 //! calls the library, prints results; errors are printed once, whole chain.
 //!
 //! Exit codes: 0 success; 1 the session could not start (bad config, data or
-//! plugin); 2 bad command line; 3 the session stopped early (a strategy
-//! failed) — its report so far is still written.
+//! plugin); 2 bad command line; 3 a strategy was quarantined (the session
+//! ran on for the others; the report names it).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod backtest;
+mod paper;
 
 /// Trading runtime whose strategies are sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -29,6 +30,11 @@ enum Command {
     ///
     /// Example: cracktrader backtest examples/sma_eurusd.toml
     Backtest(backtest::Args),
+    /// Run a paper session: the stored data replayed on the wall clock with
+    /// simulated fills; plugins are hot-reloaded when their files change.
+    ///
+    /// Example: cracktrader paper examples/sma_eurusd_paper.toml --bar-interval-ms 50
+    Paper(paper::Args),
 }
 
 /// Where compiled components are cached unless `--cache-dir` says otherwise.
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Backtest(args) => backtest::run(args),
+        Command::Paper(args) => paper::run(args),
     };
     match result {
         Ok(code) => code,

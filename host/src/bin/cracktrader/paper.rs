@@ -1,0 +1,105 @@
+//! `cracktrader paper`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cracktrader::config::{Mode, SessionConfig};
+use cracktrader::hot_reload::{ReloadTarget, Reloader};
+use cracktrader::model::StrategyId;
+use cracktrader::paper::{self, PaperOptions, Steering};
+use cracktrader::session::Session;
+
+/// How long a plugin file must be quiet before it is reloaded: long enough
+/// for a build tool's write + rename, short enough to keep the reload fast.
+const DEBOUNCE: Duration = Duration::from_millis(10);
+
+/// Arguments of `cracktrader paper`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    common: super::backtest::Args,
+    /// Wall-clock milliseconds per step of the replayed data; 0 replays as
+    /// fast as possible.
+    #[arg(long, default_value_t = 100)]
+    bar_interval_ms: u64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (config, host) = super::backtest::load(&args.common)?;
+    anyhow::ensure!(
+        config.session.mode == Mode::Paper,
+        "{}: [session] mode must be \"paper\" for `cracktrader paper`",
+        args.common.session.display()
+    );
+    let host = Arc::new(host);
+    let loading = Instant::now();
+    let session = Session::from_file(&args.common.session, &host)?;
+    let reloader = Reloader::start(
+        Arc::clone(&host),
+        reload_targets(&config, &session),
+        DEBOUNCE,
+    )?;
+    let load_time = loading.elapsed();
+
+    let steering = Arc::new(Steering::default());
+    // Ctrl-C or SIGTERM: stop after the current step with the report so
+    // far; SIGHUP: reload every plugin.
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let steering = Arc::clone(&steering);
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(signal, move || {
+                steering
+                    .stop
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            })
+        }
+        .context("cannot install the stop signal handler")?;
+    }
+    let hup = Arc::clone(&steering);
+    // SAFETY: as above.
+    unsafe {
+        signal_hook::low_level::register(signal_hook::consts::SIGHUP, move || {
+            hup.reload.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    }
+    .context("cannot install the reload signal handler")?;
+    eprintln!(
+        "paper: {} step(s) per second; edit and rebuild a plugin to reload it, `kill -HUP {}` to reload all, Ctrl-C to stop",
+        if args.bar_interval_ms == 0 {
+            "max".to_owned()
+        } else {
+            format!("{:.1}", 1000.0 / args.bar_interval_ms as f64)
+        },
+        std::process::id()
+    );
+    let running = Instant::now();
+    let report = paper::run(
+        session,
+        Some(&reloader),
+        PaperOptions {
+            bar_interval: Duration::from_millis(args.bar_interval_ms),
+        },
+        &steering,
+    );
+    super::backtest::write_and_print(&args.common, &report, load_time, running.elapsed())
+}
+
+/// The registrations whose plugin files are watched: all but those pinned by
+/// hash or with `reload = false`.
+fn reload_targets(config: &SessionConfig, session: &Session) -> Vec<ReloadTarget> {
+    config
+        .strategies
+        .iter()
+        .zip(session.strategies())
+        .filter(|(s, _)| s.reload && s.sha256.is_none())
+        .map(|(s, (id, init))| ReloadTarget {
+            strategy_id: StrategyId::clone(id),
+            path: config.resolve(&s.plugin),
+            config: init.clone(),
+            limits: s.limits,
+        })
+        .collect()
+}
