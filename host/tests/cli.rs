@@ -132,3 +132,49 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `cracktrader paper` replays on the wall clock until Ctrl-C (SIGINT),
+/// then writes the report of the steps run so far and exits 0.
+#[test]
+fn paper_session_stops_cleanly_on_ctrl_c() {
+    plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("paper.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_cracktrader"))
+        .args([
+            "paper",
+            "examples/sma_eurusd_paper.toml",
+            "--bar-interval-ms",
+            "2",
+            "--report",
+        ])
+        .arg(&report)
+        .env(
+            "CRACKTRADER_CACHE_DIR",
+            root().join("target").join("component-cache"),
+        )
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cracktrader paper");
+    // Long enough to load and run some steps, far from the 10 s the whole
+    // data takes at 2 ms per step.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("Paper sma-eurusd-paper"),
+        "{}",
+        text(&out.stdout)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    let steps = json["summary"]["steps"].as_u64().unwrap();
+    assert!(steps > 0 && steps < 5000, "{steps}");
+    assert_eq!(json["mode"], "paper");
+}

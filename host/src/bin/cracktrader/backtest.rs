@@ -117,6 +117,14 @@ fn print_summary(
             st.execution_id,
             st.route_id
         )?;
+        if st.versions.len() > 1 {
+            writeln!(
+                out,
+                "                {} plugin versions (hot-reloaded {} times)",
+                st.versions.len(),
+                st.versions.len() - 1
+            )?;
+        }
         if let Some(cause) = &st.quarantined {
             writeln!(out, "                quarantined: {cause}")?;
         }

@@ -34,7 +34,7 @@ enum Command {
     /// simulated fills; plugins are hot-reloaded when their files change.
     ///
     /// Example: cracktrader paper examples/sma_eurusd_paper.toml --bar-interval-ms 50
-    Paper(paper::Args),
+    Paper(paper::PaperArgs),
 }
 
 /// Where compiled components are cached unless `--cache-dir` says otherwise.
@@ -47,7 +47,9 @@ fn default_cache_dir() -> Option<PathBuf> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = ["warn", "info", "debug", "trace"][usize::from(cli.verbose.min(3))];
+    // Paper sessions run for a while: show reloads and quarantines by default.
+    let base = u8::from(matches!(cli.command, Command::Paper(_)));
+    let level = ["warn", "info", "debug", "trace"][usize::from((base + cli.verbose).min(3))];
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -17,7 +17,7 @@ const DEBOUNCE: Duration = Duration::from_millis(10);
 
 /// Arguments of `cracktrader paper`.
 #[derive(clap::Args)]
-pub struct Args {
+pub struct PaperArgs {
     #[command(flatten)]
     common: super::backtest::Args,
     /// Wall-clock milliseconds per step of the replayed data; 0 replays as
@@ -26,7 +26,7 @@ pub struct Args {
     bar_interval_ms: u64,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: PaperArgs) -> anyhow::Result<ExitCode> {
     let (config, host) = super::backtest::load(&args.common)?;
     anyhow::ensure!(
         config.session.mode == Mode::Paper,
