@@ -36,6 +36,44 @@ pub fn host_with(meter: CpuMeter) -> StrategyHost {
     .expect("engine")
 }
 
+/// The `[[instruments]]` and `[[data]]` entries of EURUSD (tick 0.00001,
+/// lot 1) with its bars in the CSV at `data`, for session files.
+pub fn eurusd_toml(data: &Path) -> String {
+    format!(
+        r#"[[instruments]]
+symbol = "EURUSD"
+base_currency = "EUR"
+quote_currency = "USD"
+tick_size = "0.00001"
+lot_size = "1"
+
+[[data]]
+instrument = "EURUSD"
+path = "{}"
+"#,
+        data.display()
+    )
+}
+
+/// EURUSD as `init` describes it to a strategy: the same instrument as
+/// [`eurusd_toml`], with session instrument id 0.
+pub fn eurusd_instrument() -> wit::Instrument {
+    wit::Instrument {
+        id: 0,
+        symbol: "EURUSD".into(),
+        base_currency: "EUR".into(),
+        quote_currency: "USD".into(),
+        price_scale: 5,
+        qty_scale: 0,
+        tick_size: 1,
+        lot_size: 1,
+        min_notional: wit::Decimal {
+            mantissa: 0,
+            scale: 0,
+        },
+    }
+}
+
 /// A session file for one `sma-cross` registration (or another plugin with
 /// the same parameters) over one CSV, written into `dir`.
 pub struct SessionFile {
@@ -66,17 +104,7 @@ impl SessionFile {
             r#"[session]
 name = "test"
 
-[[instruments]]
-symbol = "EURUSD"
-base_currency = "EUR"
-quote_currency = "USD"
-tick_size = "0.00001"
-lot_size = "1"
-
-[[data]]
-instrument = "EURUSD"
-path = "{data}"
-
+{eurusd}
 [[execution]]
 id = "sim-usd"
 currency = "USD"
@@ -91,7 +119,7 @@ instruments = ["EURUSD"]
 
 [strategies.params]
 {params}"#,
-            data = self.data.display(),
+            eurusd = eurusd_toml(&self.data),
             plugin = self.plugin.display(),
             commission = self.commission,
             params = self.params,

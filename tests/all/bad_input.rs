@@ -187,23 +187,21 @@ fn pinned_hash_refuses_another_file() {
     assert_eq!(report.strategies[0].sha256, right);
 
     let wrong = "0".repeat(64);
-    let path = pinned(SessionFile::sma(eurusd()), &wrong, dir.path());
-    let text = Session::from_file(&path, &host())
-        .err()
-        .unwrap()
-        .to_string();
-    assert_contains(
-        &text,
-        &format!("sha256 is {right}, but the registration pins {wrong}"),
-    );
-
-    let path = pinned(SessionFile::sma(eurusd()), "abc", dir.path());
-    let text = Session::from_file(&path, &host())
-        .err()
-        .unwrap()
-        .to_string();
-    assert_contains(
-        &text,
-        "strategies[0] (s1).sha256: must be 64 hex digits, got 'abc'",
-    );
+    for (pin, want) in [
+        (
+            wrong.as_str(),
+            format!("sha256 is {right}, but the registration pins {wrong}"),
+        ),
+        (
+            "abc",
+            "strategies[0] (s1).sha256: must be 64 hex digits, got 'abc'".to_owned(),
+        ),
+    ] {
+        let path = pinned(SessionFile::sma(eurusd()), pin, dir.path());
+        let text = Session::from_file(&path, &host())
+            .err()
+            .unwrap()
+            .to_string();
+        assert_contains(&text, &want);
+    }
 }

@@ -11,7 +11,7 @@ use cracktrader::plugin_api::wit;
 use cracktrader::post_trade::{EventKind, Report};
 use cracktrader::session::{Control, ControlError, Session};
 use cracktrader::strategy_host::{CpuMeter, Limits, Strategy, StrategyError};
-use cracktrader_tests::{host, host_with, plugin, workspace_root};
+use cracktrader_tests::{eurusd_instrument, eurusd_toml, host, host_with, plugin, workspace_root};
 
 const GOOD: &str = r#"
 [[strategies]]
@@ -36,17 +36,7 @@ fn session_file(dir: &Path, meter: &str, hostile: Option<(&str, &str)>) -> PathB
 name = "hostile"
 cpu_meter = "{meter}"
 
-[[instruments]]
-symbol = "EURUSD"
-base_currency = "EUR"
-quote_currency = "USD"
-tick_size = "0.00001"
-lot_size = "1"
-
-[[data]]
-instrument = "EURUSD"
-path = "{data}"
-
+{eurusd}
 [[execution]]
 id = "good-usd"
 currency = "USD"
@@ -59,7 +49,7 @@ currency = "USD"
 starting_cash = "100000"
 commission = "0.001"
 "#,
-        data = workspace_root().join("examples/data/EURUSD.csv").display()
+        eurusd = eurusd_toml(&workspace_root().join("examples/data/EURUSD.csv"))
     );
     text += &GOOD.replace("{sma}", &plugin("sma-cross").display().to_string());
     if let Some((params, extra)) = hostile {
@@ -364,23 +354,6 @@ fn operator_can_re_enable_a_quarantined_strategy() {
     assert_eq!(report.events[3].cause, "operator: maintenance");
 }
 
-fn instrument() -> wit::Instrument {
-    wit::Instrument {
-        id: 0,
-        symbol: "EURUSD".into(),
-        base_currency: "EUR".into(),
-        quote_currency: "USD".into(),
-        price_scale: 5,
-        qty_scale: 0,
-        tick_size: 1,
-        lot_size: 1,
-        min_notional: wit::Decimal {
-            mantissa: 1,
-            scale: 0,
-        },
-    }
-}
-
 /// A sandboxed instance of the hostile plugin, initialised with `params`.
 fn hostile_instance(id: &str, params: &[(&str, String)]) -> impl Strategy {
     let host = host();
@@ -394,7 +367,7 @@ fn hostile_instance(id: &str, params: &[(&str, String)]) -> impl Strategy {
         .init(&wit::Config {
             strategy_id: id.into(),
             params: all,
-            instruments: vec![instrument()],
+            instruments: vec![eurusd_instrument()],
         })
         .unwrap();
     strategy

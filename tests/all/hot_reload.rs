@@ -11,7 +11,7 @@ use cracktrader::paper::{self, PaperOptions, Steering};
 use cracktrader::post_trade::{EventKind, Report};
 use cracktrader::session::Session;
 use cracktrader::strategy_host::{CpuMeter, Limits};
-use cracktrader_tests::{host_with, plugin, workspace_root};
+use cracktrader_tests::{eurusd_toml, host_with, plugin, workspace_root};
 
 const STEPS: usize = 1500;
 
@@ -28,17 +28,7 @@ fn paper_session(dir: &Path, first_plugin: &str, extra_params: &str) -> PathBuf 
 name = "paper"
 mode = "paper"
 
-[[instruments]]
-symbol = "EURUSD"
-base_currency = "EUR"
-quote_currency = "USD"
-tick_size = "0.00001"
-lot_size = "1"
-
-[[data]]
-instrument = "EURUSD"
-path = "eurusd.csv"
-
+{eurusd}
 [[execution]]
 id = "paper-usd"
 currency = "USD"
@@ -54,7 +44,8 @@ instruments = ["EURUSD"]
 instrument = "EURUSD"
 every = 10
 {extra_params}
-"#
+"#,
+        eurusd = eurusd_toml(Path::new("eurusd.csv"))
     );
     let path = dir.join("session.toml");
     std::fs::write(&path, text).unwrap();

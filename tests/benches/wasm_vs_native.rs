@@ -20,7 +20,7 @@ use cracktrader::plugin_api::wit;
 use cracktrader::reference_data::ReferenceData;
 use cracktrader::session::{load_market_data, load_strategies, validate, LoadedStrategy, Session};
 use cracktrader::strategy_host::{CpuMeter, Strategy};
-use cracktrader_tests::{host, host_with, plugin, Native, SessionFile};
+use cracktrader_tests::{eurusd_instrument, host, host_with, plugin, Native, SessionFile};
 use sma_cross::SmaCross;
 
 /// Writes a deterministic random walk around 1.10000 (5 decimals), one bar
@@ -89,20 +89,7 @@ fn arg(name: &str, default: usize) -> usize {
 /// through the host `Strategy` interface (no session around it).
 fn per_call(strategy: &mut dyn Strategy, config: &SessionConfig, calls: usize) -> Duration {
     let params = config.strategies[0].params_as_text(&mut Default::default());
-    let instrument = wit::Instrument {
-        id: 0,
-        symbol: "EURUSD".into(),
-        base_currency: "EUR".into(),
-        quote_currency: "USD".into(),
-        price_scale: 5,
-        qty_scale: 0,
-        tick_size: 1,
-        lot_size: 1,
-        min_notional: wit::Decimal {
-            mantissa: 0,
-            scale: 0,
-        },
-    };
+    let instrument = eurusd_instrument();
     strategy
         .init(&wit::Config {
             strategy_id: "sma".into(),

@@ -120,7 +120,7 @@ fn print_summary(
         if st.versions.len() > 1 {
             writeln!(
                 out,
-                "                {} plugin versions (hot-reloaded {} times)",
+                "                {} plugin versions (hot reloads: {})",
                 st.versions.len(),
                 st.versions.len() - 1
             )?;
