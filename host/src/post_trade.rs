@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::execution::orders::{OrderReport, OrderStatus, CANCELLED_BY_STRATEGY};
+use crate::intents::Attribution;
 use crate::inventory::{Position, Valuation};
 use crate::model::{
     format_time, ExecutionId, IntentId, OrderId, RouteId, Side, StrategyId, Timestamp,
@@ -64,6 +65,9 @@ pub struct RefusalRecord {
     pub time: String,
     /// Attribution.
     pub strategy_id: StrategyId,
+    /// The plugin version that produced the intent (index into the
+    /// strategy's `versions`).
+    pub plugin_version: u32,
     /// The intent.
     pub intent_id: IntentId,
     /// The order it named or would have created.
@@ -271,7 +275,7 @@ impl Recorder {
             self.refusal(
                 sequence,
                 report.time,
-                a.strategy_id.clone(),
+                a,
                 report.intent_id,
                 report.order_id,
                 outcome,
@@ -285,7 +289,7 @@ impl Recorder {
     pub fn on_refusal(
         &mut self,
         time: Timestamp,
-        strategy_id: &StrategyId,
+        attribution: &Attribution,
         intent_id: IntentId,
         order_id: OrderId,
         reason: String,
@@ -294,7 +298,7 @@ impl Recorder {
         self.refusal(
             sequence,
             time,
-            strategy_id.clone(),
+            attribution,
             intent_id,
             order_id,
             "rejected",
@@ -307,7 +311,7 @@ impl Recorder {
         &mut self,
         sequence: u64,
         time: Timestamp,
-        strategy_id: StrategyId,
+        attribution: &Attribution,
         intent_id: IntentId,
         order_id: OrderId,
         outcome: &'static str,
@@ -316,7 +320,8 @@ impl Recorder {
         self.refusals.push(RefusalRecord {
             sequence,
             time: format_time(time),
-            strategy_id,
+            strategy_id: attribution.strategy_id.clone(),
+            plugin_version: attribution.plugin_version,
             intent_id,
             order_id,
             outcome,

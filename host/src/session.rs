@@ -915,7 +915,7 @@ impl Services {
                 tracing::debug!(strategy_id = %reg.attribution.strategy_id, "intent refused: {}", refused.reason);
                 self.recorder.on_refusal(
                     snapshot.time(),
-                    &reg.attribution.strategy_id,
+                    &reg.attribution,
                     refused.intent_id,
                     refused.order_id,
                     refused.reason.clone(),
@@ -955,7 +955,7 @@ impl Services {
             Ok(report) => self.publish(&report, reg),
             Err(rejected) => self.recorder.on_refusal(
                 snapshot.time(),
-                &reg.attribution.strategy_id,
+                &reg.attribution,
                 rejected.intent_id,
                 rejected.order_id,
                 rejected.reason,
