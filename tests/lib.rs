@@ -22,6 +22,25 @@ pub fn plugin(name: &str) -> PathBuf {
     Path::new(env!("CRACKTRADER_PLUGIN_DIR")).join(format!("{name}.wasm"))
 }
 
+/// A plugin component built by `cargo xtask plugins` (the C, JavaScript and
+/// Python plugins, which need toolchains the build script does not install)
+/// or by `cargo xtask test` (the `new-strategy` templates).
+///
+/// # Panics
+///
+/// If the component is missing, naming the command that builds it: a test
+/// over a missing plugin must fail, never skip.
+pub fn built_plugin(name: &str) -> PathBuf {
+    let path = Path::new(env!("CRACKTRADER_PLUGIN_DIR")).join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask test` (or `cargo xtask plugins` for the \
+         C, JavaScript and Python plugins), which installs the pinned toolchains and builds it",
+        path.display()
+    );
+    path
+}
+
 /// A strategy host whose compiled-component cache lives under `target/`.
 pub fn host() -> StrategyHost {
     StrategyHost::new(Some(

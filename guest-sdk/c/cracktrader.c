@@ -450,7 +450,7 @@ static const uint8_t *take(ct_state_reader *reader, size_t n) {
     ct_text_cstr(reader->err, " is truncated: expected ");
     ct_text_u64(reader->err, n);
     ct_text_cstr(reader->err, " more bytes at offset ");
-    ct_text_u64(reader->err, reader->offset - 1);
+    ct_text_u64(reader->err, reader->offset);
     ct_text_cstr(reader->err, ", found ");
     ct_text_u64(reader->err, rest);
     return NULL;
@@ -490,7 +490,7 @@ bool ct_state_finish(ct_state_reader *reader) {
     ct_text_cstr(reader->err, " has ");
     ct_text_u64(reader->err, reader->len - reader->offset);
     ct_text_cstr(reader->err, " unexpected trailing bytes at offset ");
-    ct_text_u64(reader->err, reader->offset - 1);
+    ct_text_u64(reader->err, reader->offset);
     return false;
   }
   return true;

@@ -341,14 +341,14 @@ export class StateReader {
   finish() {
     const rest = this.view.byteLength - this.offset;
     if (rest !== 0) {
-      throw `state version ${this.version} has ${rest} unexpected trailing bytes at offset ${this.offset - 1}`;
+      throw `state version ${this.version} has ${rest} unexpected trailing bytes at offset ${this.offset}`;
     }
   }
 
   #take(n) {
     const rest = this.view.byteLength - this.offset;
     if (rest < n) {
-      throw `state version ${this.version} is truncated: expected ${n} more bytes at offset ${this.offset - 1}, found ${rest}`;
+      throw `state version ${this.version} is truncated: expected ${n} more bytes at offset ${this.offset}, found ${rest}`;
     }
     const at = this.offset;
     this.offset += n;

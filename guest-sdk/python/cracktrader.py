@@ -321,7 +321,7 @@ class StateReader:
         if rest:
             raise StrategyError(
                 f"state version {self.version} has {rest} unexpected trailing bytes "
-                f"at offset {self._offset - 1}"
+                f"at offset {self._offset}"
             )
 
     def _take(self, fmt: str, size: int):
@@ -329,7 +329,7 @@ class StateReader:
         if rest < size:
             raise StrategyError(
                 f"state version {self.version} is truncated: expected {size} more bytes "
-                f"at offset {self._offset - 1}, found {rest}"
+                f"at offset {self._offset}, found {rest}"
             )
         (value,) = struct.unpack_from(fmt, self._data, self._offset)
         self._offset += size

@@ -199,13 +199,25 @@ pub fn write(
         ("session.toml", include_str!("../files/session.toml")),
         ("README.md", include_str!("../files/README.md")),
     ];
+    let mut texts: Vec<(&str, String)> = lang
+        .files()
+        .iter()
+        .chain(&common)
+        .map(|(path, text)| (*path, fill(text)))
+        .collect();
+    if lang == Lang::Js {
+        // componentize-js lets the engine read only files below the
+        // project, so the helper module is copied beside the strategy.
+        let helper = checkout.join("guest-sdk").join("js").join("cracktrader.js");
+        let text = fs::read_to_string(&helper).map_err(io_error(&helper))?;
+        texts.push(("cracktrader.js", text));
+    }
     let mut files = Vec::new();
-    for (path, text) in lang.files().iter().chain(&common) {
+    for (path, text) in texts {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io_error(parent))?;
         }
-        let text = fill(text);
         if fs::read_to_string(&path).map_or(true, |existing| existing != text) {
             fs::write(&path, text).map_err(io_error(&path))?;
         }

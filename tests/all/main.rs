@@ -3,4 +3,6 @@
 mod accounting;
 mod bad_input;
 mod e2e;
+mod languages;
 mod scenario;
+mod templates;

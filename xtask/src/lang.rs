@@ -49,6 +49,8 @@ pub const APT_INSTALL: &str = "apt-get install -y clang lld wasi-libc libclang-r
 const WORLD: &str = "strategy-plugin";
 
 /// The pinned npm packages of the JavaScript toolchain, installed with `npm ci`.
+/// `preview2-shim` is listed because componentize-js 0.23.0 imports it
+/// without declaring it as a dependency (`npm ci` would leave it out).
 const JS_PACKAGE_JSON: &str = include_str!("../toolchains/js/package.json");
 const JS_PACKAGE_LOCK: &str = include_str!("../toolchains/js/package-lock.json");
 
@@ -207,7 +209,15 @@ impl Toolchains {
     fn js_component(&self, dir: &Path, work: &Path) -> Result<Vec<u8>, BuildError> {
         let out = work.join("component.wasm");
         let mut command = Command::new(self.componentize_js()?);
+        // componentize-js lets the engine read files only below its working
+        // directory (when the source is inside it). The project's plugins
+        // import `guest-sdk/js` from the checkout; projects elsewhere (made
+        // by `new-strategy`) carry a copy of it.
+        let dir = dir.canonicalize().map_err(io_error(dir))?;
+        let root = self.root.canonicalize().map_err(io_error(&self.root))?;
+        let readable = if dir.starts_with(&root) { &root } else { &dir };
         command
+            .current_dir(readable)
             .arg(dir.join(Lang::Js.entry_file()))
             .arg("--wit")
             .arg(self.wit())

@@ -5,7 +5,7 @@
 
 import {
   Sma, Side, exportStrategy, logger, market, parse,
-} from '{{repo}}/guest-sdk/js/cracktrader.js';
+} from './cracktrader.js'; // a copy of guest-sdk/js/cracktrader.js
 
 class Template {
   static init(config) {

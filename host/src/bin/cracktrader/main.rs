@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod backtest;
+mod new_strategy;
 
 /// Trading runtime whose strategies are sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -29,6 +30,10 @@ enum Command {
     ///
     /// Example: cracktrader backtest examples/sma_eurusd.toml
     Backtest(backtest::Args),
+    /// Write a ready-to-build strategy project in Rust, C, JavaScript or Python.
+    ///
+    /// Example: cracktrader new-strategy my-momentum --lang js
+    NewStrategy(new_strategy::Args),
 }
 
 /// Where compiled components are cached unless `--cache-dir` says otherwise.
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Backtest(args) => backtest::run(args),
+        Command::NewStrategy(args) => new_strategy::run(args),
     };
     match result {
         Ok(code) => code,

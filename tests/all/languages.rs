@@ -1,0 +1,200 @@
+//! The `sma-cross` strategy written in C, JavaScript and Python trades
+//! exactly like the Rust original: same fills, same equity curve, same
+//! summary on the example session, and the same saved-state bytes.
+
+use std::path::Path;
+
+use cracktrader::config::SessionConfig;
+use cracktrader::plugin_api::wit;
+use cracktrader::post_trade::Report;
+use cracktrader::session::{load_market_data, load_strategies, validate, Session};
+use cracktrader::strategy_host::{Limits, Strategy};
+use cracktrader::model::StrategyId;
+use cracktrader_tests::{built_plugin, host, plugin, workspace_root};
+
+/// The ports, by component name.
+const PORTS: [&str; 3] = ["sma-cross-c", "sma-cross-js", "sma-cross-py"];
+
+/// Interpreters (SpiderMonkey, CPython) need more than the example's 16 MiB.
+fn limits() -> Limits {
+    Limits {
+        memory_mib: 256,
+        ..Limits::default()
+    }
+}
+
+/// The example session (SMA(10, 30) on 5000 EURUSD hours) with `plugin`.
+fn run_example(plugin: &Path) -> Report {
+    let path = workspace_root().join("examples").join("sma_eurusd.toml");
+    let mut config = SessionConfig::load(&path).unwrap();
+    config.strategies[0].plugin = plugin.to_path_buf();
+    config.strategies[0].limits = limits();
+    let reference = validate(&config, &path).unwrap();
+    let data = load_market_data(&config, &reference).unwrap();
+    let strategies = load_strategies(&config, &host()).unwrap_or_else(|err| {
+        panic!("the host refused {}: {err:#}", plugin.display())
+    });
+    let report = Session::new(&config, reference, data, strategies)
+        .unwrap()
+        .run();
+    assert_eq!(report.error, None, "{}", plugin.display());
+    report
+}
+
+fn assert_same_as_rust(port: &str) {
+    let rust = run_example(&plugin("sma-cross"));
+    let other = run_example(&built_plugin(port));
+    assert!(rust.fills.len() > 10, "the example trades: {:?}", rust.summary);
+    assert_eq!(other.fills, rust.fills, "{port}: fills");
+    assert_eq!(other.equity_curve, rust.equity_curve, "{port}: equity curve");
+    assert_eq!(other.summary, rust.summary, "{port}: summary");
+}
+
+#[test]
+fn c_port_trades_exactly_like_rust() {
+    assert_same_as_rust("sma-cross-c");
+}
+
+#[test]
+fn js_port_trades_exactly_like_rust() {
+    assert_same_as_rust("sma-cross-js");
+}
+
+#[test]
+fn python_port_trades_exactly_like_rust() {
+    assert_same_as_rust("sma-cross-py");
+}
+
+fn config(params: &[(&str, &str)]) -> wit::Config {
+    wit::Config {
+        strategy_id: "s1".into(),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        instruments: vec![wit::Instrument {
+            id: 0,
+            symbol: "EURUSD".into(),
+            base_currency: "EUR".into(),
+            quote_currency: "USD".into(),
+            price_scale: 5,
+            qty_scale: 0,
+            tick_size: 1,
+            lot_size: 1000,
+            min_notional: wit::Decimal {
+                mantissa: 0,
+                scale: 0,
+            },
+        }],
+    }
+}
+
+const PARAMS: [(&str, &str); 4] = [
+    ("instrument", "EURUSD"),
+    ("fast", "3"),
+    ("slow", "7"),
+    ("quantity", "1000"),
+];
+
+fn instance(path: &Path) -> Box<dyn Strategy> {
+    let host = host();
+    let plugin = host.load(path).unwrap();
+    let mut strategy = host
+        .instantiate(&plugin, &StrategyId::new("s1"), limits())
+        .unwrap();
+    strategy.init(&config(&PARAMS)).unwrap();
+    Box::new(strategy)
+}
+
+/// A wavy series of closes (in points) with crossings of SMA(3) and SMA(7),
+/// and non-representable decimals so rounding matters.
+fn close(step: usize) -> i64 {
+    let wave = [0, 13, 29, 41, 37, 22, 3, -11, -27, -35, -30, -18, -2, 9];
+    110_000 + wave[step % wave.len()] * 7 + (step as i64 % 5) * 3
+}
+
+fn step(strategy: &mut dyn Strategy, n: usize) -> Vec<wit::Intent> {
+    let mut view = cracktrader::state::empty_view();
+    view.snapshot_id = n as u64;
+    view.time = n as i64;
+    view.bars.push(wit::Bar {
+        instrument: 0,
+        time: n as i64,
+        open: close(n),
+        high: close(n),
+        low: close(n),
+        close: close(n),
+        volume: 1,
+    });
+    strategy.on_step(&view).unwrap()
+}
+
+/// Each port restores state saved by the Rust component (the layouts are
+/// the same, f64 bits included) and continues exactly as Rust does; along
+/// the way both return the same intents and save the same bytes.
+#[test]
+fn ports_continue_from_rust_state_identically() {
+    for port in PORTS {
+        let port_path = built_plugin(port);
+        let mut rust = instance(&plugin("sma-cross"));
+        let mut other = instance(&port_path);
+        let mut intents = 0;
+        for n in 0..40 {
+            let expected = step(rust.as_mut(), n);
+            intents += expected.len();
+            assert_eq!(step(other.as_mut(), n), expected, "{port} step {n}");
+        }
+        assert!(intents > 0, "the series crosses");
+        assert_eq!(other.save_state().unwrap(), rust.save_state().unwrap(), "{port}");
+
+        let mut restored = instance(&port_path);
+        restored.restore_state(&rust.save_state().unwrap()).unwrap();
+        for n in 40..80 {
+            assert_eq!(
+                step(restored.as_mut(), n),
+                step(rust.as_mut(), n),
+                "{port} restored, step {n}"
+            );
+        }
+        assert_eq!(restored.save_state().unwrap(), rust.save_state().unwrap(), "{port}");
+    }
+}
+
+/// Refusals carry the same messages in every language.
+#[test]
+fn ports_refuse_bad_config_and_state_like_rust() {
+    let bad: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("instrument", "GBPUSD"), ("fast", "0"), ("quantity", "1000")],
+        &[("instrument", "EURUSD"), ("fast", "20"), ("slow", "x"), ("quantity", "1500")],
+    ];
+    let host = host();
+    let refusal = |path: &Path, params: &[(&str, &str)]| {
+        let plugin = host.load(path).unwrap();
+        let mut strategy = host
+            .instantiate(&plugin, &StrategyId::new("s1"), limits())
+            .unwrap();
+        strategy.init(&config(params)).unwrap_err().to_string()
+    };
+    for port in PORTS {
+        let port_path = built_plugin(port);
+        for params in bad {
+            assert_eq!(
+                refusal(&port_path, params),
+                refusal(&plugin("sma-cross"), params),
+                "{port} {params:?}"
+            );
+        }
+        let mut rust = instance(&plugin("sma-cross"));
+        let mut other = instance(&port_path);
+        let mut truncated = rust.save_state().unwrap();
+        truncated.pop();
+        for state in [vec![], vec![2], truncated] {
+            assert_eq!(
+                other.restore_state(&state).unwrap_err().to_string(),
+                rust.restore_state(&state).unwrap_err().to_string(),
+                "{port} {state:?}"
+            );
+        }
+    }
+}
