@@ -5,6 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// Shared parts of the benchmark binaries.
+pub mod bench;
+
 use cracktrader::plugin_api::wit;
 use cracktrader::strategy_host::{Strategy, StrategyError, StrategyHost};
 use cracktrader_guest as guest;

@@ -281,7 +281,10 @@ mod tests {
                 assert!(!text.contains("{{"), "{}: {text}", file.display());
             }
             let session = fs::read_to_string(dir.join("session.toml")).unwrap();
-            assert!(session.contains("target/plugins/my-strat.wasm"), "{session}");
+            assert!(
+                session.contains("target/plugins/my-strat.wasm"),
+                "{session}"
+            );
         }
     }
 
@@ -292,11 +295,20 @@ mod tests {
         assert!(matches!(err, TemplateError::InvalidName { .. }), "{err}");
         fs::write(out.path().join("keep.txt"), "mine").unwrap();
         let err = write(Lang::C, "x", out.path(), &checkout(), false).unwrap_err();
-        assert!(err.to_string().ends_with("already exists and is not empty"), "{err}");
+        assert!(
+            err.to_string().ends_with("already exists and is not empty"),
+            "{err}"
+        );
         let err = write(Lang::C, "x", &out.path().join("x"), out.path(), false).unwrap_err();
-        assert!(err.to_string().contains("not a Cracktrader checkout"), "{err}");
+        assert!(
+            err.to_string().contains("not a Cracktrader checkout"),
+            "{err}"
+        );
         // Overwriting regenerates the template's files and keeps the others.
         write(Lang::C, "x", out.path(), &checkout(), true).unwrap();
-        assert_eq!(fs::read_to_string(out.path().join("keep.txt")).unwrap(), "mine");
+        assert_eq!(
+            fs::read_to_string(out.path().join("keep.txt")).unwrap(),
+            "mine"
+        );
     }
 }

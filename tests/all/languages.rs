@@ -5,15 +5,37 @@
 use std::path::Path;
 
 use cracktrader::config::SessionConfig;
+use cracktrader::model::StrategyId;
 use cracktrader::plugin_api::wit;
 use cracktrader::post_trade::Report;
 use cracktrader::session::{load_market_data, load_strategies, validate, Session};
 use cracktrader::strategy_host::{Limits, Strategy};
-use cracktrader::model::StrategyId;
 use cracktrader_tests::{built_plugin, host, plugin, workspace_root};
 
-/// The ports, by component name.
-const PORTS: [&str; 3] = ["sma-cross-c", "sma-cross-js", "sma-cross-py"];
+/// The same tests for each port, one module per language, so that one
+/// language's failure does not hide another's result.
+macro_rules! port_tests {
+    ($($lang:ident => $component:literal),* $(,)?) => {$(
+        mod $lang {
+            #[test]
+            fn trades_exactly_like_rust() {
+                super::trades_exactly_like_rust($component);
+            }
+
+            #[test]
+            fn continues_from_rust_state_identically() {
+                super::continues_from_rust_state_identically($component);
+            }
+
+            #[test]
+            fn refuses_bad_config_and_state_like_rust() {
+                super::refuses_bad_config_and_state_like_rust($component);
+            }
+        }
+    )*};
+}
+
+port_tests!(c => "sma-cross-c", js => "sma-cross-js", python => "sma-cross-py");
 
 /// Interpreters (SpiderMonkey, CPython) need more than the example's 16 MiB.
 fn limits() -> Limits {
@@ -31,9 +53,7 @@ fn run_example(plugin: &Path) -> Report {
     config.strategies[0].limits = limits();
     let reference = validate(&config, &path).unwrap();
     let data = load_market_data(&config, &reference).unwrap();
-    let strategies = load_strategies(&config, &host()).unwrap_or_else(|err| {
-        panic!("the host refused {}: {err:#}", plugin.display())
-    });
+    let strategies = load_strategies(&config, &host()).unwrap_or_else(|err| refused(plugin, err));
     let report = Session::new(&config, reference, data, strategies)
         .unwrap()
         .run();
@@ -41,28 +61,25 @@ fn run_example(plugin: &Path) -> Report {
     report
 }
 
-fn assert_same_as_rust(port: &str) {
+/// Fails the test because the host would not load or start `plugin`.
+fn refused(plugin: &Path, err: impl std::fmt::Display) -> ! {
+    panic!("the host refused {}: {err:#}", plugin.display())
+}
+
+fn trades_exactly_like_rust(port: &str) {
     let rust = run_example(&plugin("sma-cross"));
     let other = run_example(&built_plugin(port));
-    assert!(rust.fills.len() > 10, "the example trades: {:?}", rust.summary);
+    assert!(
+        rust.fills.len() > 10,
+        "the example trades: {:?}",
+        rust.summary
+    );
     assert_eq!(other.fills, rust.fills, "{port}: fills");
-    assert_eq!(other.equity_curve, rust.equity_curve, "{port}: equity curve");
+    assert_eq!(
+        other.equity_curve, rust.equity_curve,
+        "{port}: equity curve"
+    );
     assert_eq!(other.summary, rust.summary, "{port}: summary");
-}
-
-#[test]
-fn c_port_trades_exactly_like_rust() {
-    assert_same_as_rust("sma-cross-c");
-}
-
-#[test]
-fn js_port_trades_exactly_like_rust() {
-    assert_same_as_rust("sma-cross-js");
-}
-
-#[test]
-fn python_port_trades_exactly_like_rust() {
-    assert_same_as_rust("sma-cross-py");
 }
 
 fn config(params: &[(&str, &str)]) -> wit::Config {
@@ -96,14 +113,22 @@ const PARAMS: [(&str, &str); 4] = [
     ("quantity", "1000"),
 ];
 
-fn instance(path: &Path) -> Box<dyn Strategy> {
+/// A started instance of the plugin at `path`, initialised with `params`
+/// (`Err` if `init` refuses them).
+fn start(path: &Path, params: &[(&str, &str)]) -> Result<Box<dyn Strategy>, String> {
     let host = host();
-    let plugin = host.load(path).unwrap();
+    let plugin = host.load(path).unwrap_or_else(|err| refused(path, err));
     let mut strategy = host
         .instantiate(&plugin, &StrategyId::new("s1"), limits())
-        .unwrap();
-    strategy.init(&config(&PARAMS)).unwrap();
-    Box::new(strategy)
+        .unwrap_or_else(|err| refused(path, err));
+    match strategy.init(&config(params)) {
+        Ok(_) => Ok(Box::new(strategy)),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+fn instance(path: &Path) -> Box<dyn Strategy> {
+    start(path, &PARAMS).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
 /// A wavy series of closes (in points) with crossings of SMA(3) and SMA(7),
@@ -132,69 +157,75 @@ fn step(strategy: &mut dyn Strategy, n: usize) -> Vec<wit::Intent> {
 /// Each port restores state saved by the Rust component (the layouts are
 /// the same, f64 bits included) and continues exactly as Rust does; along
 /// the way both return the same intents and save the same bytes.
-#[test]
-fn ports_continue_from_rust_state_identically() {
-    for port in PORTS {
-        let port_path = built_plugin(port);
-        let mut rust = instance(&plugin("sma-cross"));
-        let mut other = instance(&port_path);
-        let mut intents = 0;
-        for n in 0..40 {
-            let expected = step(rust.as_mut(), n);
-            intents += expected.len();
-            assert_eq!(step(other.as_mut(), n), expected, "{port} step {n}");
-        }
-        assert!(intents > 0, "the series crosses");
-        assert_eq!(other.save_state().unwrap(), rust.save_state().unwrap(), "{port}");
-
-        let mut restored = instance(&port_path);
-        restored.restore_state(&rust.save_state().unwrap()).unwrap();
-        for n in 40..80 {
-            assert_eq!(
-                step(restored.as_mut(), n),
-                step(rust.as_mut(), n),
-                "{port} restored, step {n}"
-            );
-        }
-        assert_eq!(restored.save_state().unwrap(), rust.save_state().unwrap(), "{port}");
+fn continues_from_rust_state_identically(port: &str) {
+    let port_path = built_plugin(port);
+    let mut rust = instance(&plugin("sma-cross"));
+    let mut other = instance(&port_path);
+    let mut intents = 0;
+    for n in 0..40 {
+        let expected = step(rust.as_mut(), n);
+        intents += expected.len();
+        assert_eq!(step(other.as_mut(), n), expected, "{port} step {n}");
     }
+    assert!(intents > 0, "the series crosses");
+    assert_eq!(
+        other.save_state().unwrap(),
+        rust.save_state().unwrap(),
+        "{port}"
+    );
+
+    let mut restored = instance(&port_path);
+    restored.restore_state(&rust.save_state().unwrap()).unwrap();
+    for n in 40..80 {
+        assert_eq!(
+            step(restored.as_mut(), n),
+            step(rust.as_mut(), n),
+            "{port} restored, step {n}"
+        );
+    }
+    assert_eq!(
+        restored.save_state().unwrap(),
+        rust.save_state().unwrap(),
+        "{port}"
+    );
 }
 
 /// Refusals carry the same messages in every language.
-#[test]
-fn ports_refuse_bad_config_and_state_like_rust() {
+fn refuses_bad_config_and_state_like_rust(port: &str) {
     let bad: [&[(&str, &str)]; 3] = [
         &[],
-        &[("instrument", "GBPUSD"), ("fast", "0"), ("quantity", "1000")],
-        &[("instrument", "EURUSD"), ("fast", "20"), ("slow", "x"), ("quantity", "1500")],
+        &[
+            ("instrument", "GBPUSD"),
+            ("fast", "0"),
+            ("quantity", "1000"),
+        ],
+        &[
+            ("instrument", "EURUSD"),
+            ("fast", "20"),
+            ("slow", "x"),
+            ("quantity", "1500"),
+        ],
     ];
-    let host = host();
     let refusal = |path: &Path, params: &[(&str, &str)]| {
-        let plugin = host.load(path).unwrap();
-        let mut strategy = host
-            .instantiate(&plugin, &StrategyId::new("s1"), limits())
-            .unwrap();
-        strategy.init(&config(params)).unwrap_err().to_string()
+        start(path, params).err().expect("init refuses the config")
     };
-    for port in PORTS {
-        let port_path = built_plugin(port);
-        for params in bad {
-            assert_eq!(
-                refusal(&port_path, params),
-                refusal(&plugin("sma-cross"), params),
-                "{port} {params:?}"
-            );
-        }
-        let mut rust = instance(&plugin("sma-cross"));
-        let mut other = instance(&port_path);
-        let mut truncated = rust.save_state().unwrap();
-        truncated.pop();
-        for state in [vec![], vec![2], truncated] {
-            assert_eq!(
-                other.restore_state(&state).unwrap_err().to_string(),
-                rust.restore_state(&state).unwrap_err().to_string(),
-                "{port} {state:?}"
-            );
-        }
+    let port_path = built_plugin(port);
+    for params in bad {
+        assert_eq!(
+            refusal(&port_path, params),
+            refusal(&plugin("sma-cross"), params),
+            "{port} {params:?}"
+        );
+    }
+    let mut rust = instance(&plugin("sma-cross"));
+    let mut other = instance(&port_path);
+    let mut truncated = rust.save_state().unwrap();
+    truncated.pop();
+    for state in [vec![], vec![2], truncated] {
+        assert_eq!(
+            other.restore_state(&state).unwrap_err().to_string(),
+            rust.restore_state(&state).unwrap_err().to_string(),
+            "{port} {state:?}"
+        );
     }
 }

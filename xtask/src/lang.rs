@@ -20,7 +20,8 @@
 //! import WASI interfaces (the interpreter's), which the host must provide.
 //!
 //! Toolchains that xtask can install (wit-bindgen, componentize-js,
-//! componentize-py) are installed once and reused; system packages (clang,
+//! componentize-py) are installed once into `target/toolchains/` (or
+//! `$CRACKTRADER_TOOLCHAINS_DIR`) and reused; system packages (clang,
 //! wasi-libc, Node.js, Python) are only checked, and a missing one is
 //! reported with the command that installs it ([`BuildError::ToolMissing`]).
 
@@ -44,6 +45,9 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 /// The Debian packages C plugins need (clang, the wasm linker, wasi-libc and
 /// the wasm32 compiler runtime).
 pub const APT_INSTALL: &str = "apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32";
+
+/// Environment variable naming where toolchains are installed.
+pub const TOOLCHAINS_DIR_ENV: &str = "CRACKTRADER_TOOLCHAINS_DIR";
 
 /// The WIT world every plugin targets.
 const WORLD: &str = "strategy-plugin";
@@ -128,10 +132,17 @@ struct Toolchains {
 }
 
 impl Toolchains {
+    /// `$CRACKTRADER_TOOLCHAINS_DIR` if set (CI points it outside the
+    /// clone, so that clean clones reuse the installs), else
+    /// `target/toolchains`.
     fn new(workspace_root: &Path) -> Toolchains {
+        let dir = std::env::var_os(TOOLCHAINS_DIR_ENV).map_or_else(
+            || workspace_root.join("target").join("toolchains"),
+            PathBuf::from,
+        );
         Toolchains {
             root: workspace_root.to_path_buf(),
-            dir: workspace_root.join("target").join("toolchains"),
+            dir,
         }
     }
 
@@ -151,6 +162,13 @@ impl Toolchains {
             manifest: manifest.clone(),
         })?;
         check_target_installed()?;
+        // Start from this workspace's lock file, so a new crate builds with
+        // the dependency versions the project is tested with.
+        let lock = dir.join("Cargo.lock");
+        if !lock.exists() {
+            let pinned = self.root.join("Cargo.lock");
+            fs::copy(&pinned, &lock).map_err(io_error(&pinned))?;
+        }
         let target_dir = self.root.join("target").join("wasm-standalone");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         let mut command = Command::new(cargo);
@@ -308,8 +326,8 @@ impl Toolchains {
         // Written after a successful install: pip leaves a half-installed
         // venv behind when interrupted.
         let stamp = venv.join("componentize-py.version");
-        let current = bin.is_file()
-            && fs::read_to_string(&stamp).is_ok_and(|v| v == COMPONENTIZE_PY_VERSION);
+        let current =
+            bin.is_file() && fs::read_to_string(&stamp).is_ok_and(|v| v == COMPONENTIZE_PY_VERSION);
         if !current {
             require_tool(
                 "python3",

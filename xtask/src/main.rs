@@ -52,10 +52,12 @@ fn main() -> ExitCode {
         Some("plugins") if rest.is_empty() => plugins(&root).map(|()| ExitCode::SUCCESS),
         Some("plugin") if rest.len() == 1 => plugin(&root, Path::new(&rest[0])),
         Some("demo") if rest.is_empty() => plugins(&root).and_then(|()| demo(&root)),
-        Some("test") => plugins(&root).and_then(|()| templates(&root)).and_then(|()| {
-            let args = ["test", "--workspace"].map(OsString::from);
-            cargo(&root, args.into_iter().chain(rest))
-        }),
+        Some("test") => plugins(&root)
+            .and_then(|()| templates(&root))
+            .and_then(|()| {
+                let args = ["test", "--workspace"].map(OsString::from);
+                cargo(&root, args.into_iter().chain(rest))
+            }),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

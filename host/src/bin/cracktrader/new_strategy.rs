@@ -42,7 +42,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for file in &written.files {
         println!("  {}", file.display());
     }
-    println!("Build it, then backtest it on the bundled EURUSD data (in {}):", checkout.display());
+    println!(
+        "Build it, then backtest it on the bundled EURUSD data (in {}):",
+        checkout.display()
+    );
     println!("  {}", written.build);
     println!("  {}", written.backtest);
     Ok(ExitCode::SUCCESS)
