@@ -79,24 +79,10 @@ pub fn arg(name: &str, default: usize) -> usize {
 /// EURUSD (5 price decimals) as instrument 0.
 pub fn init_config(config: &SessionConfig) -> wit::Config {
     let params = config.strategies[0].params_as_text(&mut Default::default());
-    let instrument = wit::Instrument {
-        id: 0,
-        symbol: "EURUSD".into(),
-        base_currency: "EUR".into(),
-        quote_currency: "USD".into(),
-        price_scale: 5,
-        qty_scale: 0,
-        tick_size: 1,
-        lot_size: 1,
-        min_notional: wit::Decimal {
-            mantissa: 0,
-            scale: 0,
-        },
-    };
     wit::Config {
         strategy_id: "sma".into(),
         params,
-        instruments: vec![instrument],
+        instruments: vec![crate::eurusd(1)],
     }
 }
 

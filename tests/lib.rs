@@ -44,6 +44,25 @@ pub fn built_plugin(name: &str) -> PathBuf {
     path
 }
 
+/// EURUSD as the host grants it in `init`: instrument 0, prices with 5
+/// decimals, whole units, lots of `lot_size`.
+pub fn eurusd(lot_size: i64) -> wit::Instrument {
+    wit::Instrument {
+        id: 0,
+        symbol: "EURUSD".into(),
+        base_currency: "EUR".into(),
+        quote_currency: "USD".into(),
+        price_scale: 5,
+        qty_scale: 0,
+        tick_size: 1,
+        lot_size,
+        min_notional: wit::Decimal {
+            mantissa: 0,
+            scale: 0,
+        },
+    }
+}
+
 /// A strategy host whose compiled-component cache lives under `target/`.
 pub fn host() -> StrategyHost {
     StrategyHost::new(Some(

@@ -10,7 +10,7 @@ use cracktrader::plugin_api::wit;
 use cracktrader::post_trade::Report;
 use cracktrader::session::{load_market_data, load_strategies, validate, Session};
 use cracktrader::strategy_host::{Limits, Strategy};
-use cracktrader_tests::{built_plugin, host, plugin, workspace_root};
+use cracktrader_tests::{built_plugin, eurusd, host, plugin, workspace_root};
 
 /// The same tests for each port, one module per language, so that one
 /// language's failure does not hide another's result.
@@ -89,20 +89,7 @@ fn config(params: &[(&str, &str)]) -> wit::Config {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        instruments: vec![wit::Instrument {
-            id: 0,
-            symbol: "EURUSD".into(),
-            base_currency: "EUR".into(),
-            quote_currency: "USD".into(),
-            price_scale: 5,
-            qty_scale: 0,
-            tick_size: 1,
-            lot_size: 1000,
-            min_notional: wit::Decimal {
-                mantissa: 0,
-                scale: 0,
-            },
-        }],
+        instruments: vec![eurusd(1000)],
     }
 }
 

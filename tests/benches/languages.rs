@@ -68,7 +68,17 @@ fn main() {
         let size = std::fs::metadata(&path).expect("component").len();
 
         let start = Instant::now();
-        let component = host.load(&path).expect("plugin");
+        let component = match host.load(&path) {
+            Ok(component) => component,
+            Err(err) => {
+                // Reported, not fatal: the other languages are still measured.
+                println!(
+                    "| {lang} | {:.1} KiB | refused by the host: {err} |",
+                    size as f64 / 1024.0
+                );
+                continue;
+            }
+        };
         let compile = start.elapsed();
 
         let start = Instant::now();
