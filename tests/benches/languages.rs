@@ -43,9 +43,12 @@ fn main() {
     write_synthetic_csv(&csv, n);
     let session = SessionFile::sma(csv).write(dir.path());
     let mut config = SessionConfig::load(&session).expect("session file");
-    // Interpreters need more than Rust's few MiB; the limit is a cap, not a reservation.
+    // Caps, not reservations: interpreters need more than Rust's few MiB,
+    // and SpiderMonkey's occasional garbage collection inside one on-step
+    // call can exceed the default 50M fuel over a million steps.
     let limits = Limits {
         memory_mib: 256,
+        fuel_per_call: 2_000_000_000,
         ..Limits::default()
     };
     config.strategies[0].limits = limits;
