@@ -56,7 +56,7 @@ pub fn run(
     let start = Instant::now();
     let report = session.run();
     let elapsed = start.elapsed();
-    assert_eq!(report.error, None);
+    assert_eq!(report.strategies[0].quarantined, None);
     (elapsed, report.summary.fills)
 }
 

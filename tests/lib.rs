@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 pub mod bench;
 
 use cracktrader::plugin_api::wit;
-use cracktrader::strategy_host::{Strategy, StrategyError, StrategyHost};
+use cracktrader::strategy_host::{CpuMeter, Strategy, StrategyError, StrategyHost};
 use cracktrader_guest as guest;
 
 /// The workspace root.
@@ -63,11 +63,17 @@ pub fn eurusd(lot_size: i64) -> wit::Instrument {
     }
 }
 
-/// A strategy host whose compiled-component cache lives under `target/`.
+/// A fuel-metered strategy host whose compiled-component cache lives under `target/`.
 pub fn host() -> StrategyHost {
-    StrategyHost::new(Some(
-        workspace_root().join("target").join("component-cache"),
-    ))
+    host_with(CpuMeter::Fuel)
+}
+
+/// A strategy host with `meter`, caching compiled components under `target/`.
+pub fn host_with(meter: CpuMeter) -> StrategyHost {
+    StrategyHost::new(
+        Some(workspace_root().join("target").join("component-cache")),
+        meter,
+    )
     .expect("engine")
 }
 
@@ -329,5 +335,10 @@ impl<S: guest::Strategy> Strategy for Native<S> {
             .ok_or_else(not_initialised)?
             .restore_state(state)
             .map_err(StrategyError::RestoreRefused)
+    }
+
+    fn reset(&mut self) -> Result<(), StrategyError> {
+        *self = Self::default();
+        Ok(())
     }
 }

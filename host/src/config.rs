@@ -13,7 +13,7 @@ use crate::execution::ExecutionConfig;
 use crate::market_data::DataConfig;
 use crate::reference_data::InstrumentConfig;
 use crate::risk::RiskLimits;
-use crate::strategy_host::Limits;
+use crate::strategy_host::{CpuMeter, Limits};
 
 /// The whole session file.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +48,17 @@ pub struct SessionSection {
     /// Only `backtest` exists so far. Default `backtest`.
     #[serde(default)]
     pub mode: Mode,
+    /// How guest CPU time is bounded. Default `fuel` (deterministic).
+    pub cpu_meter: Option<CpuMeter>,
+}
+
+impl SessionSection {
+    /// The CPU meter the session's plugins must be compiled with.
+    pub fn cpu_meter(&self) -> CpuMeter {
+        self.cpu_meter.unwrap_or(match self.mode {
+            Mode::Backtest => CpuMeter::Fuel,
+        })
+    }
 }
 
 /// How a session runs.
@@ -74,9 +85,14 @@ pub struct StrategyConfig {
     /// Parameters passed to the strategy's `init` as text. Default empty.
     #[serde(default)]
     pub params: toml::Table,
+    /// If set, the plugin file must have this sha256 (hex), or it is refused.
+    pub sha256: Option<String>,
     /// Sandbox limits. Defaults in [`Limits`].
     #[serde(default)]
     pub limits: Limits,
+    /// What happens to the strategy's working orders when it is quarantined.
+    #[serde(default)]
+    pub on_quarantine: OrderPolicy,
     /// Risk limits checked on every order. Default: none beyond cash and position.
     #[serde(default)]
     pub risk: RiskLimits,
@@ -106,6 +122,17 @@ impl StrategyConfig {
             })
             .collect()
     }
+}
+
+/// What to do with a strategy's working orders when it is quarantined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrderPolicy {
+    /// Cancel them: nobody is left to manage them.
+    #[default]
+    CancelOrders,
+    /// Leave them working (they may still fill).
+    LeaveOrders,
 }
 
 /// Why a session file could not be used.

@@ -98,6 +98,35 @@ pub struct StrategyRecord {
     pub name: String,
     /// Version the strategy gave in `init`.
     pub version: String,
+    /// Why the strategy was quarantined, if it still was at the end.
+    pub quarantined: Option<String>,
+}
+
+/// What happened to a strategy registration (not to its orders).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Taken out of the step loop by a fault or an operator.
+    Quarantined,
+    /// Put back into the step loop by an operator.
+    Enabled,
+    /// An operator's request to enable it failed; it stays quarantined.
+    EnableFailed,
+}
+
+/// A strategy lifecycle event, as it appears in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRecord {
+    /// Position in the session's event sequence.
+    pub sequence: u64,
+    /// Time of the step it happened at (RFC 3339, UTC).
+    pub time: String,
+    /// The registration.
+    pub strategy_id: StrategyId,
+    /// What happened.
+    pub kind: EventKind,
+    /// Why, in words.
+    pub cause: String,
 }
 
 /// Headline figures of a session.
@@ -146,8 +175,8 @@ pub struct Report {
     pub strategies: Vec<StrategyRecord>,
     /// Headline figures.
     pub summary: Summary,
-    /// Why the session stopped early, if it did.
-    pub error: Option<String>,
+    /// Strategy lifecycle events (quarantines, re-enables).
+    pub events: Vec<EventRecord>,
     /// Every fill.
     pub fills: Vec<FillRecord>,
     /// Every refused or venue-cancelled order.
@@ -164,6 +193,7 @@ pub struct Recorder {
     trades: u64,
     fills: Vec<FillRecord>,
     refusals: Vec<RefusalRecord>,
+    events: Vec<EventRecord>,
     equity: Vec<EquityPoint>,
 }
 
@@ -267,6 +297,24 @@ impl Recorder {
         });
     }
 
+    /// Records a strategy lifecycle event.
+    pub fn on_event(
+        &mut self,
+        time: Timestamp,
+        strategy_id: &StrategyId,
+        kind: EventKind,
+        cause: String,
+    ) {
+        let sequence = self.next_sequence();
+        self.events.push(EventRecord {
+            sequence,
+            time: format_time(time),
+            strategy_id: strategy_id.clone(),
+            kind,
+            cause,
+        });
+    }
+
     /// Records the equity at the end of a step.
     pub fn on_step(&mut self, time: Timestamp, value: Valuation) {
         self.steps += 1;
@@ -289,7 +337,6 @@ impl Recorder {
         starting_equity: Decimal,
         commissions: Decimal,
         realized_pnl: Decimal,
-        error: Option<String>,
     ) -> Report {
         let final_equity = self
             .equity
@@ -324,7 +371,7 @@ impl Recorder {
             mode,
             strategies,
             summary,
-            error,
+            events: self.events,
             fills: self.fills,
             refusals: self.refusals,
             equity_curve: self.equity,

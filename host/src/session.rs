@@ -10,15 +10,17 @@
 //!    returns intents, which are stamped, risk-checked and executed (orders
 //!    placed at step *n* can fill from step *n + 1*).
 //!
-//! A strategy that fails (trap, budget overrun, malformed result) ends the
-//! session cleanly: the report so far is kept and names the strategy.
+//! A strategy that fails mid-run (trap, budget overrun, limit breach) is
+//! quarantined: it is not called again, its working orders are cancelled or
+//! left as its registration says, and the other strategies trade on. An
+//! operator can quarantine or re-enable a strategy through [`Session::control`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use crate::config::{ConfigError, Mode, Problems, SessionConfig};
+use crate::config::{ConfigError, Mode, OrderPolicy, Problems, SessionConfig};
 use crate::execution::orders::{OrderReport, OrderStatus};
 use crate::execution::simulator::Simulator;
 use crate::intents::{Action, Attribution, Intent, IntentStamper, OrderType};
@@ -28,11 +30,11 @@ use crate::model::{
     from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, RouteId, StrategyId,
 };
 use crate::plugin_api::{decimal_to_wit, wit};
-use crate::post_trade::{Recorder, Report, StrategyRecord};
+use crate::post_trade::{EventKind, Recorder, Report, StrategyRecord};
 use crate::reference_data::ReferenceData;
 use crate::risk::{self, RiskContext, RiskLimits};
 use crate::state::{empty_view, fill_market_view, Snapshot, StateCoordinator};
-use crate::strategy_host::{PluginError, Strategy, StrategyError, StrategyHost};
+use crate::strategy_host::{CpuMeter, PluginError, Strategy, StrategyError, StrategyHost};
 
 /// Why a session could not be built or stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,16 @@ pub enum SessionError {
         /// Why.
         source: StrategyError,
     },
+    /// The session needs plugins compiled for another CPU meter.
+    #[error(
+        "session file asks for the {configured:?} CPU meter, but the strategy host uses {host:?}"
+    )]
+    Meter {
+        /// `[session] cpu_meter`.
+        configured: CpuMeter,
+        /// The host's.
+        host: CpuMeter,
+    },
     /// A strategy subscribed to an instrument it may not have.
     #[error("strategy {strategy_id}: subscription to '{symbol}' refused: {reason}")]
     Subscription {
@@ -84,6 +96,11 @@ pub struct LoadedStrategy {
 struct Registration {
     attribution: Arc<Attribution>,
     strategy: Box<dyn Strategy>,
+    /// What `init` was given, for a re-enable.
+    config: wit::Config,
+    /// Why the strategy is out of the step loop, if it is.
+    quarantined: Option<String>,
+    on_quarantine: OrderPolicy,
     record: StrategyRecord,
     granted: Vec<bool>,
     subscribed: Vec<bool>,
@@ -143,12 +160,12 @@ pub fn load_strategies(
         .iter()
         .map(|s| {
             let strategy_id = StrategyId::new(s.id.clone());
-            let plugin =
-                host.load(&config.resolve(&s.plugin))
-                    .map_err(|source| SessionError::Plugin {
-                        strategy_id: strategy_id.clone(),
-                        source,
-                    })?;
+            let plugin = host
+                .load_pinned(&config.resolve(&s.plugin), s.sha256.as_deref())
+                .map_err(|source| SessionError::Plugin {
+                    strategy_id: strategy_id.clone(),
+                    source,
+                })?;
             let instance = host
                 .instantiate(&plugin, &strategy_id, s.limits)
                 .map_err(|source| SessionError::Strategy {
@@ -242,14 +259,12 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
                 }
             }
         }
-        let limits = &s.limits;
-        for (field, zero) in [
-            ("memory_mib", limits.memory_mib == 0),
-            ("fuel_per_call", limits.fuel_per_call == 0),
-            ("max_intents_per_step", limits.max_intents_per_step == 0),
-        ] {
-            if zero {
-                problems.push(format!("{at}.limits.{field}: must be positive"));
+        for field in s.limits.zero_fields() {
+            problems.push(format!("{at}.limits.{field}: must be positive"));
+        }
+        if let Some(pin) = &s.sha256 {
+            if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
+                problems.push(format!("{at}.sha256: must be 64 hex digits, got '{pin}'"));
             }
         }
         s.params_as_text(&mut problems);
@@ -269,6 +284,13 @@ impl Session {
     pub fn from_file(path: &Path, host: &StrategyHost) -> Result<Self, SessionError> {
         let config = SessionConfig::load(path)?;
         let reference = validate(&config, path)?;
+        let configured = config.session.cpu_meter();
+        if configured != host.meter() {
+            return Err(SessionError::Meter {
+                configured,
+                host: host.meter(),
+            });
+        }
         let data = load_market_data(&config, &reference)?;
         let strategies = load_strategies(&config, host)?;
         Self::new(&config, reference, data, strategies)
@@ -349,28 +371,13 @@ impl Session {
                 strategy_id: strategy_id.clone(),
                 source,
             };
-            let info = strategy
-                .init(&wit::Config {
-                    strategy_id: cfg.id.clone(),
-                    params: cfg.params_as_text(&mut Problems::default()),
-                    instruments,
-                })
-                .map_err(failed)?;
-            let mut subscribed = vec![false; reference.len()];
-            for symbol in &info.subscriptions {
-                let refuse = |reason| SessionError::Subscription {
-                    strategy_id: strategy_id.clone(),
-                    symbol: symbol.clone(),
-                    reason,
-                };
-                let inst = reference
-                    .by_symbol(symbol)
-                    .ok_or_else(|| refuse("unknown instrument"))?;
-                if !granted[inst.id.0 as usize] {
-                    return Err(refuse("instrument not granted to this strategy"));
-                }
-                subscribed[inst.id.0 as usize] = true;
-            }
+            let init_config = wit::Config {
+                strategy_id: cfg.id.clone(),
+                params: cfg.params_as_text(&mut Problems::default()),
+                instruments,
+            };
+            let info = strategy.init(&init_config).map_err(failed)?;
+            let subscribed = subscriptions(&info, &granted, &reference, &strategy_id)?;
             tracing::info!(%strategy_id, name = %info.name, version = %info.version, sha256 = %loaded.sha256, "strategy registered");
             registrations.push(Registration {
                 record: StrategyRecord {
@@ -381,9 +388,13 @@ impl Session {
                     sha256: loaded.sha256,
                     name: info.name,
                     version: info.version,
+                    quarantined: None,
                 },
                 attribution,
                 strategy,
+                config: init_config,
+                quarantined: None,
+                on_quarantine: cfg.on_quarantine,
                 granted,
                 subscribed,
                 risk: cfg.risk.clone(),
@@ -411,19 +422,9 @@ impl Session {
         })
     }
 
-    /// Runs every step and returns the report. A strategy failure stops the
-    /// session early; the report then says why in `error`.
+    /// Runs every step and returns the report.
     pub fn run(mut self) -> Report {
-        let error = loop {
-            match self.step() {
-                Ok(true) => {}
-                Ok(false) => break None,
-                Err(e) => {
-                    tracing::error!("session stopped: {e}");
-                    break Some(e.to_string());
-                }
-            }
-        };
+        while self.step() {}
         let services = self.services;
         let commissions = services
             .inventory
@@ -443,19 +444,24 @@ impl Session {
         services.recorder.finish(
             self.name,
             self.mode,
-            self.registrations.into_iter().map(|r| r.record).collect(),
+            self.registrations
+                .into_iter()
+                .map(|r| StrategyRecord {
+                    quarantined: r.quarantined,
+                    ..r.record
+                })
+                .collect(),
             self.coordinator.bar_count() as u64,
             self.starting_equity,
             commissions,
             realized,
-            error,
         )
     }
 
-    /// Runs one step; `Ok(false)` when the data is exhausted.
-    pub fn step(&mut self) -> Result<bool, SessionError> {
+    /// Runs one step; `false` when the data is exhausted.
+    pub fn step(&mut self) -> bool {
         let Some(snapshot) = self.coordinator.advance() else {
-            return Ok(false);
+            return false;
         };
         let services = &mut self.services;
         services.execute_fills(snapshot, &mut self.registrations);
@@ -468,26 +474,188 @@ impl Session {
         services.recorder.on_step(snapshot.time(), value);
 
         for reg in &mut self.registrations {
-            if !fill_market_view(&mut reg.view, snapshot, &reg.subscribed) {
+            if reg.quarantined.is_some()
+                || !fill_market_view(&mut reg.view, snapshot, &reg.subscribed)
+            {
                 continue;
             }
             services.fill_account_view(reg, snapshot);
-            let intents =
-                reg.strategy
-                    .on_step(&reg.view)
-                    .map_err(|source| SessionError::Strategy {
-                        strategy_id: reg.attribution.strategy_id.clone(),
-                        source,
-                    })?;
-            for raw in intents {
-                services.handle_intent(reg, snapshot, raw);
+            match reg.strategy.on_step(&reg.view) {
+                Ok(intents) => {
+                    for raw in intents {
+                        services.handle_intent(reg, snapshot, raw);
+                    }
+                }
+                Err(e) => {
+                    let cause = format!("strategy {} {e}", reg.attribution.strategy_id);
+                    services.quarantine(reg, snapshot.time(), cause);
+                }
             }
         }
-        Ok(true)
+        true
+    }
+
+    /// Applies an operator's action between steps.
+    pub fn control(&mut self, action: Control) -> Result<(), ControlError> {
+        let time = self.coordinator.snapshot().time();
+        let strategy_id = match &action {
+            Control::Quarantine { strategy_id, .. } | Control::Enable { strategy_id } => {
+                strategy_id.clone()
+            }
+        };
+        let reg = self
+            .registrations
+            .iter_mut()
+            .find(|r| r.attribution.strategy_id == strategy_id)
+            .ok_or_else(|| ControlError::UnknownStrategy(strategy_id.clone()))?;
+        let services = &mut self.services;
+        match action {
+            Control::Quarantine { reason, .. } => {
+                if reg.quarantined.is_some() {
+                    return Err(ControlError::AlreadyQuarantined(strategy_id));
+                }
+                services.quarantine(reg, time, format!("operator: {reason}"));
+                Ok(())
+            }
+            Control::Enable { .. } => {
+                if reg.quarantined.is_none() {
+                    return Err(ControlError::NotQuarantined(strategy_id));
+                }
+                match restart(reg, &services.reference) {
+                    Ok(()) => {
+                        let cause = reg.quarantined.take().unwrap_or_default();
+                        tracing::info!(strategy_id = %reg.attribution.strategy_id, "strategy re-enabled");
+                        services.recorder.on_event(
+                            time,
+                            &reg.attribution.strategy_id,
+                            EventKind::Enabled,
+                            format!("operator re-enabled it after: {cause}"),
+                        );
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        services.recorder.on_event(
+                            time,
+                            &reg.attribution.strategy_id,
+                            EventKind::EnableFailed,
+                            message.clone(),
+                        );
+                        Err(ControlError::EnableFailed(message))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ids of the strategies quarantined now, with the cause.
+    pub fn quarantined(&self) -> impl Iterator<Item = (&StrategyId, &str)> {
+        self.registrations.iter().filter_map(|r| {
+            r.quarantined
+                .as_deref()
+                .map(|cause| (&r.attribution.strategy_id, cause))
+        })
     }
 }
 
+/// An operator's action on a running session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Take a strategy out of the step loop (its order policy applies).
+    Quarantine {
+        /// The registration.
+        strategy_id: StrategyId,
+        /// Why, for the event.
+        reason: String,
+    },
+    /// Put a quarantined strategy back: a fresh instance, `init` again, and
+    /// its full account in the next view.
+    Enable {
+        /// The registration.
+        strategy_id: StrategyId,
+    },
+}
+
+/// Why a [`Control`] action was not applied.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ControlError {
+    /// No registration has this id.
+    #[error("no strategy '{0}' in this session")]
+    UnknownStrategy(StrategyId),
+    /// Quarantine of a strategy already quarantined.
+    #[error("strategy {0} is already quarantined")]
+    AlreadyQuarantined(StrategyId),
+    /// Enable of a strategy that is running.
+    #[error("strategy {0} is not quarantined")]
+    NotQuarantined(StrategyId),
+    /// The fresh instance failed to start; the strategy stays quarantined.
+    #[error("{0}")]
+    EnableFailed(String),
+}
+
+/// Restarts a quarantined strategy: fresh instance, `init`, subscriptions.
+fn restart(reg: &mut Registration, reference: &ReferenceData) -> Result<(), SessionError> {
+    let strategy_id = &reg.attribution.strategy_id;
+    let failed = |source| SessionError::Strategy {
+        strategy_id: strategy_id.clone(),
+        source,
+    };
+    reg.strategy.reset().map_err(failed)?;
+    let info = reg.strategy.init(&reg.config).map_err(failed)?;
+    reg.subscribed = subscriptions(&info, &reg.granted, reference, strategy_id)?;
+    reg.view = empty_view();
+    reg.account_sent = false;
+    Ok(())
+}
+
+/// Which instruments a strategy subscribed to in `init`; each must be granted.
+fn subscriptions(
+    info: &wit::Info,
+    granted: &[bool],
+    reference: &ReferenceData,
+    strategy_id: &StrategyId,
+) -> Result<Vec<bool>, SessionError> {
+    let mut subscribed = vec![false; reference.len()];
+    for symbol in &info.subscriptions {
+        let refuse = |reason| SessionError::Subscription {
+            strategy_id: strategy_id.clone(),
+            symbol: symbol.clone(),
+            reason,
+        };
+        let inst = reference
+            .by_symbol(symbol)
+            .ok_or_else(|| refuse("unknown instrument"))?;
+        if !granted[inst.id.0 as usize] {
+            return Err(refuse("instrument not granted to this strategy"));
+        }
+        subscribed[inst.id.0 as usize] = true;
+    }
+    Ok(subscribed)
+}
+
 impl Services {
+    /// Takes `reg` out of the step loop and applies its order policy.
+    fn quarantine(&mut self, reg: &mut Registration, time: crate::model::Timestamp, cause: String) {
+        let a = Arc::clone(&reg.attribution);
+        tracing::warn!(strategy_id = %a.strategy_id, "strategy quarantined: {cause}");
+        self.recorder
+            .on_event(time, &a.strategy_id, EventKind::Quarantined, cause.clone());
+        if reg.on_quarantine == OrderPolicy::CancelOrders {
+            let mut reports = std::mem::take(&mut self.reports);
+            self.simulators[a.execution_index].cancel_all(
+                a.strategy_index,
+                time,
+                "cancelled: strategy quarantined",
+                &mut reports,
+            );
+            for report in reports.drain(..) {
+                self.publish(&report, reg);
+            }
+            self.reports = reports;
+        }
+        reg.quarantined = Some(cause);
+    }
+
     /// Step 2: fills from this step's bars, applied to inventory and routed.
     fn execute_fills(&mut self, snapshot: &Snapshot, registrations: &mut [Registration]) {
         for (index, simulator) in self.simulators.iter_mut().enumerate() {

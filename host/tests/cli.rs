@@ -92,7 +92,7 @@ fn bad_session_file_exits_1_with_a_named_problem() {
 }
 
 #[test]
-fn trapping_strategy_exits_3_and_keeps_the_report() {
+fn quarantined_strategy_exits_3_and_the_session_completes() {
     let plugins = plugins();
     let dir = tempfile::tempdir().unwrap();
     let example = std::fs::read_to_string(root().join("examples/sma_eurusd.toml")).unwrap();
@@ -117,8 +117,11 @@ fn trapping_strategy_exits_3_and_keeps_the_report() {
         text(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
-    assert_eq!(json["equity_curve"].as_array().unwrap().len(), 7);
-    assert!(json["error"].as_str().unwrap().contains("trapped"));
+    // The session runs to the end; the strategy is quarantined at step 7.
+    assert_eq!(json["equity_curve"].as_array().unwrap().len(), 5000);
+    let cause = json["strategies"][0]["quarantined"].as_str().unwrap();
+    assert!(cause.contains("trapped in on-step"), "{cause}");
+    assert_eq!(json["events"][0]["kind"], "quarantined");
 }
 
 #[test]

@@ -146,7 +146,7 @@ fn unparsable_config_names_the_line() {
 }
 
 #[test]
-fn trapping_guest_ends_the_session_cleanly_with_the_report_so_far() {
+fn trapping_guest_is_quarantined_and_the_session_completes() {
     let mut file = SessionFile::sma(eurusd());
     file.plugin = plugin("trap-on-step");
     file.params = "instrument = \"EURUSD\"\ntrap_at = 50\n".into();
@@ -154,9 +154,56 @@ fn trapping_guest_ends_the_session_cleanly_with_the_report_so_far() {
     let report = Session::from_file(&file.write(dir.path()), &host())
         .unwrap()
         .run();
-    let error = report.error.expect("the trap is reported");
-    assert_contains(&error, "strategy s1 trapped in on-step");
-    assert_contains(&error, "trap-on-step: deliberate trap at step 50");
-    // Steps 1..=49 completed; step 50 was recorded (equity) before the strategy ran.
-    assert_eq!(report.equity_curve.len(), 50);
+    let cause = report.strategies[0]
+        .quarantined
+        .clone()
+        .expect("quarantined");
+    assert_contains(&cause, "strategy s1 trapped in on-step");
+    assert_contains(&cause, "trap-on-step: deliberate trap at step 50");
+    assert_eq!(report.events.len(), 1);
+    assert_eq!(report.events[0].cause, cause);
+    assert_eq!(report.equity_curve.len(), 5000);
+}
+
+/// Writes `file` with `sha256 = "<pin>"` in its registration.
+fn pinned(file: SessionFile, pin: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let path = file.write(dir);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "execution = \"sim-usd\"\n",
+        &format!("execution = \"sim-usd\"\nsha256 = \"{pin}\"\n"),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn pinned_hash_refuses_another_file() {
+    use sha2::Digest;
+    let bytes = std::fs::read(plugin("sma-cross")).unwrap();
+    let right = hex::encode(sha2::Sha256::digest(&bytes));
+    let dir = tempfile::tempdir().unwrap();
+    let path = pinned(SessionFile::sma(eurusd()), &right, dir.path());
+    let report = Session::from_file(&path, &host()).unwrap().run();
+    assert_eq!(report.strategies[0].sha256, right);
+
+    let wrong = "0".repeat(64);
+    let path = pinned(SessionFile::sma(eurusd()), &wrong, dir.path());
+    let text = Session::from_file(&path, &host())
+        .err()
+        .unwrap()
+        .to_string();
+    assert_contains(
+        &text,
+        &format!("sha256 is {right}, but the registration pins {wrong}"),
+    );
+
+    let path = pinned(SessionFile::sma(eurusd()), "abc", dir.path());
+    let text = Session::from_file(&path, &host())
+        .err()
+        .unwrap()
+        .to_string();
+    assert_contains(
+        &text,
+        "strategies[0] (s1).sha256: must be 64 hex digits, got 'abc'",
+    );
 }

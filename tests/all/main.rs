@@ -3,6 +3,7 @@
 mod accounting;
 mod bad_input;
 mod e2e;
+mod hostile;
 mod languages;
 mod scenario;
 mod templates;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use cracktrader::config::SessionConfig;
 use cracktrader::model::StrategyId;
 use cracktrader::session::{load_market_data, validate, LoadedStrategy};
-use cracktrader::strategy_host::{Limits, Strategy, StrategyHost};
+use cracktrader::strategy_host::{CpuMeter, Limits, Strategy, StrategyHost};
 use cracktrader_tests::bench::{arg, init_config, per_call, run, write_synthetic_csv};
 use cracktrader_tests::{built_plugin, plugin, SessionFile};
 
@@ -55,7 +55,7 @@ fn main() {
     let reference = validate(&config, &session).expect("valid session");
     let data = load_market_data(&config, &reference).expect("synthetic data");
     // No compiled-component cache: compile time is one of the figures.
-    let host = StrategyHost::new(None).expect("engine");
+    let host = StrategyHost::new(None, CpuMeter::Fuel).expect("engine");
     let id = StrategyId::new("bench");
 
     println!("bars: {n}; on-step timed over {calls} calls (1 bar, no account change); memory over {instances} live instances");

@@ -34,7 +34,7 @@ use std::time::SystemTime;
 pub use cracktrader_templates::Lang;
 
 use crate::{
-    check_target_installed, componentize, io_error, package_name, run_tool, write_if_changed,
+    check_target_installed, componentize, io_error, manifest_string, run_tool, write_if_changed,
     BuildError, PLUGIN_TARGET, SCRUBBED_ENV,
 };
 
@@ -158,10 +158,11 @@ impl Toolchains {
     fn rust_module(&self, dir: &Path) -> Result<PathBuf, BuildError> {
         let manifest = dir.join("Cargo.toml");
         let text = fs::read_to_string(&manifest).map_err(io_error(&manifest))?;
-        let package = package_name(&text).ok_or(BuildError::NoPackageName {
-            manifest: manifest.clone(),
-        })?;
-        check_target_installed()?;
+        let package =
+            manifest_string(&text, "[package]", "name").ok_or(BuildError::NoPackageName {
+                manifest: manifest.clone(),
+            })?;
+        check_target_installed(PLUGIN_TARGET)?;
         // Start from this workspace's lock file, so a new crate builds with
         // the dependency versions the project is tested with.
         let lock = dir.join("Cargo.lock");

@@ -1,11 +1,18 @@
 //! Builds the workspace's WebAssembly strategy plugins into components.
 //!
-//! Every package under `plugins/` is compiled with one cargo invocation for
-//! `wasm32-unknown-unknown` (profile `plugin`, own target directory
-//! `target/wasm`), then each core module is wrapped into a component with
-//! `wit-component`. `wasm32-unknown-unknown` rather than `wasm32-wasip2`
-//! because its modules import nothing but the strategy's own WIT imports, so
-//! the host needs no WASI (see `../shared/notes/wasm-toolchain.md`).
+//! Every package under `plugins/` is compiled with one cargo invocation per
+//! target (profile `plugin`, own target directory `target/wasm`). The default
+//! target is `wasm32-unknown-unknown`, whose core modules import nothing but
+//! the strategy's own WIT imports; each is wrapped into a component with
+//! `wit-component`. A plugin that must import WASI (the hostile test plugin
+//! that tries files and sockets) says so in its manifest:
+//!
+//! ```toml
+//! [package.metadata.cracktrader]
+//! target = "wasm32-wasip2"
+//! ```
+//!
+//! and rustc links it into a component directly.
 //!
 //! Used by `cargo xtask plugins` and by the build script of the integration
 //! tests, so it neither prints nor exits: the child cargo's output goes to
@@ -23,12 +30,18 @@ use wit_component::ComponentEncoder;
 /// installing their pinned toolchains.
 pub mod lang;
 
-/// The target plugins are compiled for.
+/// The target plugins are compiled for unless their manifest names another.
 pub const PLUGIN_TARGET: &str = "wasm32-unknown-unknown";
+
+/// The target of plugins that import WASI; its output is already a component.
+pub const WASI_TARGET: &str = "wasm32-wasip2";
+
+/// Every target a plugin may name, for `rustup target add`.
+pub const PLUGIN_TARGETS: [&str; 2] = [PLUGIN_TARGET, WASI_TARGET];
 
 /// The cargo profile plugins are compiled with (defined in the root
 /// `Cargo.toml`: size-optimised, LTO, `panic = "abort"`).
-pub(crate) const PLUGIN_PROFILE: &str = "plugin";
+const PLUGIN_PROFILE: &str = "plugin";
 
 /// Environment variables of an enclosing cargo that must not leak into the
 /// plugin build. Build scripts receive the outer build's flags and target
@@ -66,11 +79,17 @@ pub enum BuildError {
         /// The directory searched.
         dir: PathBuf,
     },
-    /// The Rust standard library for the plugin target is missing.
-    #[error(
-        "the {PLUGIN_TARGET} target is not installed: run `rustup target add {PLUGIN_TARGET}`"
-    )]
-    TargetMissing,
+    /// The Rust standard library for a plugin target is missing.
+    #[error("the {0} target is not installed: run `rustup target add {0}`")]
+    TargetMissing(&'static str),
+    /// A plugin manifest names a target plugins cannot use.
+    #[error("{}: target '{target}' is not one of {PLUGIN_TARGETS:?}", manifest.display())]
+    UnknownTarget {
+        /// The `Cargo.toml` of the plugin.
+        manifest: PathBuf,
+        /// The target it names.
+        target: String,
+    },
     /// A tool could not be started.
     #[error("cannot run `{program}`: {source}")]
     Spawn {
@@ -123,27 +142,49 @@ pub enum BuildError {
 /// modification time tells dependents whether the plugin really changed.
 pub fn build_plugins(workspace_root: &Path, out_dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
     let packages = plugin_packages(&workspace_root.join("plugins"))?;
-    check_target_installed()?;
     let target_dir = workspace_root.join("target").join("wasm");
-    cargo_build(workspace_root, &target_dir, &packages)?;
+    for target in PLUGIN_TARGETS {
+        let names: Vec<&str> = packages
+            .iter()
+            .filter(|p| p.target == target)
+            .map(|p| p.name.as_str())
+            .collect();
+        if !names.is_empty() {
+            check_target_installed(target)?;
+            cargo_build(workspace_root, &target_dir, target, &names)?;
+        }
+    }
 
     fs::create_dir_all(out_dir).map_err(io_error(out_dir))?;
-    let module_dir = target_dir.join(PLUGIN_TARGET).join(PLUGIN_PROFILE);
     packages
         .iter()
         .map(|package| {
-            let module = module_dir.join(format!("{}.wasm", package.replace('-', "_")));
-            let component = componentize(&module)?;
-            let path = out_dir.join(format!("{package}.wasm"));
+            let output = target_dir
+                .join(package.target)
+                .join(PLUGIN_PROFILE)
+                .join(format!("{}.wasm", package.name.replace('-', "_")));
+            let component = if package.target == WASI_TARGET {
+                fs::read(&output).map_err(io_error(&output))?
+            } else {
+                componentize(&output)?
+            };
+            let path = out_dir.join(format!("{}.wasm", package.name));
             write_if_changed(&path, &component)?;
             Ok(path)
         })
         .collect()
 }
 
-/// Package names of the directories in `plugins_dir` that hold a
+/// A plugin package and the target it is built for.
+#[derive(Debug, PartialEq, Eq)]
+struct Package {
+    name: String,
+    target: &'static str,
+}
+
+/// The packages in the directories of `plugins_dir` that hold a
 /// `Cargo.toml`, sorted by directory name.
-fn plugin_packages(plugins_dir: &Path) -> Result<Vec<String>, BuildError> {
+fn plugin_packages(plugins_dir: &Path) -> Result<Vec<Package>, BuildError> {
     let mut manifests = Vec::new();
     for entry in fs::read_dir(plugins_dir).map_err(io_error(plugins_dir))? {
         let manifest = entry
@@ -164,28 +205,42 @@ fn plugin_packages(plugins_dir: &Path) -> Result<Vec<String>, BuildError> {
         .iter()
         .map(|manifest| {
             let text = fs::read_to_string(manifest).map_err(io_error(manifest))?;
-            package_name(&text).ok_or_else(|| BuildError::NoPackageName {
-                manifest: manifest.clone(),
-            })
+            let name = manifest_string(&text, "[package]", "name").ok_or_else(|| {
+                BuildError::NoPackageName {
+                    manifest: manifest.clone(),
+                }
+            })?;
+            let target = match manifest_string(&text, "[package.metadata.cracktrader]", "target") {
+                None => PLUGIN_TARGET,
+                Some(target) => PLUGIN_TARGETS
+                    .into_iter()
+                    .find(|t| *t == target)
+                    .ok_or_else(|| BuildError::UnknownTarget {
+                        manifest: manifest.clone(),
+                        target,
+                    })?,
+            };
+            Ok(Package { name, target })
         })
         .collect()
 }
 
-/// The `name` of the `[package]` table of a manifest. Only the plain
-/// `name = "..."` form is understood: enough for this workspace's manifests
-/// without a TOML parser in every build of the tests.
-pub(crate) fn package_name(manifest: &str) -> Option<String> {
-    let mut in_package = false;
+/// The string value of `key` in table `table` (e.g. `[package]`) of a
+/// manifest. Only the plain `key = "..."` form is understood: enough for
+/// this workspace's manifests without a TOML parser in every build of the
+/// tests.
+pub(crate) fn manifest_string(manifest: &str, table: &str, key: &str) -> Option<String> {
+    let mut in_table = false;
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if in_package {
-            let Some((key, value)) = line.split_once('=') else {
+            in_table = line == table;
+        } else if in_table {
+            let Some((k, value)) = line.split_once('=') else {
                 continue;
             };
-            if key.trim() == "name" {
-                let name = value.trim().strip_prefix('"')?.strip_suffix('"')?;
-                return Some(name.to_string());
+            if k.trim() == key {
+                let value = value.trim().strip_prefix('"')?.strip_suffix('"')?;
+                return Some(value.to_string());
             }
         }
     }
@@ -193,13 +248,13 @@ pub(crate) fn package_name(manifest: &str) -> Option<String> {
 }
 
 /// Fails with [`BuildError::TargetMissing`] unless the toolchain cargo will
-/// use has a standard library for [`PLUGIN_TARGET`]. Without this check the
-/// build would fail with rustc's less direct "can't find crate for `core`".
-pub(crate) fn check_target_installed() -> Result<(), BuildError> {
+/// use has a standard library for `target`. Without this check the build
+/// would fail with rustc's less direct "can't find crate for `core`".
+pub(crate) fn check_target_installed(target: &'static str) -> Result<(), BuildError> {
     // Cargo compiles with $RUSTC when set (as it is inside build scripts).
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
     let output = Command::new(&rustc)
-        .args(["--print", "target-libdir", "--target", PLUGIN_TARGET])
+        .args(["--print", "target-libdir", "--target", target])
         .stderr(Stdio::null())
         .output()
         .map_err(|source| BuildError::Spawn {
@@ -210,15 +265,16 @@ pub(crate) fn check_target_installed() -> Result<(), BuildError> {
     if output.status.success() && Path::new(libdir.trim()).is_dir() {
         Ok(())
     } else {
-        Err(BuildError::TargetMissing)
+        Err(BuildError::TargetMissing(target))
     }
 }
 
-/// One `cargo build` for all plugin packages.
+/// One `cargo build` for all plugin packages of one target.
 fn cargo_build(
     workspace_root: &Path,
     target_dir: &Path,
-    packages: &[String],
+    target: &str,
+    packages: &[&str],
 ) -> Result<(), BuildError> {
     // The cargo that runs us (xtask via `cargo run`, or a build script) says
     // where it is; use the same one.
@@ -226,13 +282,7 @@ fn cargo_build(
     let mut command = Command::new(&cargo);
     command
         .current_dir(workspace_root)
-        .args([
-            "build",
-            "--profile",
-            PLUGIN_PROFILE,
-            "--target",
-            PLUGIN_TARGET,
-        ])
+        .args(["build", "--profile", PLUGIN_PROFILE, "--target", target])
         .arg("--target-dir")
         .arg(target_dir);
     for package in packages {
@@ -310,7 +360,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_package_name() {
+    fn reads_manifest_strings() {
         let cases = [
             ("[package]\nname = \"sma-cross\"\n", Some("sma-cross")),
             (
@@ -321,20 +371,52 @@ mod tests {
             ("[package]\nname = sma\n", None),
         ];
         for (manifest, expected) in cases {
-            assert_eq!(package_name(manifest).as_deref(), expected, "{manifest}");
+            assert_eq!(
+                manifest_string(manifest, "[package]", "name").as_deref(),
+                expected,
+                "{manifest}"
+            );
         }
     }
 
     #[test]
     fn discovers_plugin_packages_in_directory_order() {
         let dir = tempfile::tempdir().unwrap();
-        for (subdir, name) in [("b", "beta"), ("a", "alpha")] {
+        for (subdir, manifest) in [
+            (
+                "b",
+                "[package]\nname = \"beta\"\n[package.metadata.cracktrader]\ntarget = \"wasm32-wasip2\"\n",
+            ),
+            ("a", "[package]\nname = \"alpha\"\n"),
+        ] {
             fs::create_dir(dir.path().join(subdir)).unwrap();
-            let manifest = format!("[package]\nname = \"{name}\"\n");
             fs::write(dir.path().join(subdir).join("Cargo.toml"), manifest).unwrap();
         }
         fs::create_dir(dir.path().join("not-a-package")).unwrap();
-        assert_eq!(plugin_packages(dir.path()).unwrap(), ["alpha", "beta"]);
+        let package = |name: &str, target| Package {
+            name: name.to_owned(),
+            target,
+        };
+        assert_eq!(
+            plugin_packages(dir.path()).unwrap(),
+            [
+                package("alpha", PLUGIN_TARGET),
+                package("beta", WASI_TARGET)
+            ]
+        );
+
+        fs::write(
+            dir.path().join("b").join("Cargo.toml"),
+            "[package]\nname = \"beta\"\n[package.metadata.cracktrader]\ntarget = \"x86_64\"\n",
+        )
+        .unwrap();
+        let err = plugin_packages(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "target 'x86_64' is not one of [\"wasm32-unknown-unknown\", \"wasm32-wasip2\"]"
+            ),
+            "{err}"
+        );
 
         fs::write(dir.path().join("a").join("Cargo.toml"), "[package]\n").unwrap();
         let err = plugin_packages(dir.path()).unwrap_err().to_string();

@@ -3,7 +3,7 @@
 //!
 //! Commands:
 //!
-//! * `plugins` — install the wasm target if rustup is available, then build
+//! * `plugins` — install the wasm targets if rustup is available, then build
 //!   every plugin component (Rust, C, JavaScript, Python) into
 //!   `target/plugins/`, installing the pinned language toolchains under
 //!   `target/toolchains/` on first use.
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use xtask::lang::{build_lang_plugins, build_plugin_dir, Lang};
-use xtask::{build_plugins, BuildError, PLUGIN_TARGET};
+use xtask::{build_plugins, BuildError, PLUGIN_TARGETS};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -93,7 +93,7 @@ enum TaskError {
 /// Adds the wasm target, then builds the plugins of every language into
 /// `target/plugins`.
 fn plugins(root: &Path) -> Result<(), TaskError> {
-    add_wasm_target();
+    add_wasm_targets();
     let out_dir = plugin_dir(root);
     for path in build_plugins(root, &out_dir)? {
         report(root, &path);
@@ -106,7 +106,7 @@ fn plugins(root: &Path) -> Result<(), TaskError> {
 
 /// Builds the plugin in `dir` into `target/plugins`.
 fn plugin(root: &Path, dir: &Path) -> Result<ExitCode, TaskError> {
-    add_wasm_target();
+    add_wasm_targets();
     report(root, &build_plugin_dir(root, dir, &plugin_dir(root))?);
     Ok(ExitCode::SUCCESS)
 }
@@ -139,17 +139,19 @@ fn report(root: &Path, component: &Path) {
     );
 }
 
-/// `rustup target add` for the plugin target. Failures are only warnings: a
-/// toolchain without rustup may ship the target already, and
+/// `rustup target add` for the plugin targets. Failures are only warnings: a
+/// toolchain without rustup may ship the targets already, and
 /// [`build_plugins`] reports a missing target with the command to run.
-fn add_wasm_target() {
+fn add_wasm_targets() {
+    let targets = PLUGIN_TARGETS.join(" ");
     match Command::new("rustup")
-        .args(["target", "add", PLUGIN_TARGET])
+        .args(["target", "add"])
+        .args(PLUGIN_TARGETS)
         .output()
     {
         Ok(output) if output.status.success() => {}
         Ok(output) => eprintln!(
-            "xtask: warning: `rustup target add {PLUGIN_TARGET}` failed ({}): {}",
+            "xtask: warning: `rustup target add {targets}` failed ({}): {}",
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         ),

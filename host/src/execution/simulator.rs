@@ -17,7 +17,7 @@ use crate::execution::orders::{
 };
 use crate::intents::{Action, OrderRequest, OrderType};
 use crate::market_data::Bar;
-use crate::model::{from_scaled, Side};
+use crate::model::{from_scaled, Side, Timestamp};
 use crate::reference_data::{Instrument, ReferenceData};
 use crate::risk::Approved;
 use crate::state::Snapshot;
@@ -72,12 +72,7 @@ impl Simulator {
                         && o.attribution.strategy_index == intent.attribution.strategy_index
                 });
                 match owned {
-                    Some(index) => {
-                        let mut order = self.working.remove(index);
-                        // A working order always accepts a cancel.
-                        let _ = order.apply(OrderEvent::Cancel);
-                        Ok(order.report(intent.time, None, CANCELLED_BY_STRATEGY.to_owned()))
-                    }
+                    Some(index) => Ok(self.cancel(index, intent.time, CANCELLED_BY_STRATEGY)),
                     None => Err(CancelRejected {
                         intent_id: intent.id,
                         order_id,
@@ -89,6 +84,31 @@ impl Simulator {
                 }
             }
         }
+    }
+
+    /// Cancels every working order of strategy `strategy_index`, appending
+    /// one report per order to `out`.
+    pub fn cancel_all(
+        &mut self,
+        strategy_index: usize,
+        time: Timestamp,
+        reason: &str,
+        out: &mut Vec<OrderReport>,
+    ) {
+        while let Some(index) = self
+            .working
+            .iter()
+            .position(|o| o.attribution.strategy_index == strategy_index)
+        {
+            out.push(self.cancel(index, time, reason));
+        }
+    }
+
+    fn cancel(&mut self, index: usize, time: Timestamp, reason: &str) -> OrderReport {
+        let mut order = self.working.remove(index);
+        // A working order always accepts a cancel.
+        let _ = order.apply(OrderEvent::Cancel);
+        order.report(time, None, reason.to_owned())
     }
 
     /// Matches working orders against this step's bars, appending a report

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use cracktrader::config::SessionConfig;
 use cracktrader::post_trade::Report;
 use cracktrader::session::{default_report_path, Session};
 use cracktrader::strategy_host::StrategyHost;
@@ -33,7 +34,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         args.cache_dir.or_else(super::default_cache_dir)
     };
-    let host = StrategyHost::new(cache_dir)?;
+    // The CPU meter is compiled into the plugins: read it before loading them.
+    let meter = SessionConfig::load(&args.session)?.session.cpu_meter();
+    let host = StrategyHost::new(cache_dir, meter)?;
     let loading = Instant::now();
     let session = Session::from_file(&args.session, &host)?;
     let load_time = loading.elapsed();
@@ -55,11 +58,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     print_summary(&mut out, &report, load_time, run_time, &path)
         .context("cannot print the summary")?;
-    if let Some(error) = &report.error {
-        eprintln!("error: session stopped early: {error}");
-        return Ok(ExitCode::from(3));
+    let quarantined: Vec<_> = report
+        .strategies
+        .iter()
+        .filter_map(|s| s.quarantined.as_ref())
+        .collect();
+    for cause in &quarantined {
+        eprintln!("error: quarantined: {cause}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if quarantined.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
 }
 
 fn percent(fraction: Decimal) -> String {
@@ -86,6 +97,9 @@ fn print_summary(
             st.execution_id,
             st.route_id
         )?;
+        if let Some(cause) = &st.quarantined {
+            writeln!(out, "                quarantined: {cause}")?;
+        }
     }
     writeln!(
         out,

@@ -2,51 +2,38 @@
 //! sandboxes and calls them through the [`Strategy`] interface, which native
 //! strategies implement too.
 //!
-//! Sandbox, deny by default: a plugin may import only the `host` interface of
-//! the WIT package (logging). No filesystem, network, environment, clock or
-//! randomness exists for it. Each instance has its own `Store` with a linear
-//! memory cap and a fuel budget per call, so a runaway guest traps
-//! deterministically instead of stalling the session.
+//! Sandbox, deny by default: a plugin may import the `host` interface of the
+//! WIT package (logging) and, if it was built for WASI, the virtual WASI
+//! environment of [`sandbox`] — clocks that show the snapshot time, seeded
+//! random, and no files, sockets or environment. Each instance has its own
+//! `Store` with memory, table and instance caps and a CPU budget per call
+//! ([`CpuMeter`]), so a runaway guest traps instead of stalling the session;
+//! what it returns is bounded by [`Limits`] too. The threat model is in
+//! `docs/security.md`.
 //!
 //! Compiled components are cached on disk, keyed by the sha256 of the plugin
 //! bytes and the engine's compatibility hash.
 
+mod limits;
+mod sandbox;
+
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
+
+pub use limits::{CpuMeter, Limits};
+pub use sandbox::{HostState, SnapshotClock, VIRTUAL_WASI_PACKAGES};
 
 use crate::model::StrategyId;
-use crate::plugin_api::{host, wit, StrategyPlugin, StrategyPluginPre, WIT_PACKAGE, WIT_VERSION};
+use crate::plugin_api::{wit, StrategyPlugin, StrategyPluginPre, WIT_PACKAGE, WIT_VERSION};
 
-/// Sandbox limits of one strategy registration (`[strategies.limits]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Linear memory cap in MiB. Default 64.
-    pub memory_mib: u32,
-    /// Fuel (≈ WebAssembly instructions) per call. Default 50,000,000, about
-    /// 10 ms of guest code on a current CPU.
-    pub fuel_per_call: u64,
-    /// Most intents one step may return. Default 100.
-    pub max_intents_per_step: u32,
-    /// Log bytes a plugin may write per call; beyond, lines are dropped. Default 4096.
-    pub max_log_bytes_per_call: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            memory_mib: 64,
-            fuel_per_call: 50_000_000,
-            max_intents_per_step: 100,
-            max_log_bytes_per_call: 4096,
-        }
-    }
-}
+/// Interval of the epoch ticker: the resolution of [`Limits::time_per_call_ms`].
+const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// A strategy, sandboxed or native, as the session drives it.
 pub trait Strategy {
@@ -58,6 +45,9 @@ pub trait Strategy {
     fn save_state(&mut self) -> Result<Vec<u8>, StrategyError>;
     /// Restores state written by `save_state`.
     fn restore_state(&mut self, state: &[u8]) -> Result<(), StrategyError>;
+    /// Makes the strategy callable again after a failure, as if new; `init`
+    /// follows. A sandboxed instance is replaced by a fresh one.
+    fn reset(&mut self) -> Result<(), StrategyError>;
 }
 
 /// A strategy call that failed. The session adds the strategy id.
@@ -78,6 +68,38 @@ pub enum StrategyError {
         call: &'static str,
         /// The budget.
         fuel: u64,
+    },
+    /// The guest ran past its wall-clock deadline for one call.
+    #[error("exceeded its time budget of {ms} ms in {call}")]
+    TimeBudget {
+        /// The export being called.
+        call: &'static str,
+        /// The budget.
+        ms: u32,
+    },
+    /// The guest logged more than its budget in one call.
+    #[error("logged more than {limit} bytes in {call}")]
+    LogBudget {
+        /// The export being called.
+        call: &'static str,
+        /// The budget.
+        limit: u32,
+    },
+    /// The intents of one step were too large in bytes.
+    #[error("returned {bytes} bytes of intents in one step; the limit is {limit}")]
+    ResultTooLarge {
+        /// Size of the result.
+        bytes: usize,
+        /// The limit.
+        limit: u32,
+    },
+    /// `save-state` returned more bytes than allowed.
+    #[error("saved {bytes} bytes of state; the limit is {limit}")]
+    StateTooLarge {
+        /// Size of the state.
+        bytes: usize,
+        /// The limit.
+        limit: u32,
     },
     /// The guest returned more intents than allowed.
     #[error("returned {count} intents in one step; the limit is {limit}")]
@@ -142,12 +164,22 @@ pub enum PluginError {
         path: PathBuf,
     },
     /// The component imports something the host does not grant.
-    #[error("plugin {path}: import {import} is not granted (plugins may import only {WIT_PACKAGE}/host@{WIT_VERSION})")]
+    #[error("plugin {path}: import {import} is not granted (plugins may import only {WIT_PACKAGE}/host@{WIT_VERSION} and the virtual WASI interfaces {})", VIRTUAL_WASI_PACKAGES.join(", "))]
     ImportNotGranted {
         /// The plugin file.
         path: PathBuf,
         /// The refused import.
         import: String,
+    },
+    /// The file is not the one the registration pinned.
+    #[error("plugin {path}: sha256 is {found}, but the registration pins {expected}")]
+    HashMismatch {
+        /// The plugin file.
+        path: PathBuf,
+        /// The pinned hash.
+        expected: String,
+        /// The hash of the file.
+        found: String,
     },
     /// The wasmtime engine could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
@@ -168,6 +200,7 @@ pub struct StrategyHost {
     linker: Linker<HostState>,
     cache_dir: Option<PathBuf>,
     engine_key: String,
+    meter: CpuMeter,
 }
 
 /// A loaded, interface-checked plugin, ready to instantiate.
@@ -191,34 +224,62 @@ impl Plugin {
 }
 
 impl StrategyHost {
-    /// A host whose compiled components are cached in `cache_dir` (none: no cache).
-    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+    /// A host whose compiled components are cached in `cache_dir` (none: no
+    /// cache) and whose guests' CPU time is bounded by `meter`.
+    pub fn new(cache_dir: Option<PathBuf>, meter: CpuMeter) -> Result<Self, PluginError> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
-        // Fuel rather than epochs: it makes budgets independent of machine speed,
-        // so a backtest's outcome never depends on the CPU it ran on.
-        config.consume_fuel(true);
+        config.consume_fuel(meter == CpuMeter::Fuel);
+        config.epoch_interruption(meter == CpuMeter::Epoch);
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        if meter == CpuMeter::Epoch {
+            start_epoch_ticker(&engine)?;
+        }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = format!("{:016x}", hasher.finish());
         let mut linker = Linker::new(&engine);
+        let link_error =
+            |e: wasmtime::Error| PluginError::Engine(format!("cannot link host functions: {e:#}"));
         StrategyPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| PluginError::Engine(format!("cannot link host functions: {e:#}")))?;
+            .map_err(link_error)?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
         Ok(Self {
             engine,
             linker,
             cache_dir,
             engine_key,
+            meter,
         })
+    }
+
+    /// How this host bounds guest CPU time.
+    pub fn meter(&self) -> CpuMeter {
+        self.meter
     }
 
     /// Reads, checks and compiles (or loads from cache) the plugin at `path`.
     pub fn load(&self, path: &Path) -> Result<Plugin, PluginError> {
+        self.load_pinned(path, None)
+    }
+
+    /// Like [`load`](Self::load), but refuses a file whose sha256 is not
+    /// `pin` (hex), before compiling it.
+    pub fn load_pinned(&self, path: &Path, pin: Option<&str>) -> Result<Plugin, PluginError> {
         let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
             path: path.to_owned(),
             source,
         })?;
+        if let Some(expected) = pin {
+            let found = hex::encode(Sha256::digest(&bytes));
+            if !found.eq_ignore_ascii_case(expected) {
+                return Err(PluginError::HashMismatch {
+                    path: path.to_owned(),
+                    expected: expected.to_owned(),
+                    found,
+                });
+            }
+        }
         self.load_bytes(path, &bytes)
     }
 
@@ -278,8 +339,15 @@ impl StrategyHost {
             .serialize()
             .map_err(|e| cache_err(e.to_string()))?;
         std::fs::create_dir_all(dir).map_err(|e| cache_err(e.to_string()))?;
-        // Write then rename, so that a concurrent reader never sees half a file.
-        let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+        // Write then rename, so that a concurrent reader never sees half a
+        // file; the name is unique to this call, as other threads and
+        // processes may be caching the same component.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let tmp = cached.with_extension(format!(
+            "tmp{}-{}",
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&tmp, serialized)
             .and_then(|()| std::fs::rename(&tmp, &cached))
             .map_err(|e| cache_err(e.to_string()))?;
@@ -293,36 +361,87 @@ impl StrategyHost {
         strategy_id: &StrategyId,
         limits: Limits,
     ) -> Result<WasmStrategy, StrategyError> {
-        let memory_bytes =
-            usize::try_from(u64::from(limits.memory_mib) * 1024 * 1024).unwrap_or(usize::MAX);
-        let state = HostState {
-            strategy_id: strategy_id.clone(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory_bytes)
-                .instances(8)
-                .tables(8)
-                .memories(2)
-                .trap_on_grow_failure(true)
-                .build(),
-            log_budget: 0,
-            max_log_bytes: limits.max_log_bytes_per_call,
-            last_error_log: None,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        store
-            .set_fuel(limits.fuel_per_call)
-            .map_err(|e| trap("instantiate", e))?;
-        let bindings = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify("instantiate", e, &mut store, limits.fuel_per_call))?;
+        let (store, bindings) = new_instance(&plugin.pre, strategy_id, limits, self.meter)?;
         Ok(WasmStrategy {
             store,
             bindings,
+            pre: plugin.pre.clone(),
+            strategy_id: strategy_id.clone(),
             limits,
+            meter: self.meter,
             poisoned: false,
         })
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) -> Result<(), PluginError> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        .map_err(|e| PluginError::Engine(format!("cannot start the epoch ticker: {e}")))
+}
+
+/// A store with `limits` and an instance of `pre` in it.
+fn new_instance(
+    pre: &StrategyPluginPre<HostState>,
+    strategy_id: &StrategyId,
+    limits: Limits,
+    meter: CpuMeter,
+) -> Result<(Store<HostState>, StrategyPlugin), StrategyError> {
+    let memory_bytes =
+        usize::try_from(u64::from(limits.memory_mib) * 1024 * 1024).unwrap_or(usize::MAX);
+    let count = limits.instances as usize;
+    let store_limits = StoreLimitsBuilder::new()
+        .memory_size(memory_bytes)
+        .table_elements(limits.table_elements as usize)
+        .instances(count)
+        .tables(count)
+        .memories(count)
+        .trap_on_grow_failure(true)
+        .build();
+    let state = HostState::new(
+        strategy_id.clone(),
+        store_limits,
+        limits.max_log_bytes_per_call,
+        SnapshotClock::default(),
+    );
+    let mut store = Store::new(pre.engine(), state);
+    store.limiter(|s| &mut s.limits);
+    arm_meter(&mut store, meter, &limits, "instantiate")?;
+    let bindings = pre
+        .instantiate(&mut store)
+        .map_err(|e| classify("instantiate", e, &mut store, &limits))?;
+    Ok((store, bindings))
+}
+
+/// Gives the next call its full CPU budget.
+fn arm_meter(
+    store: &mut Store<HostState>,
+    meter: CpuMeter,
+    limits: &Limits,
+    call: &'static str,
+) -> Result<(), StrategyError> {
+    match meter {
+        CpuMeter::Fuel => store
+            .set_fuel(limits.fuel_per_call)
+            .map_err(|e| trap(call, e)),
+        CpuMeter::Epoch => {
+            let ticks = Duration::from_millis(limits.time_per_call_ms.into()).as_millis()
+                / EPOCH_TICK.as_millis();
+            store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+            store.epoch_deadline_trap();
+            Ok(())
+        }
+        CpuMeter::Unmetered => Ok(()),
     }
 }
 
@@ -368,9 +487,13 @@ fn check_interface(engine: &Engine, component: &Component, path: &Path) -> Resul
         }
     }
     for (name, _) in ty.imports(engine) {
+        let virtual_wasi = name
+            .split_once('/')
+            .is_some_and(|(package, _)| VIRTUAL_WASI_PACKAGES.contains(&package));
         match ours(name) {
             Some((_, version)) if version != WIT_VERSION => return Err(version_error(&version)),
             Some((iface, _)) if iface == "host" || iface == "types" => {}
+            None if virtual_wasi => {}
             _ => {
                 return Err(PluginError::ImportNotGranted {
                     path: path.to_owned(),
@@ -387,47 +510,14 @@ fn check_interface(engine: &Engine, component: &Component, path: &Path) -> Resul
     Ok(())
 }
 
-/// Per-instance host state: identity, limits and the per-call log budget.
-pub struct HostState {
-    strategy_id: StrategyId,
-    limits: StoreLimits,
-    log_budget: u32,
-    max_log_bytes: u32,
-    last_error_log: Option<String>,
-}
-
-impl wit::Host for HostState {}
-
-impl host::Host for HostState {
-    fn log(&mut self, level: wit::LogLevel, message: String) {
-        if level == wit::LogLevel::Error {
-            self.last_error_log = Some(message.chars().take(1024).collect());
-        }
-        let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
-        if len > self.log_budget {
-            if self.log_budget > 0 {
-                tracing::warn!(strategy_id = %self.strategy_id, "log budget of {} bytes per call used up; dropping lines", self.max_log_bytes);
-            }
-            self.log_budget = 0;
-            return;
-        }
-        self.log_budget -= len;
-        let id = &self.strategy_id;
-        match level {
-            wit::LogLevel::Trace => tracing::trace!(strategy_id = %id, "{message}"),
-            wit::LogLevel::Debug => tracing::debug!(strategy_id = %id, "{message}"),
-            wit::LogLevel::Info => tracing::info!(strategy_id = %id, "{message}"),
-            wit::LogLevel::Warn => tracing::warn!(strategy_id = %id, "{message}"),
-            wit::LogLevel::Error => tracing::error!(strategy_id = %id, "{message}"),
-        }
-    }
-}
-
 /// A strategy running in its own wasmtime store.
 pub struct WasmStrategy {
     store: Store<HostState>,
     bindings: StrategyPlugin,
+    pre: StrategyPluginPre<HostState>,
+    strategy_id: StrategyId,
     limits: Limits,
+    meter: CpuMeter,
     poisoned: bool,
 }
 
@@ -442,21 +532,52 @@ fn classify(
     call: &'static str,
     e: wasmtime::Error,
     store: &mut Store<HostState>,
-    fuel: u64,
+    limits: &Limits,
 ) -> StrategyError {
-    if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
-        return StrategyError::CpuBudget { call, fuel };
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            return StrategyError::CpuBudget {
+                call,
+                fuel: limits.fuel_per_call,
+            }
+        }
+        Some(Trap::Interrupt) => {
+            return StrategyError::TimeBudget {
+                call,
+                ms: limits.time_per_call_ms,
+            }
+        }
+        _ => {}
     }
-    let mut message = e
-        .downcast_ref::<Trap>()
-        .map_or_else(|| format!("{e:#}"), |t| t.to_string());
+    let mut message = if let Some(t) = e.downcast_ref::<Trap>() {
+        t.to_string()
+    } else if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        format!("called exit with status {}", exit.0)
+    } else {
+        format!("{e:#}")
+    };
     if let Some(log) = store.data_mut().last_error_log.take() {
         message = format!("{message} (guest said: {log})");
     }
     StrategyError::Trap { call, message }
 }
 
+/// Bytes an intent occupies in a result, for [`Limits::max_result_bytes`]:
+/// the fixed part of its record plus its client tag.
+fn intent_bytes(intent: &wit::Intent) -> usize {
+    const FIXED: usize = 48;
+    match intent {
+        wit::Intent::Place(order) => FIXED + order.client_tag.len(),
+        wit::Intent::Cancel(_) => FIXED,
+    }
+}
+
 impl WasmStrategy {
+    /// Sets the time guests see through WASI clocks (ns since the Unix epoch).
+    fn set_time(&mut self, nanos: i64) {
+        self.store.data().clock.set(nanos);
+    }
+
     fn call<R>(
         &mut self,
         call: &'static str,
@@ -465,14 +586,21 @@ impl WasmStrategy {
         if self.poisoned {
             return Err(StrategyError::Poisoned);
         }
-        let fuel = self.limits.fuel_per_call;
-        self.store.set_fuel(fuel).map_err(|e| trap(call, e))?;
+        arm_meter(&mut self.store, self.meter, &self.limits, call)?;
         let state = self.store.data_mut();
         state.log_budget = state.max_log_bytes;
-        f(&self.bindings, &mut self.store).map_err(|e| {
+        state.log_overrun = false;
+        let result = f(&self.bindings, &mut self.store).map_err(|e| {
             self.poisoned = true;
-            classify(call, e, &mut self.store, fuel)
-        })
+            classify(call, e, &mut self.store, &self.limits)
+        })?;
+        if self.store.data().log_overrun {
+            return Err(StrategyError::LogBudget {
+                call,
+                limit: self.limits.max_log_bytes_per_call,
+            });
+        }
+        Ok(result)
     }
 }
 
@@ -485,6 +613,7 @@ impl Strategy for WasmStrategy {
     }
 
     fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError> {
+        self.set_time(view.time);
         let intents = self.call("on-step", |b, s| {
             b.cracktrader_strategy_strategy().call_on_step(s, view)
         })?;
@@ -495,13 +624,28 @@ impl Strategy for WasmStrategy {
                 limit,
             });
         }
+        let bytes = intents.iter().map(intent_bytes).sum();
+        if bytes > self.limits.max_result_bytes as usize {
+            return Err(StrategyError::ResultTooLarge {
+                bytes,
+                limit: self.limits.max_result_bytes,
+            });
+        }
         Ok(intents)
     }
 
     fn save_state(&mut self) -> Result<Vec<u8>, StrategyError> {
-        self.call("save-state", |b, s| {
+        let state = self.call("save-state", |b, s| {
             b.cracktrader_strategy_strategy().call_save_state(s)
-        })
+        })?;
+        let limit = self.limits.max_state_bytes;
+        if state.len() > limit as usize {
+            return Err(StrategyError::StateTooLarge {
+                bytes: state.len(),
+                limit,
+            });
+        }
+        Ok(state)
     }
 
     fn restore_state(&mut self, state: &[u8]) -> Result<(), StrategyError> {
@@ -510,6 +654,15 @@ impl Strategy for WasmStrategy {
                 .call_restore_state(s, state)
         })?
         .map_err(StrategyError::RestoreRefused)
+    }
+
+    fn reset(&mut self) -> Result<(), StrategyError> {
+        let (store, bindings) =
+            new_instance(&self.pre, &self.strategy_id, self.limits, self.meter)?;
+        self.store = store;
+        self.bindings = bindings;
+        self.poisoned = false;
+        Ok(())
     }
 }
 
