@@ -91,7 +91,7 @@ pub fn build_plugin_dir(
 ) -> Result<PathBuf, BuildError> {
     let lang = Lang::detect(dir).ok_or_else(|| BuildError::NotAPlugin {
         dir: dir.to_path_buf(),
-        expected: Lang::ALL.map(Lang::entry_file).join(", "),
+        expected: format!("one of {}", Lang::ALL.map(Lang::entry_file).join(", ")),
     })?;
     let name = dir
         .file_name()
@@ -162,6 +162,17 @@ impl Toolchains {
             manifest_string(&text, "[package]", "name").ok_or(BuildError::NoPackageName {
                 manifest: manifest.clone(),
             })?;
+        // A member of this workspace is built by `build_plugins` with the
+        // workspace's profile; building it here would also drop a lock file
+        // into its directory.
+        if !text.lines().any(|line| line.trim() == "[workspace]") {
+            return Err(BuildError::NotAPlugin {
+                dir: dir.to_path_buf(),
+                expected: "a stand-alone crate (with a `[workspace]` table); \
+                           workspace members are built by `cargo xtask plugins`"
+                    .to_string(),
+            });
+        }
         check_target_installed(PLUGIN_TARGET)?;
         // Start from this workspace's lock file, so a new crate builds with
         // the dependency versions the project is tested with.

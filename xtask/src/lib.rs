@@ -116,8 +116,8 @@ pub enum BuildError {
         /// The command that installs it.
         install: String,
     },
-    /// A directory holds no strategy in a known language.
-    #[error("{}: not a strategy plugin: expected one of {expected}", dir.display())]
+    /// A directory holds no strategy xtask can build on its own.
+    #[error("{}: not a strategy plugin: expected {expected}", dir.display())]
     NotAPlugin {
         /// The directory.
         dir: PathBuf,
