@@ -17,7 +17,8 @@
 //! nothing but the strategy's own `host` interface: C is compiled as a WASI
 //! *reactor* that calls no WASI function, JavaScript with every optional
 //! engine feature (stdio, random, clocks, http) disabled. Python components
-//! import WASI interfaces (the interpreter's), which the host must provide.
+//! import WASI interfaces (the interpreter's), which the host serves from its
+//! deterministic virtual WASI environment.
 //!
 //! Toolchains that xtask can install (wit-bindgen, componentize-js,
 //! componentize-py) are installed once into `target/toolchains/` (or
