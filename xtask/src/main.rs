@@ -9,7 +9,8 @@
 //!   `target/toolchains/` on first use.
 //! * `plugin DIR` — build the one plugin in DIR (any language, e.g. a project
 //!   made by `cracktrader new-strategy`) into `target/plugins/<dir name>.wasm`.
-//! * `demo` — `plugins`, `cargo build --workspace --all-targets` (the same
+//! * `demo` — the Rust plugins (all the example needs, so a new user needs no
+//!   other toolchain), `cargo build --workspace --all-targets` (the same
 //!   artifacts as `test`), then run the example backtest
 //!   (`examples/sma_eurusd.toml`).
 //! * `test [ARGS...]` — `plugins`, then the `new-strategy` template of every
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
     let result = match command.as_ref().and_then(|c| c.to_str()) {
         Some("plugins") if rest.is_empty() => plugins(&root).map(|()| ExitCode::SUCCESS),
         Some("plugin") if rest.len() == 1 => plugin(&root, Path::new(&rest[0])),
-        Some("demo") if rest.is_empty() => plugins(&root).and_then(|()| demo(&root)),
+        Some("demo") if rest.is_empty() => rust_plugins(&root).and_then(|()| demo(&root)),
         Some("test") => plugins(&root)
             .and_then(|()| templates(&root))
             .and_then(|()| {
@@ -90,15 +91,19 @@ enum TaskError {
     Spawn { program: String, source: io::Error },
 }
 
-/// Adds the wasm target, then builds the plugins of every language into
-/// `target/plugins`.
+/// Builds the plugins of every language into `target/plugins`.
 fn plugins(root: &Path) -> Result<(), TaskError> {
-    add_wasm_targets();
-    let out_dir = plugin_dir(root);
-    for path in build_plugins(root, &out_dir)? {
+    rust_plugins(root)?;
+    for path in build_lang_plugins(root, &plugin_dir(root))? {
         report(root, &path);
     }
-    for path in build_lang_plugins(root, &out_dir)? {
+    Ok(())
+}
+
+/// Adds the wasm targets, then builds the Rust plugins into `target/plugins`.
+fn rust_plugins(root: &Path) -> Result<(), TaskError> {
+    add_wasm_targets();
+    for path in build_plugins(root, &plugin_dir(root))? {
         report(root, &path);
     }
     Ok(())
