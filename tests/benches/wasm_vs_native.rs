@@ -4,15 +4,22 @@
 //! bars/s for each and their ratio; runs alternate, and the median of each
 //! is reported.
 //!
+//! Then the cost of bounding guest CPU time: the same component backtested
+//! and called with no meter, with fuel (deterministic; backtests) and with
+//! epoch deadlines (paper/live), side by side.
+//!
 //! Run: `cargo bench -p cracktrader-tests --bench wasm_vs_native`
 //! (`-- --bars N --rounds R` to change the size).
 
 use std::time::Duration;
 
 use cracktrader::config::SessionConfig;
+use cracktrader::market_data::MarketData;
+use cracktrader::reference_data::ReferenceData;
 use cracktrader::session::{load_market_data, load_strategies, validate, LoadedStrategy};
+use cracktrader::strategy_host::CpuMeter;
 use cracktrader_tests::bench::{arg, median, per_call, run, write_synthetic_csv};
-use cracktrader_tests::{host, plugin, Native, SessionFile};
+use cracktrader_tests::{host, host_with, plugin, Native, SessionFile};
 use sma_cross::SmaCross;
 
 fn main() {
@@ -80,4 +87,45 @@ fn main() {
         .strategy;
     let boundary = per_call(trivial.as_mut(), &trivial_config, calls);
     println!("on-step, 1 bar, no account change ({calls} calls): sma-cross wasm {wasm_call:?}, native {native_call:?}; do-nothing wasm guest {boundary:?}");
+
+    cpu_meters(&config, &reference, &data, rounds, calls);
+}
+
+/// Backtest time and per-call time of `sma-cross` under each CPU meter.
+fn cpu_meters(
+    config: &SessionConfig,
+    reference: &ReferenceData,
+    data: &MarketData,
+    rounds: usize,
+    calls: usize,
+) {
+    let meters = [CpuMeter::Unmetered, CpuMeter::Fuel, CpuMeter::Epoch];
+    let hosts = meters.map(host_with);
+    let mut runs = [(); 3].map(|()| Vec::new());
+    for _ in 0..rounds {
+        // Interleaved, so that drift in machine speed hits every meter alike.
+        for (host, times) in hosts.iter().zip(&mut runs) {
+            let strategy = load_strategies(config, host)
+                .expect("plugin")
+                .pop()
+                .unwrap();
+            times.push(run(config, reference, data, strategy).0);
+        }
+    }
+    let base = median(runs[0].clone());
+    for ((meter, host), times) in meters.iter().zip(&hosts).zip(runs) {
+        let backtest = median(times);
+        let mut component = load_strategies(config, host)
+            .expect("plugin")
+            .pop()
+            .unwrap()
+            .strategy;
+        let call = per_call(component.as_mut(), config, calls);
+        println!(
+            "cpu meter {:<10} backtest {:>8.3} s ({:.3}x unmetered), on-step {call:?}",
+            format!("{meter:?}"),
+            backtest.as_secs_f64(),
+            backtest.as_secs_f64() / base.as_secs_f64()
+        );
+    }
 }

@@ -682,4 +682,26 @@ mod tests {
         let text = check_component_header(path, b"hello world").unwrap_err();
         assert!(text.to_string().contains("not WebAssembly"), "{text}");
     }
+
+    /// A component asking for a WASI interface outside the virtual set is
+    /// refused at load, naming the import.
+    #[test]
+    fn refuses_imports_outside_the_granted_set() {
+        let host = StrategyHost::new(None, CpuMeter::Fuel).unwrap();
+        let load = |import: &str| {
+            let text = format!("(component (import \"{import}\" (instance)))");
+            host.load_bytes(Path::new("p.wasm"), &wat::parse_str(text).unwrap())
+                .map(drop)
+        };
+        let err = load("wasi:http/outgoing-handler@0.2.0").unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "plugin p.wasm: import wasi:http/outgoing-handler@0.2.0 is not granted"
+            ),
+            "{err}"
+        );
+        // A granted WASI import passes the import check; the missing export is next.
+        let err = load("wasi:clocks/wall-clock@0.2.0").unwrap_err();
+        assert!(matches!(err, PluginError::MissingExport { .. }), "{err}");
+    }
 }
