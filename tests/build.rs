@@ -37,8 +37,9 @@ fn main() {
     }
 }
 
-/// Every file under `dir`, skipping `target` directories: listing the files
-/// (rather than the directory) keeps cargo from rescanning build output.
+/// Every file under `dir`, skipping build output and caches (`target`, and
+/// the `__pycache__` that building a Python plugin writes): listing the files
+/// (rather than the directory) keeps cargo from rescanning them.
 fn source_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -49,7 +50,8 @@ fn source_files(dir: &Path) -> Vec<PathBuf> {
                 .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
                 .path();
             if path.is_dir() {
-                if path.file_name() != Some("target".as_ref()) {
+                let name = path.file_name().unwrap_or_default();
+                if name != "target" && name != "__pycache__" {
                     pending.push(path);
                 }
             } else {

@@ -5,6 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// Shared parts of the benchmark binaries.
+pub mod bench;
+
 use cracktrader::plugin_api::wit;
 use cracktrader::strategy_host::{CpuMeter, Strategy, StrategyError, StrategyHost};
 use cracktrader_guest as guest;
@@ -20,6 +23,44 @@ pub fn workspace_root() -> PathBuf {
 /// A real plugin component built by this crate's build script.
 pub fn plugin(name: &str) -> PathBuf {
     Path::new(env!("CRACKTRADER_PLUGIN_DIR")).join(format!("{name}.wasm"))
+}
+
+/// A plugin component built by `cargo xtask plugins` (the C, JavaScript and
+/// Python plugins, which need toolchains the build script does not install)
+/// or by `cargo xtask test` (the `new-strategy` templates).
+///
+/// # Panics
+///
+/// If the component is missing, naming the command that builds it: a test
+/// over a missing plugin must fail, never skip.
+pub fn built_plugin(name: &str) -> PathBuf {
+    let path = Path::new(env!("CRACKTRADER_PLUGIN_DIR")).join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask test` (or `cargo xtask plugins` for the \
+         C, JavaScript and Python plugins), which installs the pinned toolchains and builds it",
+        path.display()
+    );
+    path
+}
+
+/// EURUSD as the host grants it in `init`: instrument 0, prices with 5
+/// decimals, whole units, lots of `lot_size`.
+pub fn eurusd(lot_size: i64) -> wit::Instrument {
+    wit::Instrument {
+        id: 0,
+        symbol: "EURUSD".into(),
+        base_currency: "EUR".into(),
+        quote_currency: "USD".into(),
+        price_scale: 5,
+        qty_scale: 0,
+        tick_size: 1,
+        lot_size,
+        min_notional: wit::Decimal {
+            mantissa: 0,
+            scale: 0,
+        },
+    }
 }
 
 /// A fuel-metered strategy host whose compiled-component cache lives under `target/`.
@@ -53,25 +94,6 @@ path = "{}"
 "#,
         data.display()
     )
-}
-
-/// EURUSD as `init` describes it to a strategy: the same instrument as
-/// [`eurusd_toml`], with session instrument id 0.
-pub fn eurusd_instrument() -> wit::Instrument {
-    wit::Instrument {
-        id: 0,
-        symbol: "EURUSD".into(),
-        base_currency: "EUR".into(),
-        quote_currency: "USD".into(),
-        price_scale: 5,
-        qty_scale: 0,
-        tick_size: 1,
-        lot_size: 1,
-        min_notional: wit::Decimal {
-            mantissa: 0,
-            scale: 0,
-        },
-    }
 }
 
 /// A session file for one `sma-cross` registration (or another plugin with

@@ -11,7 +11,7 @@ use cracktrader::plugin_api::wit;
 use cracktrader::post_trade::{EventKind, Report};
 use cracktrader::session::{Control, ControlError, Session};
 use cracktrader::strategy_host::{CpuMeter, Limits, Strategy, StrategyError};
-use cracktrader_tests::{eurusd_instrument, eurusd_toml, host, host_with, plugin, workspace_root};
+use cracktrader_tests::{eurusd, eurusd_toml, host, host_with, plugin, workspace_root};
 
 const GOOD: &str = r#"
 [[strategies]]
@@ -367,7 +367,7 @@ fn hostile_instance(id: &str, params: &[(&str, String)]) -> impl Strategy {
         .init(&wit::Config {
             strategy_id: id.into(),
             params: all,
-            instruments: vec![eurusd_instrument()],
+            instruments: vec![eurusd(1)],
         })
         .unwrap();
     strategy

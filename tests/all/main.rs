@@ -5,4 +5,6 @@ mod bad_input;
 mod e2e;
 mod hostile;
 mod hot_reload;
+mod languages;
 mod scenario;
+mod templates;

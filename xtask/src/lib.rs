@@ -26,6 +26,10 @@ use std::process::{Command, ExitStatus, Stdio};
 
 use wit_component::ComponentEncoder;
 
+/// Builds C, JavaScript and Python plugins (and stand-alone Rust crates),
+/// installing their pinned toolchains.
+pub mod lang;
+
 /// The target plugins are compiled for unless their manifest names another.
 pub const PLUGIN_TARGET: &str = "wasm32-unknown-unknown";
 
@@ -43,7 +47,7 @@ const PLUGIN_PROFILE: &str = "plugin";
 /// plugin build. Build scripts receive the outer build's flags and target
 /// (which would be applied to, or fight with, the wasm build), and `cargo
 /// clippy` sets a workspace wrapper that would lint and rebuild the plugins.
-const SCRUBBED_ENV: [&str; 5] = [
+pub(crate) const SCRUBBED_ENV: [&str; 5] = [
     "CARGO_ENCODED_RUSTFLAGS",
     "RUSTFLAGS",
     "CARGO_TARGET_DIR",
@@ -95,13 +99,30 @@ pub enum BuildError {
         #[source]
         source: io::Error,
     },
-    /// The plugin build failed (its diagnostics went to stderr).
+    /// A build step failed (its diagnostics went to stderr).
     #[error("`{command}` failed ({status})")]
-    CargoFailed {
+    CommandFailed {
         /// The command line, for reproducing the failure by hand.
         command: String,
         /// How it ended.
         status: ExitStatus,
+    },
+    /// A language toolchain is not installed and cannot be installed by
+    /// xtask (system packages); the message says what to run.
+    #[error("{tool} is not installed: {install}")]
+    ToolMissing {
+        /// What is missing, e.g. "clang with the wasm32-wasi sysroot".
+        tool: String,
+        /// The command that installs it.
+        install: String,
+    },
+    /// A directory holds no strategy xtask can build on its own.
+    #[error("{}: not a strategy plugin: expected {expected}", dir.display())]
+    NotAPlugin {
+        /// The directory.
+        dir: PathBuf,
+        /// The entry files looked for.
+        expected: String,
     },
     /// A core module could not be turned into a valid component.
     #[error("{}: cannot make a component: {message}", module.display())]
@@ -208,7 +229,7 @@ fn plugin_packages(plugins_dir: &Path) -> Result<Vec<Package>, BuildError> {
 /// manifest. Only the plain `key = "..."` form is understood: enough for
 /// this workspace's manifests without a TOML parser in every build of the
 /// tests.
-fn manifest_string(manifest: &str, table: &str, key: &str) -> Option<String> {
+pub(crate) fn manifest_string(manifest: &str, table: &str, key: &str) -> Option<String> {
     let mut in_table = false;
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
@@ -229,7 +250,7 @@ fn manifest_string(manifest: &str, table: &str, key: &str) -> Option<String> {
 /// Fails with [`BuildError::TargetMissing`] unless the toolchain cargo will
 /// use has a standard library for `target`. Without this check the build
 /// would fail with rustc's less direct "can't find crate for `core`".
-fn check_target_installed(target: &'static str) -> Result<(), BuildError> {
+pub(crate) fn check_target_installed(target: &'static str) -> Result<(), BuildError> {
     // Cargo compiles with $RUSTC when set (as it is inside build scripts).
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
     let output = Command::new(&rustc)
@@ -270,11 +291,16 @@ fn cargo_build(
     for var in SCRUBBED_ENV {
         command.env_remove(var);
     }
-    // Inside a build script stdout carries `cargo:` directives to the outer
-    // cargo; keep the child's output away from it.
+    run_tool(&mut command)
+}
+
+/// Runs a build tool to completion. Its stdout goes to stderr: inside a build
+/// script stdout carries `cargo:` directives to the outer cargo. A failure
+/// names the whole command line, for reproducing it by hand.
+pub(crate) fn run_tool(command: &mut Command) -> Result<(), BuildError> {
     command.stdout(Stdio::from(io::stderr()));
     let status = command.status().map_err(|source| BuildError::Spawn {
-        program: cargo.to_string_lossy().into_owned(),
+        program: command.get_program().to_string_lossy().into_owned(),
         source,
     })?;
     if status.success() {
@@ -284,15 +310,19 @@ fn cargo_build(
             .get_args()
             .map(|arg| arg.to_string_lossy().into_owned())
             .collect();
-        Err(BuildError::CargoFailed {
-            command: format!("{} {}", cargo.to_string_lossy(), args.join(" ")),
+        Err(BuildError::CommandFailed {
+            command: format!(
+                "{} {}",
+                command.get_program().to_string_lossy(),
+                args.join(" ")
+            ),
             status,
         })
     }
 }
 
 /// The component made from the core module at `module`, validated.
-fn componentize(module: &Path) -> Result<Vec<u8>, BuildError> {
+pub(crate) fn componentize(module: &Path) -> Result<Vec<u8>, BuildError> {
     let bytes = fs::read(module).map_err(io_error(module))?;
     ComponentEncoder::default()
         .validate(true)
@@ -307,7 +337,7 @@ fn componentize(module: &Path) -> Result<Vec<u8>, BuildError> {
 /// Writes `bytes` to `path` unless it already holds them. The new file is
 /// renamed into place, so a concurrent reader (another build running the same
 /// step) never sees a partial component.
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     if fs::read(path).is_ok_and(|existing| existing == bytes) {
         return Ok(());
     }
@@ -318,7 +348,7 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
     fs::rename(&partial, path).map_err(io_error(path))
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
     move |source| BuildError::Io {
         path: path.to_path_buf(),
         source,

@@ -4,11 +4,19 @@
 //! Commands:
 //!
 //! * `plugins` — install the wasm targets if rustup is available, then build
-//!   every plugin component into `target/plugins/`.
-//! * `demo` — `plugins`, `cargo build --workspace --all-targets` (the same
+//!   every plugin component (Rust, C, JavaScript, Python) into
+//!   `target/plugins/`, installing the pinned language toolchains under
+//!   `target/toolchains/` on first use.
+//! * `plugin DIR` — build the one plugin in DIR (any language, e.g. a project
+//!   made by `cracktrader new-strategy`) into `target/plugins/<dir name>.wasm`.
+//! * `demo` — the Rust plugins (all the example needs, so a new user needs no
+//!   other toolchain), `cargo build --workspace --all-targets` (the same
 //!   artifacts as `test`), then run the example backtest
 //!   (`examples/sma_eurusd.toml`).
-//! * `test [ARGS...]` — `plugins`, then `cargo test --workspace ARGS...`.
+//! * `test [ARGS...]` — `plugins`, then the `new-strategy` template of every
+//!   language generated into `target/templates/` and built into
+//!   `target/plugins/template-<lang>.wasm` (the integration tests backtest
+//!   them), then `cargo test --workspace ARGS...`.
 //!
 //! Exit codes: that of the command run last (`demo`, `test`), 0 on success,
 //! 1 if a step before it failed, 2 for a usage error.
@@ -19,6 +27,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use xtask::lang::{build_lang_plugins, build_plugin_dir, Lang};
 use xtask::{build_plugins, BuildError, PLUGIN_TARGETS};
 
 const USAGE: &str = "\
@@ -26,11 +35,13 @@ usage: cargo xtask <command>
 
 commands:
   plugins         build the WASM plugin components into target/plugins/
+  plugin DIR      build the plugin in DIR (any language) into target/plugins/
   demo            build the plugins, then run the example backtest
   test [ARGS...]  build the plugins, then `cargo test --workspace ARGS...`
 
 examples:
   cargo xtask demo
+  cargo xtask plugin ../my-strategy
   cargo xtask test -- --nocapture";
 
 fn main() -> ExitCode {
@@ -40,11 +51,14 @@ fn main() -> ExitCode {
     let root = workspace_root();
     let result = match command.as_ref().and_then(|c| c.to_str()) {
         Some("plugins") if rest.is_empty() => plugins(&root).map(|()| ExitCode::SUCCESS),
-        Some("demo") if rest.is_empty() => plugins(&root).and_then(|()| demo(&root)),
-        Some("test") => plugins(&root).and_then(|()| {
-            let args = ["test", "--workspace"].map(OsString::from);
-            cargo(&root, args.into_iter().chain(rest))
-        }),
+        Some("plugin") if rest.len() == 1 => plugin(&root, Path::new(&rest[0])),
+        Some("demo") if rest.is_empty() => rust_plugins(&root).and_then(|()| demo(&root)),
+        Some("test") => plugins(&root)
+            .and_then(|()| templates(&root))
+            .and_then(|()| {
+                let args = ["test", "--workspace"].map(OsString::from);
+                cargo(&root, args.into_iter().chain(rest))
+            }),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -71,24 +85,63 @@ fn workspace_root() -> PathBuf {
 enum TaskError {
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    Template(#[from] cracktrader_templates::TemplateError),
     #[error("cannot run `{program}`: {source}")]
     Spawn { program: String, source: io::Error },
 }
 
-/// Adds the wasm target, then builds the plugins into `target/plugins`.
+/// Builds the plugins of every language into `target/plugins`.
 fn plugins(root: &Path) -> Result<(), TaskError> {
-    add_wasm_targets();
-    let out_dir = root.join("target").join("plugins");
-    for path in build_plugins(root, &out_dir)? {
-        let size = path.metadata().map(|m| m.len()).unwrap_or(0);
-        let shown = path.strip_prefix(root).unwrap_or(&path);
-        eprintln!(
-            "xtask: {} ({:.1} KiB)",
-            shown.display(),
-            size as f64 / 1024.0
-        );
+    rust_plugins(root)?;
+    for path in build_lang_plugins(root, &plugin_dir(root))? {
+        report(root, &path);
     }
     Ok(())
+}
+
+/// Adds the wasm targets, then builds the Rust plugins into `target/plugins`.
+fn rust_plugins(root: &Path) -> Result<(), TaskError> {
+    add_wasm_targets();
+    for path in build_plugins(root, &plugin_dir(root))? {
+        report(root, &path);
+    }
+    Ok(())
+}
+
+/// Builds the plugin in `dir` into `target/plugins`.
+fn plugin(root: &Path, dir: &Path) -> Result<ExitCode, TaskError> {
+    add_wasm_targets();
+    report(root, &build_plugin_dir(root, dir, &plugin_dir(root))?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Generates the `new-strategy` template of every language, as a user
+/// would, and builds each with its build command's code path.
+fn templates(root: &Path) -> Result<(), TaskError> {
+    let out_dir = plugin_dir(root);
+    for lang in Lang::ALL {
+        let name = format!("template-{}", lang.name());
+        let dir = root.join("target").join("templates").join(&name);
+        cracktrader_templates::write(lang, &name, &dir, root, true)?;
+        report(root, &build_plugin_dir(root, &dir, &out_dir)?);
+    }
+    Ok(())
+}
+
+fn plugin_dir(root: &Path) -> PathBuf {
+    root.join("target").join("plugins")
+}
+
+/// Prints a built component's path and size.
+fn report(root: &Path, component: &Path) {
+    let size = component.metadata().map(|m| m.len()).unwrap_or(0);
+    let shown = component.strip_prefix(root).unwrap_or(component);
+    eprintln!(
+        "xtask: {} ({:.1} KiB)",
+        shown.display(),
+        size as f64 / 1024.0
+    );
 }
 
 /// `rustup target add` for the plugin targets. Failures are only warnings: a

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod backtest;
+mod new_strategy;
 mod paper;
 
 /// Trading runtime whose strategies are sandboxed WebAssembly components.
@@ -35,6 +36,10 @@ enum Command {
     ///
     /// Example: cracktrader paper examples/sma_eurusd_paper.toml --bar-interval-ms 50
     Paper(paper::PaperArgs),
+    /// Write a ready-to-build strategy project in Rust, C, JavaScript or Python.
+    ///
+    /// Example: cracktrader new-strategy my-momentum --lang js
+    NewStrategy(new_strategy::Args),
 }
 
 /// Where compiled components are cached unless `--cache-dir` says otherwise.
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Backtest(args) => backtest::run(args),
         Command::Paper(args) => paper::run(args),
+        Command::NewStrategy(args) => new_strategy::run(args),
     };
     match result {
         Ok(code) => code,
