@@ -171,12 +171,27 @@ impl<S: guest::Strategy> Default for Native<S> {
     }
 }
 
-fn side(s: wit::Side) -> guest::Side {
-    match s {
-        wit::Side::Buy => guest::Side::Buy,
-        wit::Side::Sell => guest::Side::Sell,
-    }
+/// Converts between the host's and the guest's bindings of one WIT enum
+/// (or payload-free variant): the same cases, generated twice.
+macro_rules! same_cases {
+    ($name:ident: $from:ty => $to:ty { $($case:ident),* $(,)? }) => {
+        fn $name(value: $from) -> $to {
+            match value {
+                $(<$from>::$case => <$to>::$case,)*
+            }
+        }
+    };
 }
+
+same_cases!(side: wit::Side => guest::Side { Buy, Sell });
+same_cases!(host_side: guest::Side => wit::Side { Buy, Sell });
+same_cases!(status: wit::OrderStatus => guest::OrderStatus {
+    Submitted, Accepted, Rejected, PartiallyFilled, Filled, PendingCancel, Cancelled, Expired,
+});
+same_cases!(report_kind: wit::ReportKind => guest::ReportKind {
+    Submitted, Accepted, Rejected, Triggered, Fill, PendingCancel, Cancelled, Expired, Replaced,
+    CancelRejected, ReplaceRejected,
+});
 
 fn dec(d: wit::Decimal) -> guest::Decimal {
     guest::Decimal {
@@ -189,11 +204,49 @@ fn order_type(t: wit::OrderType) -> guest::OrderType {
     match t {
         wit::OrderType::Market => guest::OrderType::Market,
         wit::OrderType::Limit(p) => guest::OrderType::Limit(p),
+        wit::OrderType::Stop(p) => guest::OrderType::Stop(p),
+        wit::OrderType::StopLimit(sl) => guest::OrderType::StopLimit(guest::StopLimit {
+            stop: sl.stop,
+            limit: sl.limit,
+        }),
     }
 }
 
-/// The native counterpart of the SDK's `View::update`: the step's bars, and
-/// the account whenever the host sent one (else only reports are cleared).
+fn host_order_type(t: guest::OrderType) -> wit::OrderType {
+    match t {
+        guest::OrderType::Market => wit::OrderType::Market,
+        guest::OrderType::Limit(p) => wit::OrderType::Limit(p),
+        guest::OrderType::Stop(p) => wit::OrderType::Stop(p),
+        guest::OrderType::StopLimit(sl) => wit::OrderType::StopLimit(wit::StopLimit {
+            stop: sl.stop,
+            limit: sl.limit,
+        }),
+    }
+}
+
+fn tif(t: wit::TimeInForce) -> guest::TimeInForce {
+    match t {
+        wit::TimeInForce::Gtc => guest::TimeInForce::Gtc,
+        wit::TimeInForce::Ioc => guest::TimeInForce::Ioc,
+        wit::TimeInForce::Fok => guest::TimeInForce::Fok,
+        wit::TimeInForce::Gtd(t) => guest::TimeInForce::Gtd(t),
+        wit::TimeInForce::Day => guest::TimeInForce::Day,
+    }
+}
+
+fn host_tif(t: guest::TimeInForce) -> wit::TimeInForce {
+    match t {
+        guest::TimeInForce::Gtc => wit::TimeInForce::Gtc,
+        guest::TimeInForce::Ioc => wit::TimeInForce::Ioc,
+        guest::TimeInForce::Fok => wit::TimeInForce::Fok,
+        guest::TimeInForce::Gtd(t) => wit::TimeInForce::Gtd(t),
+        guest::TimeInForce::Day => wit::TimeInForce::Day,
+    }
+}
+
+/// The native counterpart of the SDK's `View::update`: the step's market
+/// data, and the account whenever the host sent one (else only reports are
+/// cleared).
 fn copy_view(from: &wit::View, to: &mut guest::View) {
     to.snapshot_id = from.snapshot_id;
     to.time = from.time;
@@ -207,10 +260,29 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
         close: b.close,
         volume: b.volume,
     }));
+    to.quotes.clear();
+    to.quotes.extend(from.quotes.iter().map(|q| guest::Quote {
+        instrument: q.instrument,
+        time: q.time,
+        bid: q.bid,
+        bid_size: q.bid_size,
+        ask: q.ask,
+        ask_size: q.ask_size,
+    }));
+    to.trades.clear();
+    to.trades.extend(from.trades.iter().map(|t| guest::Trade {
+        instrument: t.instrument,
+        time: t.time,
+        price: t.price,
+        size: t.size,
+    }));
     let Some(account) = &from.account else {
         to.reports.clear();
         return;
     };
+    to.base_currency = account.base_currency.clone();
+    to.equity = dec(account.equity);
+    to.margin_used = dec(account.margin_used);
     to.positions = account
         .positions
         .iter()
@@ -237,8 +309,13 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
             instrument: o.instrument,
             side: side(o.side),
             order_type: order_type(o.order_type),
+            time_in_force: tif(o.time_in_force),
             qty: o.qty,
             filled_qty: o.filled_qty,
+            status: status(o.status),
+            triggered: o.triggered,
+            reduce_only: o.reduce_only,
+            post_only: o.post_only,
             client_tag: o.client_tag.clone(),
         })
         .collect();
@@ -246,19 +323,16 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
         .reports
         .iter()
         .map(|r| guest::OrderReport {
+            sequence: r.sequence,
             order_id: r.order_id,
             instrument: r.instrument,
             side: side(r.side),
-            status: match r.status {
-                wit::OrderStatus::Accepted => guest::OrderStatus::Accepted,
-                wit::OrderStatus::Rejected => guest::OrderStatus::Rejected,
-                wit::OrderStatus::PartiallyFilled => guest::OrderStatus::PartiallyFilled,
-                wit::OrderStatus::Filled => guest::OrderStatus::Filled,
-                wit::OrderStatus::Cancelled => guest::OrderStatus::Cancelled,
-            },
+            kind: report_kind(r.kind),
+            status: status(r.status),
             client_tag: r.client_tag.clone(),
             fill_qty: r.fill_qty,
             fill_price: r.fill_price,
+            maker: r.maker,
             commission: dec(r.commission),
             reason: r.reason.clone(),
             time: r.time,
@@ -269,17 +343,21 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
 fn host_intent(intent: guest::Intent) -> wit::Intent {
     match intent {
         guest::Intent::Cancel(id) => wit::Intent::Cancel(id),
+        guest::Intent::CancelAll(instrument) => wit::Intent::CancelAll(instrument),
+        guest::Intent::Replace(r) => wit::Intent::Replace(wit::ReplaceOrder {
+            order_id: r.order_id,
+            qty: r.qty,
+            limit_price: r.limit_price,
+            stop_price: r.stop_price,
+        }),
         guest::Intent::Place(p) => wit::Intent::Place(wit::PlaceOrder {
             instrument: p.instrument,
-            side: match p.side {
-                guest::Side::Buy => wit::Side::Buy,
-                guest::Side::Sell => wit::Side::Sell,
-            },
-            order_type: match p.order_type {
-                guest::OrderType::Market => wit::OrderType::Market,
-                guest::OrderType::Limit(price) => wit::OrderType::Limit(price),
-            },
+            side: host_side(p.side),
+            order_type: host_order_type(p.order_type),
+            time_in_force: host_tif(p.time_in_force),
             qty: p.qty,
+            reduce_only: p.reduce_only,
+            post_only: p.post_only,
             client_tag: p.client_tag,
         }),
     }

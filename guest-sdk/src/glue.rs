@@ -160,6 +160,8 @@ mod tests {
             snapshot_id: 0,
             time: 0,
             bars: Vec::new(),
+            quotes: Vec::new(),
+            trades: Vec::new(),
             account: None,
         }
     }

@@ -1,7 +1,7 @@
 //! Write Cracktrader strategies in Rust.
 //!
 //! A strategy is a type implementing [`Strategy`]; [`export_strategy!`] turns
-//! it into the exports of a `cracktrader:strategy@0.1.0` component (the WIT
+//! it into the exports of a `cracktrader:strategy@0.2.0` component (the WIT
 //! contract lives in the workspace's `wit/strategy.wit`).
 //!
 //! ```
@@ -70,16 +70,20 @@ pub mod bindings {
         // Equality lets tests (and the native benchmark) compare the intents of
         // two runs directly.
         additional_type_attributes: {
-            "cracktrader:strategy/types@0.1.0/intent": [#[derive(PartialEq, Eq)]],
-            "cracktrader:strategy/types@0.1.0/place-order": [#[derive(PartialEq, Eq)]],
-            "cracktrader:strategy/types@0.1.0/order-type": [#[derive(PartialEq, Eq)]],
+            "cracktrader:strategy/types@0.2.0/intent": [#[derive(PartialEq, Eq)]],
+            "cracktrader:strategy/types@0.2.0/place-order": [#[derive(PartialEq, Eq)]],
+            "cracktrader:strategy/types@0.2.0/replace-order": [#[derive(PartialEq, Eq)]],
+            "cracktrader:strategy/types@0.2.0/order-type": [#[derive(PartialEq, Eq)]],
+            "cracktrader:strategy/types@0.2.0/stop-limit": [#[derive(PartialEq, Eq)]],
+            "cracktrader:strategy/types@0.2.0/time-in-force": [#[derive(PartialEq, Eq)]],
         },
     });
 }
 
 pub use bindings::cracktrader::strategy::types::{
     Balance, Bar, Config, Decimal, Info, Instrument, InstrumentId, Intent, LogLevel, OpenOrder,
-    OrderId, OrderReport, OrderStatus, OrderType, PlaceOrder, Position, Side, Timestamp,
+    OrderId, OrderReport, OrderStatus, OrderType, PlaceOrder, Position, Quote, ReplaceOrder,
+    ReportKind, Side, StopLimit, TimeInForce, Timestamp, Trade,
 };
 pub use view::View;
 

@@ -3,7 +3,10 @@
 //! strategy would have to build.
 
 use crate::bindings::cracktrader::strategy::types::View as StepView;
-use crate::{Balance, Bar, InstrumentId, OpenOrder, OrderReport, Position, Side, Timestamp};
+use crate::{
+    Balance, Bar, Decimal, InstrumentId, OpenOrder, OrderReport, Position, Quote, Side, Timestamp,
+    Trade,
+};
 
 /// Everything a strategy sees at one step: the market data of its
 /// subscriptions, and its whole account.
@@ -12,7 +15,7 @@ use crate::{Balance, Bar, InstrumentId, OpenOrder, OrderReport, Position, Side, 
 /// the WIT); the SDK keeps the latest one here, so a strategy always sees
 /// its current positions, cash and working orders, and exactly the reports
 /// that arrived since its previous step.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct View {
     /// Identifies the snapshot this view was cut from.
     pub snapshot_id: u64,
@@ -20,6 +23,16 @@ pub struct View {
     pub time: Timestamp,
     /// Bars that closed at this step, for subscribed instruments only.
     pub bars: Vec<Bar>,
+    /// Quotes at this step, for subscribed instruments with quote data.
+    pub quotes: Vec<Quote>,
+    /// Trades printed at this step, for subscribed instruments with trade data.
+    pub trades: Vec<Trade>,
+    /// Currency the execution context values equity and margin in.
+    pub base_currency: String,
+    /// Equity of the execution context, in `base_currency`.
+    pub equity: Decimal,
+    /// Margin held by the context's positions and orders, in `base_currency`.
+    pub margin_used: Decimal,
     /// Non-zero positions of this strategy.
     pub positions: Vec<Position>,
     /// Cash of this strategy's execution context.
@@ -30,6 +43,25 @@ pub struct View {
     pub reports: Vec<OrderReport>,
 }
 
+impl Default for View {
+    fn default() -> Self {
+        Self {
+            snapshot_id: 0,
+            time: 0,
+            bars: Vec::new(),
+            quotes: Vec::new(),
+            trades: Vec::new(),
+            base_currency: String::new(),
+            equity: Decimal::new(0, 0),
+            margin_used: Decimal::new(0, 0),
+            positions: Vec::new(),
+            balances: Vec::new(),
+            open_orders: Vec::new(),
+            reports: Vec::new(),
+        }
+    }
+}
+
 impl View {
     /// Folds in one step as received from the host: new market data, and
     /// the account if the host sent it (else only the reports are cleared).
@@ -37,8 +69,13 @@ impl View {
         self.snapshot_id = step.snapshot_id;
         self.time = step.time;
         self.bars = step.bars;
+        self.quotes = step.quotes;
+        self.trades = step.trades;
         match step.account {
             Some(account) => {
+                self.base_currency = account.base_currency;
+                self.equity = account.equity;
+                self.margin_used = account.margin_used;
                 self.positions = account.positions;
                 self.balances = account.balances;
                 self.open_orders = account.open_orders;
@@ -46,6 +83,18 @@ impl View {
             }
             None => self.reports.clear(),
         }
+    }
+
+    /// The quote of `instrument` at this step, if any.
+    pub fn quote(&self, instrument: InstrumentId) -> Option<&Quote> {
+        self.quotes.iter().find(|quote| quote.instrument == instrument)
+    }
+
+    /// Trades of `instrument` printed at this step.
+    pub fn trades_of(&self, instrument: InstrumentId) -> impl Iterator<Item = &Trade> {
+        self.trades
+            .iter()
+            .filter(move |trade| trade.instrument == instrument)
     }
 
     /// The bar of `instrument` that closed at this step, if any.
@@ -122,8 +171,13 @@ mod tests {
             instrument,
             side,
             order_type: OrderType::Market,
+            time_in_force: crate::TimeInForce::Gtc,
             qty,
             filled_qty,
+            status: crate::OrderStatus::Accepted,
+            triggered: false,
+            reduce_only: false,
+            post_only: false,
             client_tag: String::new(),
         }
     }
@@ -150,6 +204,7 @@ mod tests {
                 order(13, 2, Side::Buy, 5, 0),
             ],
             reports: Vec::new(),
+            ..View::default()
         }
     }
 
@@ -158,13 +213,16 @@ mod tests {
         use crate::bindings::cracktrader::strategy::types::Account;
         let mut view = view();
         view.reports.push(OrderReport {
+            sequence: 1,
             order_id: 1,
             instrument: 1,
             side: Side::Buy,
+            kind: crate::ReportKind::Fill,
             status: crate::OrderStatus::Filled,
             client_tag: String::new(),
             fill_qty: 1,
             fill_price: 1,
+            maker: false,
             commission: Decimal::new(0, 0),
             reason: String::new(),
             time: 0,
@@ -173,6 +231,8 @@ mod tests {
             snapshot_id: 2,
             time: 5,
             bars: vec![bar(1, 7)],
+            quotes: Vec::new(),
+            trades: Vec::new(),
             account: None,
         });
         assert_eq!((view.snapshot_id, view.time, view.bars.len()), (2, 5, 1));
@@ -182,6 +242,9 @@ mod tests {
             "reports are only those since the previous step"
         );
         let account = Account {
+            base_currency: "USD".to_string(),
+            equity: Decimal::new(5, 0),
+            margin_used: Decimal::new(0, 0),
             positions: Vec::new(),
             balances: Vec::new(),
             open_orders: Vec::new(),
@@ -191,9 +254,12 @@ mod tests {
             snapshot_id: 3,
             time: 6,
             bars: Vec::new(),
+            quotes: Vec::new(),
+            trades: Vec::new(),
             account: Some(account),
         });
         assert_eq!(view.position(2), 0, "account replaced");
+        assert_eq!((view.base_currency.as_str(), view.equity.mantissa), ("USD", 5));
         assert!(view.open_orders.is_empty());
     }
 

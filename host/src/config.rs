@@ -33,6 +33,9 @@ pub struct SessionConfig {
     /// `[[strategies]]`: strategy registrations.
     #[serde(default)]
     pub strategies: Vec<StrategyConfig>,
+    /// `[[fx]]`: conversion rates for currencies no pair instrument prices.
+    #[serde(default)]
+    pub fx: Vec<FxConfig>,
     /// Directory that relative paths in the file are resolved against: the
     /// directory of the file itself.
     #[serde(skip)]
@@ -50,6 +53,22 @@ pub struct SessionSection {
     pub mode: Mode,
     /// How guest CPU time is bounded. Default `fuel` (deterministic).
     pub cpu_meter: Option<CpuMeter>,
+    /// Currency the session's equity is reported in. Default: that of the
+    /// first `[[execution]]` context.
+    pub currency: Option<String>,
+}
+
+/// One `[[fx]]` entry: the price of one `base` in `quote`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxConfig {
+    /// The currency priced, e.g. `EUR`.
+    pub base: String,
+    /// The currency it is priced in, e.g. `USD`.
+    pub quote: String,
+    /// Units of `quote` per unit of `base`; positive.
+    #[serde(with = "decimal")]
+    pub rate: rust_decimal::Decimal,
 }
 
 impl SessionSection {
@@ -282,6 +301,16 @@ pub mod decimal {
     /// Deserializes a decimal from a string or number.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
         d.deserialize_any(DecimalVisitor)
+    }
+
+    /// An exact decimal as a value of its own (e.g. in a map of balances).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Exact(pub Decimal);
+
+    impl<'de> serde::Deserialize<'de> for Exact {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            deserialize(d).map(Exact)
+        }
     }
 
     /// Like [`deserialize`], for optional fields.

@@ -39,12 +39,61 @@ pub struct Attribution {
 
 /// How an order is priced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "type", content = "price")]
+#[serde(rename_all = "snake_case", tag = "type")]
 pub enum OrderType {
     /// At the next available price.
     Market,
     /// At this price or better.
-    Limit(Decimal),
+    Limit {
+        /// The limit price.
+        price: Decimal,
+    },
+    /// A market order once the market trades at or through `stop`.
+    Stop {
+        /// The trigger price.
+        stop: Decimal,
+    },
+    /// A limit order at `limit` once the market trades at or through `stop`.
+    StopLimit {
+        /// The trigger price.
+        stop: Decimal,
+        /// The limit price once triggered.
+        limit: Decimal,
+    },
+}
+
+impl OrderType {
+    /// The limit price, if the order has one.
+    pub fn limit(self) -> Option<Decimal> {
+        match self {
+            Self::Limit { price } | Self::StopLimit { limit: price, .. } => Some(price),
+            Self::Market | Self::Stop { .. } => None,
+        }
+    }
+
+    /// The stop (trigger) price, if the order has one.
+    pub fn stop(self) -> Option<Decimal> {
+        match self {
+            Self::Stop { stop } | Self::StopLimit { stop, .. } => Some(stop),
+            Self::Market | Self::Limit { .. } => None,
+        }
+    }
+}
+
+/// How long an order works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "tif", content = "until")]
+pub enum TimeInForce {
+    /// Until filled or cancelled.
+    Gtc,
+    /// Fill what can be filled at the first opportunity; expire the rest.
+    Ioc,
+    /// Fill everything at the first opportunity, or nothing.
+    Fok,
+    /// Until this time.
+    Gtd(Timestamp),
+    /// Until the end of the UTC day it was placed on.
+    Day,
 }
 
 /// A new order, in exact decimals.
@@ -54,17 +103,70 @@ pub struct OrderRequest {
     pub instrument: InstrumentId,
     /// Buy or sell.
     pub side: Side,
-    /// Market or limit.
+    /// Type and prices.
     pub order_type: OrderType,
+    /// Time in force.
+    pub tif: TimeInForce,
     /// Quantity, positive.
     pub qty: Decimal,
+    /// Only ever reduce the position.
+    pub reduce_only: bool,
+    /// Rejected if it would take liquidity on arrival (limit orders only).
+    pub post_only: bool,
     /// The strategy's own tag, echoed in reports.
     pub client_tag: String,
 }
 
+/// New values for a working order; `None` keeps the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Amendment {
+    /// New total quantity.
+    pub qty: Option<Decimal>,
+    /// New limit price.
+    pub limit_price: Option<Decimal>,
+    /// New stop price.
+    pub stop_price: Option<Decimal>,
+}
+
+impl Amendment {
+    /// `order_type` with this amendment's prices, or why they do not apply.
+    pub fn apply_to(&self, order_type: OrderType) -> Result<OrderType, String> {
+        let not_for = |what: &str| {
+            Err(format!(
+                "a {what} price cannot be set on a {} order",
+                order_type.name()
+            ))
+        };
+        let order_type = match (order_type, self.limit_price) {
+            (OrderType::Limit { .. }, Some(price)) => OrderType::Limit { price },
+            (OrderType::StopLimit { stop, .. }, Some(limit)) => OrderType::StopLimit { stop, limit },
+            (_, Some(_)) => return not_for("limit"),
+            (order_type, None) => order_type,
+        };
+        Ok(match (order_type, self.stop_price) {
+            (OrderType::Stop { .. }, Some(stop)) => OrderType::Stop { stop },
+            (OrderType::StopLimit { limit, .. }, Some(stop)) => OrderType::StopLimit { stop, limit },
+            (_, Some(_)) => return not_for("stop"),
+            (order_type, None) => order_type,
+        })
+    }
+}
+
+impl OrderType {
+    /// The type's name, as in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Market => "market",
+            Self::Limit { .. } => "limit",
+            Self::Stop { .. } => "stop",
+            Self::StopLimit { .. } => "stop-limit",
+        }
+    }
+}
+
 /// What an intent asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Place a new order, which will carry `order_id`.
     Place {
@@ -77,6 +179,18 @@ pub enum Action {
     Cancel {
         /// The order to cancel.
         order_id: OrderId,
+    },
+    /// Change a working order's prices or quantity.
+    Replace {
+        /// The order to change.
+        order_id: OrderId,
+        /// The new values.
+        amendment: Amendment,
+    },
+    /// Cancel every working order of the strategy (on one instrument, if given).
+    CancelAll {
+        /// Only orders on this instrument.
+        instrument: Option<InstrumentId>,
     },
 }
 
@@ -98,18 +212,40 @@ pub struct Intent {
 /// An intent the host refused before risk, with enough to report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
-    /// The intent as stamped, where it could be converted.
+    /// The intent's id.
     pub intent_id: IntentId,
-    /// The order id the intent would have created.
+    /// The order the intent would have created or named.
     pub order_id: OrderId,
-    /// The instrument id as the strategy sent it.
+    /// What was refused: a new order or a replace.
+    pub what: RefusedKind,
+    /// The instrument id as the strategy sent it (or of the named order).
     pub instrument: u32,
-    /// The side as the strategy sent it.
+    /// The side as the strategy sent it (or of the named order).
     pub side: Side,
-    /// The client tag as the strategy sent it.
+    /// The client tag as the strategy sent it (or of the named order).
     pub client_tag: String,
     /// Why it was refused.
     pub reason: String,
+}
+
+/// Which kind of intent was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedKind {
+    /// A new order.
+    Place,
+    /// A replace.
+    Replace,
+}
+
+/// What the stamper needs to know about a working order a replace names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedOrder {
+    /// Its instrument.
+    pub instrument: InstrumentId,
+    /// Its side.
+    pub side: Side,
+    /// Its client tag.
+    pub client_tag: String,
 }
 
 /// Assigns intent and order ids and converts guest intents.
@@ -121,7 +257,9 @@ pub struct IntentStamper {
 
 impl IntentStamper {
     /// Stamps one guest intent. `granted[i]` says whether the strategy may
-    /// trade instrument `i`.
+    /// trade instrument `i`; `working(id)` describes a working order of the
+    /// strategy, which a replace needs to read its prices at the right scale.
+    #[allow(clippy::too_many_arguments)]
     pub fn stamp(
         &mut self,
         raw: wit::Intent,
@@ -130,6 +268,7 @@ impl IntentStamper {
         time: Timestamp,
         granted: &[bool],
         reference: &ReferenceData,
+        working: impl Fn(OrderId) -> Option<NamedOrder>,
     ) -> Result<Intent, Refused> {
         self.next_intent += 1;
         let id = IntentId(self.next_intent);
@@ -137,6 +276,56 @@ impl IntentStamper {
             wit::Intent::Cancel(order) => Action::Cancel {
                 order_id: OrderId(order),
             },
+            wit::Intent::CancelAll(instrument) => Action::CancelAll {
+                instrument: instrument.map(InstrumentId),
+            },
+            wit::Intent::Replace(replace) => {
+                let order_id = OrderId(replace.order_id);
+                let Some(named) = working(order_id) else {
+                    return Err(Refused {
+                        intent_id: id,
+                        order_id,
+                        what: RefusedKind::Replace,
+                        instrument: u32::MAX,
+                        side: Side::Buy,
+                        client_tag: String::new(),
+                        reason: format!(
+                            "no working order {order_id} of strategy {}",
+                            attribution.strategy_id
+                        ),
+                    });
+                };
+                let inst = reference.get(named.instrument);
+                let refuse = |reason: String| Refused {
+                    intent_id: id,
+                    order_id,
+                    what: RefusedKind::Replace,
+                    instrument: named.instrument.0,
+                    side: named.side,
+                    client_tag: named.client_tag.clone(),
+                    reason,
+                };
+                let price = |field: &str, value: Option<i64>| match value {
+                    Some(p) if p <= 0 => Err(refuse(format!(
+                        "{field} must be positive, got {p} (scaled)"
+                    ))),
+                    other => Ok(other.map(|p| from_scaled(p, inst.price_scale))),
+                };
+                let qty = match replace.qty {
+                    Some(q) if q <= 0 => {
+                        return Err(refuse(format!("qty must be positive, got {q} (scaled)")))
+                    }
+                    other => other.map(|q| from_scaled(q, inst.qty_scale)),
+                };
+                Action::Replace {
+                    order_id,
+                    amendment: Amendment {
+                        qty,
+                        limit_price: price("limit price", replace.limit_price)?,
+                        stop_price: price("stop price", replace.stop_price)?,
+                    },
+                }
+            }
             wit::Intent::Place(place) => {
                 self.next_order += 1;
                 let order_id = OrderId(self.next_order);
@@ -144,6 +333,7 @@ impl IntentStamper {
                 let refuse = |reason: String| Refused {
                     intent_id: id,
                     order_id,
+                    what: RefusedKind::Place,
                     instrument: place.instrument,
                     side,
                     client_tag: place.client_tag.clone(),
@@ -166,24 +356,58 @@ impl IntentStamper {
                         place.qty
                     )));
                 }
-                let order_type = match place.order_type {
-                    wit::OrderType::Market => OrderType::Market,
-                    wit::OrderType::Limit(price) if price > 0 => {
-                        OrderType::Limit(from_scaled(price, inst.price_scale))
-                    }
-                    wit::OrderType::Limit(price) => {
-                        return Err(refuse(format!(
-                            "limit price must be positive, got {price} (scaled)"
+                let price = |field: &str, p: i64| {
+                    if p > 0 {
+                        Ok(from_scaled(p, inst.price_scale))
+                    } else {
+                        Err(refuse(format!(
+                            "{field} price must be positive, got {p} (scaled)"
                         )))
                     }
                 };
+                let order_type = match place.order_type {
+                    wit::OrderType::Market => OrderType::Market,
+                    wit::OrderType::Limit(p) => OrderType::Limit {
+                        price: price("limit", p)?,
+                    },
+                    wit::OrderType::Stop(p) => OrderType::Stop {
+                        stop: price("stop", p)?,
+                    },
+                    wit::OrderType::StopLimit(sl) => OrderType::StopLimit {
+                        stop: price("stop", sl.stop)?,
+                        limit: price("limit", sl.limit)?,
+                    },
+                };
+                let tif = match place.time_in_force {
+                    wit::TimeInForce::Gtc => TimeInForce::Gtc,
+                    wit::TimeInForce::Ioc => TimeInForce::Ioc,
+                    wit::TimeInForce::Fok => TimeInForce::Fok,
+                    wit::TimeInForce::Day => TimeInForce::Day,
+                    wit::TimeInForce::Gtd(until) if until > time => TimeInForce::Gtd(until),
+                    wit::TimeInForce::Gtd(until) => {
+                        return Err(refuse(format!(
+                            "good-till-date {} is not after the step time {}",
+                            crate::model::format_time(until),
+                            crate::model::format_time(time)
+                        )))
+                    }
+                };
+                if place.post_only && !matches!(order_type, OrderType::Limit { .. }) {
+                    return Err(refuse(format!(
+                        "post-only applies to limit orders, not {}",
+                        order_type.name()
+                    )));
+                }
                 Action::Place {
                     order_id,
                     request: OrderRequest {
                         instrument: inst.id,
                         side,
                         order_type,
+                        tif,
                         qty: from_scaled(place.qty, inst.qty_scale),
+                        reduce_only: place.reduce_only,
+                        post_only: place.post_only,
                         client_tag: place.client_tag,
                     },
                 }

@@ -6,15 +6,23 @@
 //! an average price, so closing a position releases exactly its cost and
 //! realized PnL of a round trip is exact.
 //!
-//! Invariant (checked by tests at every step): for each account,
-//! `cash == starting cash + Σ sells − Σ buys − Σ commissions`, and equity is
-//! cash plus the marked value of every position.
+//! Accounts hold one balance per currency: a fill moves the balance of the
+//! instrument's quote currency. Equity is converted into one currency with
+//! [`Rates`]: the marks of currency-pair instruments (EURUSD gives EUR→USD)
+//! or rates configured in the session file.
+//!
+//! Invariant (checked by tests at every step): for each account and
+//! currency, `balance == starting + Σ sells − Σ buys − Σ commissions`, and
+//! equity is cash plus the marked value of every position.
+
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::execution::orders::OrderReport;
 use crate::model::{Currency, ExecutionId, InstrumentId, Side};
+use crate::reference_data::ReferenceData;
 
 /// Decimal places of cost released by a partial reduction.
 const RELEASE_DP: u32 = 16;
@@ -65,19 +73,58 @@ impl Position {
     }
 }
 
-/// Cash and totals of one execution context.
+/// What an account may do with money it does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum AccountKind {
+    /// Spot: no borrowing, no short positions.
+    Cash,
+    /// Borrowing and short positions, up to `leverage` × equity of exposure.
+    Margin {
+        /// Exposure allowed per unit of equity.
+        leverage: Decimal,
+    },
+}
+
+/// Cash and totals of one execution context, per currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
     /// The execution context.
     pub id: ExecutionId,
-    /// Currency of the cash.
-    pub currency: Currency,
-    /// Cash at the start.
-    pub starting_cash: Decimal,
-    /// Cash now.
-    pub cash: Decimal,
-    /// Commissions paid.
-    pub commissions: Decimal,
+    /// Currency equity and margin are valued in.
+    pub base_currency: Currency,
+    /// Cash or margin.
+    pub kind: AccountKind,
+    /// Balances at the start.
+    pub starting: BTreeMap<Currency, Decimal>,
+    /// Balances now (a margin account's may be negative).
+    pub balances: BTreeMap<Currency, Decimal>,
+    /// Fees paid, per currency.
+    pub commissions: BTreeMap<Currency, Decimal>,
+}
+
+impl Account {
+    /// An account holding `starting` balances.
+    pub fn new(
+        id: ExecutionId,
+        base_currency: Currency,
+        kind: AccountKind,
+        starting: BTreeMap<Currency, Decimal>,
+    ) -> Self {
+        Self {
+            id,
+            base_currency,
+            kind,
+            balances: starting.clone(),
+            starting,
+            commissions: BTreeMap::new(),
+        }
+    }
+
+    /// Balance in `currency` (zero if never held).
+    pub fn balance(&self, currency: &Currency) -> Decimal {
+        self.balances.get(currency).copied().unwrap_or_default()
+    }
 }
 
 /// All accounts and positions of a session.
@@ -86,9 +133,11 @@ pub struct Inventory {
     accounts: Vec<Account>,
     /// `positions[strategy][instrument]`.
     positions: Vec<Vec<Position>>,
+    /// Account index of each strategy.
+    strategy_account: Vec<usize>,
 }
 
-/// Money of the session (or one account) at one moment.
+/// Money of the session (or one account) at one moment, in one currency.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Valuation {
     /// Cash.
@@ -99,30 +148,30 @@ pub struct Valuation {
     pub equity: Decimal,
     /// Position value − cost basis of the open positions.
     pub unrealized_pnl: Decimal,
+    /// Σ |position qty × mark| / leverage over margin accounts.
+    pub margin_used: Decimal,
 }
 
 impl Inventory {
-    /// Inventory with these accounts and no positions for `strategies`
-    /// strategies over `instruments` instruments.
-    pub fn new(accounts: Vec<Account>, strategies: usize, instruments: usize) -> Self {
+    /// Inventory with these accounts and no positions; `strategy_account[s]`
+    /// is the account of strategy `s`.
+    pub fn new(accounts: Vec<Account>, strategy_account: Vec<usize>, instruments: usize) -> Self {
         Self {
             accounts,
-            positions: vec![vec![Position::default(); instruments]; strategies],
+            positions: vec![vec![Position::default(); instruments]; strategy_account.len()],
+            strategy_account,
         }
     }
 
-    /// Applies a report: only fills change inventory.
-    pub fn apply(&mut self, report: &OrderReport) {
+    /// Applies a report: only fills change inventory. The fill moves the
+    /// quote currency of the instrument.
+    pub fn apply(&mut self, report: &OrderReport, quote_currency: &Currency) {
         let Some(fill) = report.fill else { return };
         let a = &report.attribution;
         let account = &mut self.accounts[a.execution_index];
-        let notional = fill.qty * fill.price;
-        match report.request.side {
-            Side::Buy => account.cash -= notional,
-            Side::Sell => account.cash += notional,
-        }
-        account.cash -= fill.commission;
-        account.commissions += fill.commission;
+        let cash = account.balances.entry(quote_currency.clone()).or_default();
+        *cash -= report.request.side.sign() * fill.qty * fill.price + fill.commission;
+        *account.commissions.entry(quote_currency.clone()).or_default() += fill.commission;
         self.positions[a.strategy_index][report.request.instrument.0 as usize].apply(
             report.request.side,
             fill.qty,
@@ -150,24 +199,112 @@ impl Inventory {
         &self.positions[strategy]
     }
 
-    /// Values the whole session with `mark(instrument)` prices (positions
-    /// without a mark are valued at cost).
-    pub fn valuation(&self, mark: impl Fn(InstrumentId) -> Option<Decimal>) -> Valuation {
-        let cash: Decimal = self.accounts.iter().map(|a| a.cash).sum();
-        let (mut position_value, mut cost) = (Decimal::ZERO, Decimal::ZERO);
-        for per_instrument in &self.positions {
-            for (i, p) in per_instrument.iter().enumerate() {
-                if !p.qty.is_zero() {
-                    position_value += mark(InstrumentId(i as u32)).map_or(p.cost, |m| p.qty * m);
-                    cost += p.cost;
+    /// Values account `account` (or every account, if `None`) in `currency`.
+    /// `price(i)` is the mark of instrument `i` in its quote currency;
+    /// positions without one are valued at cost.
+    pub fn valuation(
+        &self,
+        account: Option<usize>,
+        currency: &Currency,
+        reference: &ReferenceData,
+        rates: &Rates,
+        price: impl Fn(InstrumentId) -> Option<Decimal> + Copy,
+    ) -> Valuation {
+        let convert = |amount: Decimal, from: &Currency| {
+            rates.convert(amount, from, currency, reference, price)
+        };
+        let mut value = Valuation::default();
+        for (index, acc) in self.accounts.iter().enumerate() {
+            if account.is_some_and(|a| a != index) {
+                continue;
+            }
+            value.cash += acc.balances.iter().map(|(c, v)| convert(*v, c)).sum::<Decimal>();
+            let leverage = match acc.kind {
+                AccountKind::Cash => None,
+                AccountKind::Margin { leverage } => Some(leverage),
+            };
+            let strategies = self.strategy_account.iter().enumerate().filter(|(_, a)| **a == index);
+            for (strategy, _) in strategies {
+                for (i, p) in self.positions[strategy].iter().enumerate() {
+                    if p.qty.is_zero() {
+                        continue;
+                    }
+                    let inst = reference.get(InstrumentId(i as u32));
+                    let marked = price(inst.id).map_or(p.cost, |m| p.qty * m);
+                    let marked = convert(marked, &inst.quote_currency);
+                    value.position_value += marked;
+                    value.unrealized_pnl += marked - convert(p.cost, &inst.quote_currency);
+                    if let Some(leverage) = leverage {
+                        value.margin_used += marked.abs() / leverage;
+                    }
                 }
             }
         }
-        Valuation {
-            cash,
-            position_value,
-            equity: cash + position_value,
-            unrealized_pnl: position_value - cost,
+        value.equity = value.cash + value.position_value;
+        value
+    }
+}
+
+/// Conversion between currencies: from the marks of currency-pair
+/// instruments (data-provided), else from configured rates.
+#[derive(Debug, Clone, Default)]
+pub struct Rates {
+    /// `(base, quote) → price of one base in quote`.
+    configured: BTreeMap<(Currency, Currency), Decimal>,
+}
+
+impl Rates {
+    /// Rates with these configured pairs.
+    pub fn new(configured: BTreeMap<(Currency, Currency), Decimal>) -> Self {
+        Self { configured }
+    }
+
+    /// Whether `from` can be converted to `to` at all (by a pair instrument
+    /// or a configured rate, either way round).
+    pub fn has_path(&self, from: &Currency, to: &Currency, reference: &ReferenceData) -> bool {
+        from == to
+            || [(from, to), (to, from)].into_iter().any(|(b, q)| {
+                self.configured.contains_key(&(b.clone(), q.clone()))
+                    || reference.pair(b, q).is_some()
+            })
+    }
+
+    /// One unit of `base` in `quote`, if known now.
+    fn rate(
+        &self,
+        base: &Currency,
+        quote: &Currency,
+        reference: &ReferenceData,
+        price: impl Fn(InstrumentId) -> Option<Decimal>,
+    ) -> Option<Decimal> {
+        reference
+            .pair(base, quote)
+            .and_then(|inst| price(inst.id))
+            .or_else(|| self.configured.get(&(base.clone(), quote.clone())).copied())
+    }
+
+    /// `amount` of `from` in `to`. Zero converts without a rate; a missing
+    /// rate (excluded by session validation) counts as zero.
+    pub fn convert(
+        &self,
+        amount: Decimal,
+        from: &Currency,
+        to: &Currency,
+        reference: &ReferenceData,
+        price: impl Fn(InstrumentId) -> Option<Decimal> + Copy,
+    ) -> Decimal {
+        if from == to || amount.is_zero() {
+            return amount;
+        }
+        if let Some(rate) = self.rate(from, to, reference, price) {
+            return amount * rate;
+        }
+        match self.rate(to, from, reference, price) {
+            Some(rate) if !rate.is_zero() => amount / rate,
+            _ => {
+                tracing::warn!("no rate to convert {from} to {to}; {amount} {from} counted as 0");
+                Decimal::ZERO
+            }
         }
     }
 }

@@ -1,10 +1,12 @@
-//! Market data: OHLCV bars loaded from CSV files and merged across
-//! instruments into time-ordered steps.
+//! Market data: OHLCV bars, top-of-book quotes and trade prints loaded from
+//! CSV files and merged across instruments into time-ordered steps.
 //!
 //! CSV format (that of `examples/data/*.csv`): a header row, then
 //! `time,Open,High,Low,Close,Volume`, where the first column's header may be
 //! empty and the time is `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DDTHH:MM:SS` or
-//! `YYYY-MM-DD`, in UTC. A bar's time is its open time; the bar is delivered
+//! `YYYY-MM-DD`, in UTC (with optional fractional seconds). Quote files are
+//! `time,bid,bid_size,ask,ask_size` and trade files `time,price,size`;
+//! sizes must fit the lot precision exactly. A bar's time is its open time; the bar is delivered
 //! to strategies once complete, at the step carrying that time.
 //!
 //! Prices must fit the instrument's tick precision exactly. Volume is
@@ -24,10 +26,56 @@ use crate::reference_data::Instrument;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// Symbol of the instrument the file holds bars for.
+    /// Symbol of the instrument the file holds data for.
     pub instrument: String,
     /// CSV file, relative to the session file.
     pub path: PathBuf,
+    /// What the file holds. Default `bars`.
+    #[serde(default)]
+    pub kind: DataKind,
+}
+
+/// What a market data file holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataKind {
+    /// OHLCV bars: `,Open,High,Low,Close,Volume`.
+    #[default]
+    Bars,
+    /// Top of book: `time,bid,bid_size,ask,ask_size`.
+    Quotes,
+    /// Trade prints: `time,price,size`.
+    Trades,
+}
+
+/// Best bid and ask of an instrument, scaled like [`Bar`] prices and sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quote {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// When the book looked like this.
+    pub time: Timestamp,
+    /// Best bid.
+    pub bid: i64,
+    /// Quantity at the best bid.
+    pub bid_size: i64,
+    /// Best ask.
+    pub ask: i64,
+    /// Quantity at the best ask.
+    pub ask_size: i64,
+}
+
+/// One trade print, scaled like [`Bar`] prices and sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trade {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// When it printed.
+    pub time: Timestamp,
+    /// Price.
+    pub price: i64,
+    /// Quantity.
+    pub size: i64,
 }
 
 /// One OHLCV bar. Prices are integers scaled by the instrument's
@@ -63,10 +111,12 @@ pub enum MarketDataError {
         source: std::io::Error,
     },
     /// The header row is not the expected one.
-    #[error("{path}:1: expected header `,Open,High,Low,Close,Volume`, found `{found}`")]
+    #[error("{path}:1: expected header `time,{expected}`, found `{found}`")]
     Header {
         /// The file.
         path: PathBuf,
+        /// The columns after the time column.
+        expected: String,
         /// The header found.
         found: String,
     },
@@ -88,13 +138,15 @@ pub enum MarketDataError {
     },
 }
 
-const COLUMNS: [&str; 6] = ["time", "Open", "High", "Low", "Close", "Volume"];
+const BAR_COLUMNS: [&str; 6] = ["time", "Open", "High", "Low", "Close", "Volume"];
+const QUOTE_COLUMNS: [&str; 5] = ["time", "bid", "bid_size", "ask", "ask_size"];
+const TRADE_COLUMNS: [&str; 3] = ["time", "price", "size"];
 
 /// Parses a UTC timestamp in one of the supported forms.
 fn parse_time(text: &str) -> Option<Timestamp> {
     let text = text.trim();
-    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
-        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
         .or_else(|_| {
             NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(Default::default()))
         })
@@ -102,21 +154,46 @@ fn parse_time(text: &str) -> Option<Timestamp> {
     naive.and_utc().timestamp_nanos_opt()
 }
 
-/// Loads one CSV file of bars for `instrument`.
-pub fn load_csv(path: &Path, instrument: &Instrument) -> Result<Vec<Bar>, MarketDataError> {
+/// Loads one CSV file of `kind` for `instrument`.
+pub fn load_csv(
+    path: &Path,
+    kind: DataKind,
+    instrument: &Instrument,
+) -> Result<Series, MarketDataError> {
     let file = std::fs::File::open(path).map_err(|source| MarketDataError::Read {
         path: path.to_owned(),
         source,
     })?;
-    read_csv(file, path, instrument)
+    match kind {
+        DataKind::Bars => read_csv(file, path, instrument).map(Series::Bars),
+        DataKind::Quotes => read_quotes(file, path, instrument).map(Series::Quotes),
+        DataKind::Trades => read_trades(file, path, instrument).map(Series::Trades),
+    }
 }
 
-/// Reads CSV bars from any reader; `path` names the source in errors.
-pub fn read_csv(
+/// A column's number as a scaled price or quantity of `instrument`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Price,
+    /// A quantity held to the lot precision (sizes of quotes and trades).
+    Qty,
+    /// Volume: informative, truncated to the lot precision.
+    Volume,
+}
+
+/// Reads rows of `time` plus numeric `columns` (each a [`Column`]), with
+/// strictly increasing times unless `equal_times`, building each item with
+/// `build(time, values)`; `check` may refuse a row's values.
+fn read_rows<T, const N: usize>(
     reader: impl std::io::Read,
     path: &Path,
     instrument: &Instrument,
-) -> Result<Vec<Bar>, MarketDataError> {
+    columns: (&[&str], [Column; N]),
+    equal_times: bool,
+    check: impl Fn(&csv::StringRecord, &[i64; N]) -> Result<(), String>,
+    build: impl Fn(Timestamp, [i64; N]) -> T,
+) -> Result<Vec<(Timestamp, T)>, MarketDataError> {
+    let (names, kinds) = columns;
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -127,20 +204,20 @@ pub fn read_csv(
         problem,
     };
     let headers = csv.headers().map_err(|e| csv_error(path, e))?.clone();
-    let header_ok = headers.len() == COLUMNS.len()
+    let header_ok = headers.len() == names.len()
         && headers
             .iter()
             .skip(1)
-            .zip(&COLUMNS[1..])
+            .zip(&names[1..])
             .all(|(found, want)| found.trim().eq_ignore_ascii_case(want));
     if !header_ok {
         return Err(MarketDataError::Header {
             path: path.to_owned(),
+            expected: names[1..].join(","),
             found: headers.iter().collect::<Vec<_>>().join(","),
         });
     }
-
-    let mut bars: Vec<Bar> = Vec::new();
+    let mut rows: Vec<(Timestamp, T)> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match csv.read_record(&mut record) {
@@ -149,10 +226,10 @@ pub fn read_csv(
             Err(e) => return Err(csv_error(path, e)),
         }
         let line = record.position().map_or(0, |p| p.line());
-        if record.len() != COLUMNS.len() {
+        if record.len() != names.len() {
             return Err(row_error(
                 line,
-                format!("expected {} columns, found {}", COLUMNS.len(), record.len()),
+                format!("expected {} columns, found {}", names.len(), record.len()),
             ));
         }
         let time_text = &record[0];
@@ -162,9 +239,9 @@ pub fn read_csv(
                 format!("column time: invalid timestamp '{time_text}'"),
             )
         })?;
-        let mut values = [0i64; 5];
+        let mut values = [0i64; N];
         for (i, value) in values.iter_mut().enumerate() {
-            let column = COLUMNS[i + 1];
+            let (column, kind) = (names[i + 1], kinds[i]);
             let text = record[i + 1].trim();
             let number: Decimal = text
                 .parse()
@@ -172,62 +249,84 @@ pub fn read_csv(
                 .map_err(|_| {
                     row_error(line, format!("column {column}: invalid number '{text}'"))
                 })?;
-            let is_volume = column == "Volume";
-            if number < Decimal::ZERO || (!is_volume && number.is_zero()) {
+            if number < Decimal::ZERO || (kind == Column::Price && number.is_zero()) {
                 return Err(row_error(
                     line,
                     format!(
                         "column {column}: {number} is not a valid {}",
-                        if is_volume { "volume" } else { "price" }
+                        if kind == Column::Price { "price" } else { "quantity" }
                     ),
                 ));
             }
-            *value = if is_volume {
-                to_scaled(
+            *value = match kind {
+                Column::Volume => to_scaled(
                     number.trunc_with_scale(u32::from(instrument.qty_scale)),
                     instrument.qty_scale,
-                )
-            } else {
-                to_scaled(number, instrument.price_scale)
+                ),
+                Column::Qty => to_scaled(number, instrument.qty_scale),
+                Column::Price => to_scaled(number, instrument.price_scale),
             }
             .map_err(|_| {
                 row_error(
                     line,
                     format!(
                         "column {column}: {number} is finer than {} allows for {}",
-                        if is_volume {
-                            format!("lot size {}", instrument.lot_size)
-                        } else {
+                        if kind == Column::Price {
                             format!("tick size {}", instrument.tick_size)
+                        } else {
+                            format!("lot size {}", instrument.lot_size)
                         },
                         instrument.symbol
                     ),
                 )
             })?;
         }
-        let [open, high, low, close, volume] = values;
-        if low > open.min(close) || high < open.max(close) || low > high {
-            return Err(row_error(
-                line,
-                format!(
-                    "inconsistent bar: low {} / high {} do not enclose open {} and close {}",
-                    &record[3], &record[2], &record[1], &record[4]
-                ),
-            ));
-        }
-        if let Some(prev) = bars.last() {
-            if time <= prev.time {
+        check(&record, &values).map_err(|problem| row_error(line, problem))?;
+        if let Some((prev, _)) = rows.last() {
+            if time < *prev || (time == *prev && !equal_times) {
                 return Err(row_error(
                     line,
                     format!(
                         "column time: {} is not after the previous row's {}",
                         format_time(time),
-                        format_time(prev.time)
+                        format_time(*prev)
                     ),
                 ));
             }
         }
-        bars.push(Bar {
+        rows.push((time, build(time, values)));
+    }
+    if rows.is_empty() {
+        return Err(MarketDataError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Reads CSV bars from any reader; `path` names the source in errors.
+pub fn read_csv(
+    reader: impl std::io::Read,
+    path: &Path,
+    instrument: &Instrument,
+) -> Result<Vec<Bar>, MarketDataError> {
+    use Column::{Price, Volume};
+    let rows = read_rows(
+        reader,
+        path,
+        instrument,
+        (&BAR_COLUMNS, [Price, Price, Price, Price, Volume]),
+        false,
+        |record, &[open, high, low, close, _]| {
+            if low > open.min(close) || high < open.max(close) || low > high {
+                return Err(format!(
+                    "inconsistent bar: low {} / high {} do not enclose open {} and close {}",
+                    &record[3], &record[2], &record[1], &record[4]
+                ));
+            }
+            Ok(())
+        },
+        |time, [open, high, low, close, volume]| Bar {
             instrument: instrument.id,
             time,
             open,
@@ -235,14 +334,67 @@ pub fn read_csv(
             low,
             close,
             volume,
-        });
-    }
-    if bars.is_empty() {
-        return Err(MarketDataError::Empty {
-            path: path.to_owned(),
-        });
-    }
-    Ok(bars)
+        },
+    )?;
+    Ok(rows.into_iter().map(|(_, bar)| bar).collect())
+}
+
+/// Reads top-of-book quotes (`time,bid,bid_size,ask,ask_size`).
+pub fn read_quotes(
+    reader: impl std::io::Read,
+    path: &Path,
+    instrument: &Instrument,
+) -> Result<Vec<Quote>, MarketDataError> {
+    use Column::{Price, Qty};
+    let rows = read_rows(
+        reader,
+        path,
+        instrument,
+        (&QUOTE_COLUMNS, [Price, Qty, Price, Qty]),
+        false,
+        |record, &[bid, _, ask, _]| {
+            if bid >= ask {
+                return Err(format!(
+                    "crossed quote: bid {} is not below ask {}",
+                    &record[1], &record[3]
+                ));
+            }
+            Ok(())
+        },
+        |time, [bid, bid_size, ask, ask_size]| Quote {
+            instrument: instrument.id,
+            time,
+            bid,
+            bid_size,
+            ask,
+            ask_size,
+        },
+    )?;
+    Ok(rows.into_iter().map(|(_, q)| q).collect())
+}
+
+/// Reads trade prints (`time,price,size`); several may share a time.
+pub fn read_trades(
+    reader: impl std::io::Read,
+    path: &Path,
+    instrument: &Instrument,
+) -> Result<Vec<Trade>, MarketDataError> {
+    use Column::{Price, Qty};
+    let rows = read_rows(
+        reader,
+        path,
+        instrument,
+        (&TRADE_COLUMNS, [Price, Qty]),
+        true,
+        |_, _| Ok(()),
+        |time, [price, size]| Trade {
+            instrument: instrument.id,
+            time,
+            price,
+            size,
+        },
+    )?;
+    Ok(rows.into_iter().map(|(_, t)| t).collect())
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> MarketDataError {
@@ -261,25 +413,75 @@ fn csv_error(path: &Path, e: csv::Error) -> MarketDataError {
     }
 }
 
-/// Bars of every instrument of a session, merged into steps by time.
+/// One file's worth of market data for one instrument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Series {
+    /// OHLCV bars, strictly increasing in time.
+    Bars(Vec<Bar>),
+    /// Quotes, strictly increasing in time.
+    Quotes(Vec<Quote>),
+    /// Trades, non-decreasing in time.
+    Trades(Vec<Trade>),
+}
+
+impl Series {
+    fn len(&self) -> usize {
+        match self {
+            Series::Bars(v) => v.len(),
+            Series::Quotes(v) => v.len(),
+            Series::Trades(v) => v.len(),
+        }
+    }
+
+    fn time(&self, i: usize) -> Option<Timestamp> {
+        match self {
+            Series::Bars(v) => v.get(i).map(|x| x.time),
+            Series::Quotes(v) => v.get(i).map(|x| x.time),
+            Series::Trades(v) => v.get(i).map(|x| x.time),
+        }
+    }
+}
+
+/// What the market data holds at one step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepData {
+    /// Bars, in instrument order.
+    pub bars: Vec<Bar>,
+    /// Quotes, in instrument order.
+    pub quotes: Vec<Quote>,
+    /// Trades, in instrument then print order.
+    pub trades: Vec<Trade>,
+}
+
+impl StepData {
+    fn clear(&mut self) {
+        self.bars.clear();
+        self.quotes.clear();
+        self.trades.clear();
+    }
+}
+
+/// Market data of every instrument of a session, merged into steps by time.
 #[derive(Debug, Clone, Default)]
 pub struct MarketData {
-    series: Vec<Vec<Bar>>,
+    series: Vec<Series>,
 }
 
 impl MarketData {
-    /// Market data from per-instrument series, each sorted by strictly
-    /// increasing time (as [`load_csv`] guarantees).
+    /// Market data from bar series only (benchmarks, tests).
     pub fn new(series: Vec<Vec<Bar>>) -> Self {
-        debug_assert!(series
-            .iter()
-            .all(|s| s.windows(2).all(|w| w[0].time < w[1].time)));
+        Self::from_series(series.into_iter().map(Series::Bars).collect())
+    }
+
+    /// Market data from series sorted by time (as [`load_csv`] guarantees),
+    /// in instrument order.
+    pub fn from_series(series: Vec<Series>) -> Self {
         Self { series }
     }
 
-    /// Total number of bars.
+    /// Total number of bars, quotes and trades.
     pub fn bar_count(&self) -> usize {
-        self.series.iter().map(Vec::len).sum()
+        self.series.iter().map(Series::len).sum()
     }
 
     /// A cursor at the first step of this data.
@@ -298,19 +500,23 @@ pub struct StepCursor {
 }
 
 impl StepCursor {
-    /// Fills `out` with every bar of `data` at the next timestamp, in
-    /// instrument order, and returns that timestamp; `None` once exhausted.
-    pub fn next_step(&mut self, data: &MarketData, out: &mut Vec<Bar>) -> Option<Timestamp> {
+    /// Fills `out` with everything in `data` at the next timestamp and
+    /// returns that timestamp; `None` once exhausted.
+    pub fn next_step(&mut self, data: &MarketData, out: &mut StepData) -> Option<Timestamp> {
         out.clear();
         let time = data
             .series
             .iter()
             .zip(&self.next)
-            .filter_map(|(series, &i)| series.get(i).map(|b| b.time))
+            .filter_map(|(series, &i)| series.time(i))
             .min()?;
         for (series, i) in data.series.iter().zip(self.next.iter_mut()) {
-            if let Some(bar) = series.get(*i).filter(|b| b.time == time) {
-                out.push(*bar);
+            while series.time(*i) == Some(time) {
+                match series {
+                    Series::Bars(v) => out.bars.push(v[*i]),
+                    Series::Quotes(v) => out.quotes.push(v[*i]),
+                    Series::Trades(v) => out.trades.push(v[*i]),
+                }
                 *i += 1;
             }
         }
@@ -418,10 +624,10 @@ mod tests {
         };
         let data = MarketData::new(vec![vec![bar(0, 1), bar(0, 3)], vec![bar(1, 2), bar(1, 3)]]);
         let mut cursor = data.steps();
-        let mut out = Vec::new();
+        let mut out = StepData::default();
         let mut seen = Vec::new();
         while let Some(time) = cursor.next_step(&data, &mut out) {
-            seen.push((time, out.iter().map(|b| b.instrument.0).collect::<Vec<_>>()));
+            seen.push((time, out.bars.iter().map(|b| b.instrument.0).collect::<Vec<_>>()));
         }
         assert_eq!(seen, vec![(1, vec![0]), (2, vec![1]), (3, vec![0, 1])]);
     }

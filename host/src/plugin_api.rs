@@ -1,5 +1,5 @@
 //! The plugin boundary: Rust bindings of `wit/strategy.wit`
-//! (`cracktrader:strategy@0.1.0`) and conversions between host types and the
+//! (`cracktrader:strategy@0.2.0`) and conversions between host types and the
 //! boundary's exact representations.
 //!
 //! Prices and quantities of an instrument cross as integers scaled by the
@@ -7,6 +7,7 @@
 
 use rust_decimal::Decimal;
 
+use crate::execution::orders::{OrderStatus, ReportKind};
 use crate::model::Side;
 
 /// Generated bindings; their documentation is the WIT file's.
@@ -26,7 +27,7 @@ pub use bindings::{StrategyPlugin, StrategyPluginPre};
 /// The WIT package this host implements.
 pub const WIT_PACKAGE: &str = "cracktrader:strategy";
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// The exact decimal of a boundary record, if its scale is representable.
 pub fn decimal_from_wit(value: wit::Decimal) -> Option<Decimal> {
@@ -76,6 +77,39 @@ impl From<Side> for wit::Side {
         match side {
             Side::Buy => wit::Side::Buy,
             Side::Sell => wit::Side::Sell,
+        }
+    }
+}
+
+impl From<OrderStatus> for wit::OrderStatus {
+    fn from(status: OrderStatus) -> Self {
+        match status {
+            OrderStatus::Submitted => Self::Submitted,
+            OrderStatus::Accepted => Self::Accepted,
+            OrderStatus::Rejected => Self::Rejected,
+            OrderStatus::PartiallyFilled => Self::PartiallyFilled,
+            OrderStatus::Filled => Self::Filled,
+            OrderStatus::PendingCancel => Self::PendingCancel,
+            OrderStatus::Cancelled => Self::Cancelled,
+            OrderStatus::Expired => Self::Expired,
+        }
+    }
+}
+
+impl From<ReportKind> for wit::ReportKind {
+    fn from(kind: ReportKind) -> Self {
+        match kind {
+            ReportKind::Submitted => Self::Submitted,
+            ReportKind::Accepted => Self::Accepted,
+            ReportKind::Rejected => Self::Rejected,
+            ReportKind::Triggered => Self::Triggered,
+            ReportKind::Fill => Self::Fill,
+            ReportKind::PendingCancel => Self::PendingCancel,
+            ReportKind::Cancelled => Self::Cancelled,
+            ReportKind::Expired => Self::Expired,
+            ReportKind::Replaced => Self::Replaced,
+            ReportKind::CancelRejected => Self::CancelRejected,
+            ReportKind::ReplaceRejected => Self::ReplaceRejected,
         }
     }
 }

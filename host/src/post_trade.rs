@@ -14,7 +14,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::execution::orders::{OrderReport, OrderStatus, CANCELLED_BY_STRATEGY};
+use crate::execution::orders::{OrderReport, ReportKind, CANCELLED_BY_STRATEGY};
 use crate::intents::Attribution;
 use crate::inventory::{Position, Valuation};
 use crate::model::{
@@ -50,8 +50,10 @@ pub struct FillRecord {
     pub qty: Decimal,
     /// Fill price.
     pub price: Decimal,
-    /// Commission charged.
+    /// Fee charged.
     pub commission: Decimal,
+    /// Whether the fill added liquidity (maker fee).
+    pub maker: bool,
     /// The strategy's tag.
     pub client_tag: String,
 }
@@ -72,7 +74,9 @@ pub struct RefusalRecord {
     pub intent_id: IntentId,
     /// The order it named or would have created.
     pub order_id: OrderId,
-    /// `rejected` (never accepted) or `cancelled` (accepted, then cancelled by the venue).
+    /// `rejected` (an order, cancel or replace refused), `cancelled`
+    /// (accepted, then cancelled other than by its strategy) or `expired`
+    /// (its time in force ran out).
     pub outcome: &'static str,
     /// Why.
     pub reason: String,
@@ -264,12 +268,16 @@ impl Recorder {
                 qty: fill.qty,
                 price: fill.price,
                 commission: fill.commission,
+                maker: fill.maker,
                 client_tag: report.request.client_tag.clone(),
             });
         } else {
-            let outcome = match report.status {
-                OrderStatus::Rejected => "rejected",
-                OrderStatus::Cancelled if report.reason != CANCELLED_BY_STRATEGY => "cancelled",
+            let outcome = match report.kind {
+                ReportKind::Rejected | ReportKind::CancelRejected | ReportKind::ReplaceRejected => {
+                    "rejected"
+                }
+                ReportKind::Cancelled if report.reason != CANCELLED_BY_STRATEGY => "cancelled",
+                ReportKind::Expired => "expired",
                 _ => return,
             };
             self.refusal(

@@ -133,6 +133,13 @@ impl ReferenceData {
         self.by_symbol.get(symbol).map(|id| self.get(*id))
     }
 
+    /// The instrument trading `base` against `quote` (a currency pair), if any.
+    pub fn pair(&self, base: &Currency, quote: &Currency) -> Option<&Instrument> {
+        self.instruments
+            .iter()
+            .find(|i| &i.base_currency == base && &i.quote_currency == quote)
+    }
+
     /// All instruments, in id order.
     pub fn instruments(&self) -> &[Instrument] {
         &self.instruments

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::config::decimal;
+use crate::execution::FeeSchedule;
 use crate::intents::{Intent, OrderRequest, OrderType};
 use crate::model::Side;
 use crate::reference_data::Instrument;
@@ -41,14 +42,35 @@ pub struct RiskContext<'a> {
     pub working_buys: Decimal,
     /// Unfilled quantity of the strategy's working sell orders on the instrument.
     pub working_sells: Decimal,
-    /// Cash of the execution context not reserved by working orders.
-    pub free_cash: Decimal,
-    /// Commission rate of the execution context.
-    pub commission: Decimal,
+    /// What the execution context can pay with.
+    pub account: AccountRisk,
+    /// Fees of the execution context.
+    pub fees: &'a FeeSchedule,
     /// Slippage of market orders, as a fraction (bps / 10,000).
     pub slippage: Decimal,
     /// The strategy's limits.
     pub limits: &'a RiskLimits,
+}
+
+/// What an execution context can pay with, for the cash or margin check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountRisk {
+    /// A cash account: no borrowing, no shorting.
+    Cash {
+        /// Balance in the instrument's quote currency not reserved by working buys.
+        free_cash: Decimal,
+    },
+    /// A margin account.
+    Margin {
+        /// Equity of the context, in its base currency.
+        equity: Decimal,
+        /// Margin held by its positions and working orders, in its base currency.
+        margin_used: Decimal,
+        /// Exposure allowed per unit of equity.
+        leverage: Decimal,
+        /// Units of base currency per unit of the instrument's quote currency.
+        quote_rate: Decimal,
+    },
 }
 
 /// Why risk refused an order.
@@ -122,6 +144,26 @@ pub enum Refusal {
         /// Position minus working sells.
         available: Decimal,
     },
+    /// A reduce-only order that cannot reduce the position.
+    #[error("reduce-only {side} of {qty} would not reduce the position {position}")]
+    ReduceOnly {
+        /// The order's side.
+        side: Side,
+        /// Its quantity.
+        qty: Decimal,
+        /// The position (net of working orders on that side).
+        position: Decimal,
+    },
+    /// Not enough equity for the margin the order needs.
+    #[error("margin needed {needed} plus margin in use {used} exceeds equity {equity}")]
+    InsufficientMargin {
+        /// Initial margin of the order.
+        needed: Decimal,
+        /// Margin already held.
+        used: Decimal,
+        /// Equity of the context.
+        equity: Decimal,
+    },
     /// Not enough free cash for the estimated cost.
     #[error("estimated cost {needed} exceeds free cash {available}")]
     InsufficientCash {
@@ -148,11 +190,12 @@ impl Approved {
     }
 }
 
-/// The price an order is valued at: its limit, or the mark for market orders.
+/// The price an order is valued at: its limit, else its stop, else the
+/// mark for market orders.
 fn valuation_price(order: &OrderRequest, ctx: &RiskContext) -> Result<Decimal, Refusal> {
-    match order.order_type {
-        OrderType::Limit(price) => Ok(price),
-        OrderType::Market => ctx.mark.ok_or_else(|| Refusal::NoPrice {
+    match order.order_type.limit().or(order.order_type.stop()) {
+        Some(price) => Ok(price),
+        None => ctx.mark.ok_or_else(|| Refusal::NoPrice {
             symbol: ctx.instrument.symbol.clone(),
         }),
     }
@@ -160,7 +203,8 @@ fn valuation_price(order: &OrderRequest, ctx: &RiskContext) -> Result<Decimal, R
 
 fn check_grid(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal> {
     let inst = ctx.instrument;
-    if let OrderType::Limit(price) = order.order_type {
+    let prices = [order.order_type.limit(), order.order_type.stop()];
+    for price in prices.into_iter().flatten() {
         if !inst.is_valid_price(price) {
             return Err(Refusal::PriceOffTick {
                 price,
@@ -209,13 +253,29 @@ fn check_position(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal
         Side::Buy => ctx.position + ctx.working_buys + order.qty,
         Side::Sell => ctx.position - ctx.working_sells - order.qty,
     };
+    if order.reduce_only {
+        let reducible = match order.side {
+            Side::Buy => -(ctx.position + ctx.working_buys),
+            Side::Sell => ctx.position - ctx.working_sells,
+        };
+        if reducible <= Decimal::ZERO {
+            return Err(Refusal::ReduceOnly {
+                side: order.side,
+                qty: order.qty,
+                position: ctx.position,
+            });
+        }
+        // Fills are capped at the position, so the rest cannot add to it.
+        return Ok(());
+    }
     if let Some(limit) = ctx.limits.max_position.filter(|l| reach.abs() > *l) {
         return Err(Refusal::MaxPosition {
             position: reach,
             limit,
         });
     }
-    if order.side == Side::Sell && reach < Decimal::ZERO {
+    let shorting_allowed = matches!(ctx.account, AccountRisk::Margin { .. });
+    if order.side == Side::Sell && reach < Decimal::ZERO && !shorting_allowed {
         return Err(Refusal::InsufficientPosition {
             qty: order.qty,
             available: ctx.position - ctx.working_sells,
@@ -225,37 +285,62 @@ fn check_position(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal
 }
 
 /// Cash `qty` of an order of `order_type` may consume: notional at its
-/// valuation price, plus market slippage, plus commission.
+/// valuation price, plus slippage for orders that fill as takers, plus the
+/// highest fee.
 pub fn estimated_cost(
     order_type: OrderType,
     qty: Decimal,
     price: Decimal,
-    commission: Decimal,
+    fees: &FeeSchedule,
     slippage: Decimal,
 ) -> Decimal {
-    let price = match order_type {
-        OrderType::Market => price * (Decimal::ONE + slippage),
-        OrderType::Limit(_) => price,
+    let price = match order_type.limit() {
+        Some(_) => price,
+        None => price * (Decimal::ONE + slippage),
     };
-    qty * price * (Decimal::ONE + commission)
+    let notional = qty * price;
+    notional + fees.worst_case(notional)
 }
 
-fn check_cash(order: &OrderRequest, price: Decimal, ctx: &RiskContext) -> Result<(), Refusal> {
-    if order.side == Side::Sell {
-        return Ok(());
-    }
-    let needed = estimated_cost(
-        order.order_type,
-        order.qty,
-        price,
-        ctx.commission,
-        ctx.slippage,
-    );
-    if needed > ctx.free_cash {
-        return Err(Refusal::InsufficientCash {
-            needed,
-            available: ctx.free_cash,
-        });
+fn check_money(order: &OrderRequest, price: Decimal, ctx: &RiskContext) -> Result<(), Refusal> {
+    match ctx.account {
+        AccountRisk::Cash { free_cash } => {
+            if order.side == Side::Sell {
+                return Ok(());
+            }
+            let needed = estimated_cost(order.order_type, order.qty, price, ctx.fees, ctx.slippage);
+            if needed > free_cash {
+                return Err(Refusal::InsufficientCash {
+                    needed,
+                    available: free_cash,
+                });
+            }
+        }
+        AccountRisk::Margin {
+            equity,
+            margin_used,
+            leverage,
+            quote_rate,
+        } => {
+            // Only the part that adds exposure needs margin.
+            let exposure_before = match order.side {
+                Side::Buy => ctx.position + ctx.working_buys,
+                Side::Sell => ctx.position - ctx.working_sells,
+            };
+            let after = exposure_before + order.side.sign() * order.qty;
+            let added = (after.abs() - exposure_before.abs()).max(Decimal::ZERO);
+            if added.is_zero() || order.reduce_only {
+                return Ok(());
+            }
+            let needed = added * price * quote_rate / leverage;
+            if margin_used + needed > equity {
+                return Err(Refusal::InsufficientMargin {
+                    needed,
+                    used: margin_used,
+                    equity,
+                });
+            }
+        }
     }
     Ok(())
 }
@@ -266,7 +351,7 @@ pub fn decide(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal> {
     let price = valuation_price(order, ctx)?;
     check_notional(order, order.qty * price, ctx)?;
     check_position(order, ctx)?;
-    check_cash(order, price, ctx)
+    check_money(order, price, ctx)
 }
 
 /// The risk decision on one intent: approved, or refused with the reason.
@@ -291,11 +376,11 @@ pub fn check(intent: Intent, order: &OrderRequest, ctx: &RiskContext) -> Decisio
     }
 }
 
-/// Approves an intent that needs no risk check (a cancel only lowers risk).
+/// Approves an intent that needs no risk check: cancels only lower risk.
 pub fn approve_cancel(intent: Intent) -> Approved {
     debug_assert!(matches!(
         intent.action,
-        crate::intents::Action::Cancel { .. }
+        crate::intents::Action::Cancel { .. } | crate::intents::Action::CancelAll { .. }
     ));
     Approved(intent)
 }
@@ -328,8 +413,23 @@ mod tests {
             instrument: InstrumentId(0),
             side,
             order_type,
+            tif: crate::intents::TimeInForce::Gtc,
             qty: d(qty),
+            reduce_only: false,
+            post_only: false,
             client_tag: String::new(),
+        }
+    }
+
+    fn limit(price: &str) -> OrderType {
+        OrderType::Limit { price: d(price) }
+    }
+
+    fn fees() -> FeeSchedule {
+        FeeSchedule {
+            maker: d("0.0005"),
+            taker: d("0.001"),
+            per_order: Decimal::ZERO,
         }
     }
 
@@ -340,14 +440,17 @@ mod tests {
         cash: &str,
     ) -> Result<(), Refusal> {
         let inst = eurusd();
+        let fees = fees();
         let ctx = RiskContext {
             instrument: &inst,
             mark: Some(d("1.1")),
             position: d(position),
             working_buys: Decimal::ZERO,
             working_sells: Decimal::ZERO,
-            free_cash: d(cash),
-            commission: d("0.001"),
+            account: AccountRisk::Cash {
+                free_cash: d(cash),
+            },
+            fees: &fees,
             slippage: Decimal::ZERO,
             limits,
         };
@@ -382,7 +485,7 @@ mod tests {
             ),
             (
                 "off tick",
-                order(Side::Buy, "1000", OrderType::Limit(d("1.100001"))),
+                order(Side::Buy, "1000", limit("1.100001")),
                 &none,
                 "0",
                 "100000",
@@ -414,7 +517,7 @@ mod tests {
             ),
             (
                 "max notional",
-                order(Side::Buy, "400", OrderType::Limit(d("6"))),
+                order(Side::Buy, "400", limit("6")),
                 &tight,
                 "0",
                 "100000",

@@ -15,19 +15,25 @@
 //! left as its registration says, and the other strategies trade on. An
 //! operator can quarantine or re-enable a strategy through [`Session::control`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
 use crate::config::{ConfigError, Mode, OrderPolicy, Problems, SessionConfig};
-use crate::execution::orders::{OrderReport, OrderStatus};
-use crate::execution::simulator::Simulator;
-use crate::intents::{Action, Attribution, Intent, IntentStamper, OrderType};
-use crate::inventory::{Account, Inventory};
-use crate::market_data::{load_csv, MarketData, MarketDataError};
+use crate::execution::AccountType;
+use crate::execution::orders::{Order, OrderBook, OrderReport, ReportKind, VenueEvent, CANCELLED_BY_STRATEGY};
+use crate::execution::simulator::{Funds, Simulator};
+use crate::intents::{
+    Action, Attribution, Intent, IntentStamper, NamedOrder, OrderRequest, OrderType, RefusedKind,
+    TimeInForce,
+};
+use crate::inventory::{Account, AccountKind, Inventory, Rates};
+use crate::market_data::{load_csv, DataKind, MarketData, MarketDataError};
 use crate::model::{
-    from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, RouteId, StrategyId,
+    from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, OrderId, RouteId, Side,
+    StrategyId,
 };
 use crate::plugin_api::{decimal_to_wit, wit};
 use crate::post_trade::{EventKind, PluginVersion, Recorder, Report, StrategyRecord};
@@ -116,11 +122,17 @@ struct Registration {
 struct Services {
     reference: ReferenceData,
     simulators: Vec<Simulator>,
-    currencies: Vec<Currency>,
     inventory: Inventory,
+    /// Account index of each strategy.
+    strategy_account: Vec<usize>,
+    rates: Rates,
+    /// Currency the session's equity is reported in.
+    currency: Currency,
+    book: OrderBook,
     stamper: IntentStamper,
     recorder: Recorder,
-    reports: Vec<OrderReport>,
+    /// Venue events of the current request or step (buffer reused).
+    events: Vec<VenueEvent>,
 }
 
 /// A runnable session.
@@ -138,15 +150,18 @@ pub fn load_market_data(
     config: &SessionConfig,
     reference: &ReferenceData,
 ) -> Result<MarketData, SessionError> {
-    let mut series = vec![Vec::new(); reference.len()];
+    let mut series = Vec::new();
     for data in &config.data {
         // Unknown symbols were reported by validation.
         if let Some(inst) = reference.by_symbol(&data.instrument) {
-            series[inst.id.0 as usize] = load_csv(&config.resolve(&data.path), inst)?;
+            let loaded = load_csv(&config.resolve(&data.path), data.kind, inst)?;
+            series.push(((inst.id, data.kind), loaded));
         }
     }
-    Ok(MarketData::new(
-        series.into_iter().filter(|s| !s.is_empty()).collect(),
+    // In instrument order, so that each step's data is too.
+    series.sort_by_key(|(key, _)| *key);
+    Ok(MarketData::from_series(
+        series.into_iter().map(|(_, s)| s).collect(),
     ))
 }
 
@@ -181,10 +196,42 @@ pub fn load_strategies(
         .collect()
 }
 
+/// The `[[fx]]` rates of a session file, reporting invalid ones.
+fn configured_rates(config: &SessionConfig, problems: &mut Problems) -> Rates {
+    let mut rates = BTreeMap::new();
+    for (i, fx) in config.fx.iter().enumerate() {
+        if fx.rate <= Decimal::ZERO {
+            problems.push(format!("fx[{i}].rate: must be positive, got {}", fx.rate));
+        }
+        if fx.base == fx.quote {
+            problems.push(format!("fx[{i}]: base and quote are both {}", fx.base));
+        }
+        rates.insert(
+            (Currency::new(fx.base.clone()), Currency::new(fx.quote.clone())),
+            fx.rate,
+        );
+    }
+    Rates::new(rates)
+}
+
+/// The currency a session reports equity in.
+fn session_currency(config: &SessionConfig) -> Currency {
+    Currency::new(
+        config
+            .session
+            .currency
+            .clone()
+            .or_else(|| config.execution.first().map(|e| e.currency.clone()))
+            .unwrap_or_else(|| "USD".to_owned()),
+    )
+}
+
 /// Checks the session file, returning reference data if it is usable.
 pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, ConfigError> {
     let mut problems = Problems::default();
     let reference = ReferenceData::from_config(&config.instruments, &mut problems);
+    let rates = configured_rates(config, &mut problems);
+    let session_currency = session_currency(config);
     for (i, data) in config.data.iter().enumerate() {
         if reference.by_symbol(&data.instrument).is_none() {
             problems.push(format!(
@@ -194,10 +241,18 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
         }
         if config.data[..i]
             .iter()
-            .any(|d| d.instrument == data.instrument)
+            .any(|d| d.instrument == data.instrument && d.kind == data.kind)
         {
             problems.push(format!(
-                "data[{i}]: second data file for '{}'",
+                "data[{i}]: second {:?} file for '{}'",
+                data.kind, data.instrument
+            ).to_lowercase());
+        }
+        if data.kind == DataKind::Bars
+            && config.data.iter().any(|d| d.instrument == data.instrument && d.kind != DataKind::Bars)
+        {
+            problems.push(format!(
+                "data[{i}]: '{}' has both bars and quote/trade data; use one or the other",
                 data.instrument
             ));
         }
@@ -213,10 +268,58 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
                 ex.starting_cash
             ));
         }
-        if ex.commission < Decimal::ZERO || ex.commission >= Decimal::ONE {
+        let fees = ex.fees();
+        for (field, value) in [
+            ("commission", ex.commission),
+            ("maker_fee", fees.maker),
+            ("taker_fee", fees.taker),
+        ] {
+            // Negative maker fees are rebates, which venues do pay.
+            let floor = if field == "maker_fee" { -Decimal::ONE } else { Decimal::ZERO };
+            if value < floor || value >= Decimal::ONE {
+                problems.push(format!(
+                    "{at}.{field}: must be a fraction in [{floor}, 1), got {value}"
+                ));
+            }
+        }
+        if ex.fee_per_order < Decimal::ZERO {
             problems.push(format!(
-                "{at}.commission: must be a fraction in [0, 1), got {}",
-                ex.commission
+                "{at}.fee_per_order: must not be negative, got {}",
+                ex.fee_per_order
+            ));
+        }
+        if let Some(leverage) = ex.leverage {
+            if ex.account == AccountType::Cash {
+                problems.push(format!("{at}.leverage: only margin accounts have leverage"));
+            } else if leverage < Decimal::ONE {
+                problems.push(format!("{at}.leverage: must be at least 1, got {leverage}"));
+            }
+        }
+        if let Some(cap) = ex.max_participation {
+            if cap <= Decimal::ZERO || cap > Decimal::ONE {
+                problems.push(format!(
+                    "{at}.max_participation: must be a fraction in (0, 1], got {cap}"
+                ));
+            }
+        }
+        for (currency, amount) in &ex.balances {
+            if amount.0 < Decimal::ZERO && ex.account == AccountType::Cash {
+                problems.push(format!(
+                    "{at}.balances.{currency}: a cash account cannot start negative, got {}",
+                    amount.0
+                ));
+            }
+            if !rates.has_path(&Currency::new(currency.clone()), &Currency::new(ex.currency.clone()), &reference) {
+                problems.push(format!(
+                    "{at}.balances.{currency}: no rate converts {currency} to {}; add an [[fx]] entry",
+                    ex.currency
+                ));
+            }
+        }
+        if !rates.has_path(&Currency::new(ex.currency.clone()), &session_currency, &reference) {
+            problems.push(format!(
+                "{at}.currency: no rate converts {} to the session currency {session_currency}; add an [[fx]] entry",
+                ex.currency
             ));
         }
         if ex.slippage_bps < Decimal::ZERO || ex.slippage_bps >= Decimal::from(10_000) {
@@ -248,12 +351,12 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
                     if !config.data.iter().any(|d| &d.instrument == symbol) {
                         problems.push(format!("{at}.instruments: no [[data]] for '{symbol}'"));
                     }
-                    if let Some(ex) =
-                        execution.filter(|e| e.currency != inst.quote_currency.as_str())
-                    {
+                    if let Some(ex) = execution.filter(|e| {
+                        !rates.has_path(&inst.quote_currency, &Currency::new(e.currency.clone()), &reference)
+                    }) {
                         problems.push(format!(
-                            "{at}.instruments: '{symbol}' is quoted in {} but execution context '{}' holds {}; cross-currency accounts are not supported yet",
-                            inst.quote_currency, ex.id, ex.currency
+                            "{at}.instruments: '{symbol}' is quoted in {} but no rate converts it to {}, the currency of execution context '{}'; add an [[fx]] entry or a {}{} instrument",
+                            inst.quote_currency, ex.currency, ex.id, inst.quote_currency, ex.currency
                         ));
                     }
                 }
@@ -307,20 +410,35 @@ impl Session {
         let accounts = config
             .execution
             .iter()
-            .map(|e| Account {
-                id: ExecutionId::new(e.id.clone()),
-                currency: Currency::new(e.currency.clone()),
-                starting_cash: e.starting_cash,
-                cash: e.starting_cash,
-                commissions: Decimal::ZERO,
+            .map(|e| {
+                let mut starting: BTreeMap<Currency, Decimal> = e
+                    .balances
+                    .iter()
+                    .map(|(c, v)| (Currency::new(c.clone()), v.0))
+                    .collect();
+                *starting.entry(Currency::new(e.currency.clone())).or_default() += e.starting_cash;
+                Account::new(
+                    ExecutionId::new(e.id.clone()),
+                    Currency::new(e.currency.clone()),
+                    e.kind(),
+                    starting,
+                )
             })
             .collect::<Vec<_>>();
-        let starting_equity = accounts.iter().map(|a| a.starting_cash).sum();
         let simulators = config
             .execution
             .iter()
-            .map(|e| Simulator::new(e.commission, e.slippage_bps / Decimal::from(10_000)))
+            .map(|e| {
+                Simulator::new(
+                    e.fees(),
+                    e.slippage_bps / Decimal::from(10_000),
+                    e.latency(),
+                    e.max_participation,
+                )
+            })
             .collect();
+        let rates = configured_rates(config, &mut Problems::default());
+        let currency = session_currency(config);
         let mut registrations = Vec::with_capacity(strategies.len());
         for (index, (cfg, loaded)) in config.strategies.iter().zip(strategies).enumerate() {
             let strategy_id = StrategyId::new(cfg.id.clone());
@@ -411,18 +529,30 @@ impl Session {
             });
         }
         let instruments = reference.len();
+        let strategy_account: Vec<usize> = registrations
+            .iter()
+            .map(|r| r.attribution.execution_index)
+            .collect();
+        let inventory = Inventory::new(accounts, strategy_account.clone(), instruments);
+        // Before any data, only configured rates can convert.
+        let starting_equity = inventory
+            .valuation(None, &currency, &reference, &rates, |_| None)
+            .equity;
         Ok(Self {
             name: config.session.name.clone(),
             mode: config.session.mode,
             coordinator: StateCoordinator::new(data, instruments),
             services: Services {
-                currencies: accounts.iter().map(|a| a.currency.clone()).collect(),
-                inventory: Inventory::new(accounts, registrations.len(), instruments),
+                inventory,
+                strategy_account,
+                rates,
+                currency,
                 reference,
                 simulators,
+                book: OrderBook::default(),
                 stamper: IntentStamper::default(),
                 recorder: Recorder::default(),
-                reports: Vec::new(),
+                events: Vec::new(),
             },
             registrations,
             starting_equity,
@@ -438,19 +568,30 @@ impl Session {
     /// The report of the steps run so far.
     pub fn finish(self) -> Report {
         let services = self.services;
+        let snapshot = self.coordinator.snapshot();
+        let mark = |i| services.mark(snapshot, i);
         let commissions = services
             .inventory
             .accounts()
             .iter()
-            .map(|a| a.commissions)
+            .flat_map(|a| &a.commissions)
+            .map(|(c, v)| {
+                services
+                    .rates
+                    .convert(*v, c, &services.currency, &services.reference, mark)
+            })
             .sum();
         let realized = (0..self.registrations.len())
-            .flat_map(|s| {
-                services
-                    .inventory
-                    .positions(s)
-                    .iter()
-                    .map(|p| p.realized_pnl)
+            .flat_map(|s| services.inventory.positions(s).iter().enumerate())
+            .map(|(i, p)| {
+                let quote = &services.reference.get(InstrumentId(i as u32)).quote_currency;
+                services.rates.convert(
+                    p.realized_pnl,
+                    quote,
+                    &services.currency,
+                    &services.reference,
+                    mark,
+                )
             })
             .sum();
         services.recorder.finish(
@@ -477,12 +618,13 @@ impl Session {
         };
         let services = &mut self.services;
         services.execute_fills(snapshot, &mut self.registrations);
-        let reference = &services.reference;
-        let value = services.inventory.valuation(|i| {
-            snapshot
-                .last_bar(i)
-                .map(|b| from_scaled(b.close, reference.get(i).price_scale))
-        });
+        let value = services.inventory.valuation(
+            None,
+            &services.currency,
+            &services.reference,
+            &services.rates,
+            |i| services.mark(snapshot, i),
+        );
         services.recorder.on_step(snapshot.time(), value);
 
         for reg in &mut self.registrations {
@@ -738,102 +880,174 @@ impl Services {
         self.recorder
             .on_event(time, &a.strategy_id, EventKind::Quarantined, cause.clone());
         if reg.on_quarantine == OrderPolicy::CancelOrders {
-            let mut reports = std::mem::take(&mut self.reports);
-            self.simulators[a.execution_index].cancel_all(
-                a.strategy_index,
-                time,
-                "cancelled: strategy quarantined",
-                &mut reports,
-            );
-            for report in reports.drain(..) {
-                self.publish(&report, reg);
-            }
-            self.reports = reports;
+            self.cancel_orders(reg, None, time, "cancelled: strategy quarantined");
         }
         reg.quarantined = Some(cause);
     }
 
-    /// Step 2: fills from this step's bars, applied to inventory and routed.
+    /// Step 2: the venues act on this step's data; their events are applied
+    /// to the order book, inventory and post-trade, and routed.
     fn execute_fills(&mut self, snapshot: &Snapshot, registrations: &mut [Registration]) {
-        for (index, simulator) in self.simulators.iter_mut().enumerate() {
-            let cash = self.inventory.account(index).cash;
-            simulator.match_bars(snapshot, &self.reference, cash, &mut self.reports);
+        let mut events = std::mem::take(&mut self.events);
+        for index in 0..self.simulators.len() {
+            if self.simulators[index].is_idle() {
+                continue;
+            }
+            let mut funds = self.funds(index);
+            self.simulators[index].on_market(snapshot, &self.reference, &mut funds, &mut events);
+            for event in events.drain(..) {
+                if let Some(report) = self.book.apply(&event) {
+                    let owner = report.attribution.strategy_index;
+                    self.publish(&report, &mut registrations[owner]);
+                }
+            }
         }
-        let mut reports = std::mem::take(&mut self.reports);
-        for report in reports.drain(..) {
-            self.publish(
-                &report,
-                &mut registrations[report.attribution.strategy_index],
-            );
+        self.events = events;
+    }
+
+    /// What venue `index` may spend and sell, from inventory.
+    fn funds(&self, index: usize) -> Funds {
+        let account = self.inventory.account(index);
+        let mut positions = BTreeMap::new();
+        for (strategy, &acc) in self.strategy_account.iter().enumerate() {
+            if acc != index {
+                continue;
+            }
+            for (i, p) in self.inventory.positions(strategy).iter().enumerate() {
+                if !p.qty.is_zero() {
+                    positions.insert((strategy, InstrumentId(i as u32)), p.qty);
+                }
+            }
         }
-        self.reports = reports;
+        Funds {
+            margin: matches!(account.kind, AccountKind::Margin { .. }),
+            cash: account.balances.clone(),
+            positions,
+        }
+    }
+
+    /// Applies the events a venue emitted for `reg`'s request.
+    fn apply_events(&mut self, reg: &mut Registration) {
+        let mut events = std::mem::take(&mut self.events);
+        for event in events.drain(..) {
+            if let Some(report) = self.book.apply(&event) {
+                self.publish(&report, reg);
+            }
+        }
+        self.events = events;
     }
 
     /// Applies a report to inventory, records it and queues it for its strategy.
     fn publish(&mut self, report: &OrderReport, reg: &mut Registration) {
-        self.inventory.apply(report);
+        let inst = self
+            .reference
+            .instruments()
+            .get(report.request.instrument.0 as usize);
+        if let Some(inst) = inst {
+            self.inventory.apply(report, &inst.quote_currency);
+        }
         let a = &report.attribution;
-        let position = self
-            .inventory
-            .position(a.strategy_index, report.request.instrument);
-        self.recorder.on_report(report, position, &self.reference);
-        let inst = self.reference.get(report.request.instrument);
-        let (fill_qty, fill_price, commission) = report.fill.map_or((0, 0, Decimal::ZERO), |f| {
-            (
-                to_scaled(f.qty, inst.qty_scale).unwrap_or(i64::MAX),
-                to_scaled(f.price, inst.price_scale).unwrap_or(i64::MAX),
-                f.commission,
-            )
-        });
+        if let Some(inst) = inst {
+            let position = self.inventory.position(a.strategy_index, inst.id);
+            self.recorder.on_report(report, position, &self.reference);
+        }
+        let (qty_scale, price_scale) = inst.map_or((0, 0), |i| (i.qty_scale, i.price_scale));
+        let (fill_qty, fill_price, commission, maker) =
+            report.fill.map_or((0, 0, Decimal::ZERO, false), |f| {
+                (
+                    to_scaled(f.qty, qty_scale).unwrap_or(i64::MAX),
+                    to_scaled(f.price, price_scale).unwrap_or(i64::MAX),
+                    f.commission,
+                    f.maker,
+                )
+            });
         reg.pending.push(wit::OrderReport {
+            sequence: report.sequence,
             order_id: report.order_id.0,
-            instrument: inst.id.0,
+            instrument: report.request.instrument.0,
             side: report.request.side.into(),
-            status: match report.status {
-                OrderStatus::Accepted => wit::OrderStatus::Accepted,
-                OrderStatus::Rejected => wit::OrderStatus::Rejected,
-                OrderStatus::PartiallyFilled => wit::OrderStatus::PartiallyFilled,
-                OrderStatus::Filled => wit::OrderStatus::Filled,
-                OrderStatus::Cancelled => wit::OrderStatus::Cancelled,
-            },
+            kind: report.kind.into(),
+            status: report.status.into(),
             client_tag: report.request.client_tag.clone(),
             fill_qty,
             fill_price,
+            maker,
             commission: decimal_to_wit(commission),
             reason: report.reason.clone(),
             time: report.time,
         });
     }
 
-    /// Cash of an execution context reserved by its working buy orders.
-    fn reserved_cash(&self, execution_index: usize, snapshot: &Snapshot) -> Decimal {
-        let simulator = &self.simulators[execution_index];
-        simulator
-            .working_orders()
-            .iter()
-            .filter(|o| o.request.side == crate::model::Side::Buy)
+    /// Cash of execution context `index` in `currency` reserved by working
+    /// buy orders (cash accounts).
+    fn reserved_cash(&self, index: usize, currency: &Currency, snapshot: &Snapshot) -> Decimal {
+        let simulator = &self.simulators[index];
+        self.book
+            .open()
+            .filter(|o| {
+                o.attribution.execution_index == index
+                    && o.request.side == Side::Buy
+                    && &self.reference.get(o.request.instrument).quote_currency == currency
+            })
             .map(|o| {
-                let price = match o.request.order_type {
-                    OrderType::Limit(p) => p,
-                    OrderType::Market => self
-                        .mark(snapshot, o.request.instrument)
-                        .unwrap_or_default(),
-                };
+                let price = o
+                    .request
+                    .order_type
+                    .limit()
+                    .or(o.request.order_type.stop())
+                    .or_else(|| self.mark(snapshot, o.request.instrument))
+                    .unwrap_or_default();
                 risk::estimated_cost(
                     o.request.order_type,
                     o.remaining(),
                     price,
-                    simulator.commission(),
+                    simulator.fees(),
                     simulator.slippage(),
                 )
             })
             .sum()
     }
 
+    /// Equity and margin used of execution context `index`, in its base
+    /// currency; working orders that add exposure hold margin too.
+    fn margin_state(&self, index: usize, snapshot: &Snapshot) -> (Decimal, Decimal) {
+        let account = self.inventory.account(index);
+        let mark = |i| self.mark(snapshot, i);
+        let value = self.inventory.valuation(
+            Some(index),
+            &account.base_currency,
+            &self.reference,
+            &self.rates,
+            mark,
+        );
+        let AccountKind::Margin { leverage } = account.kind else {
+            return (value.equity, Decimal::ZERO);
+        };
+        let working: Decimal = self
+            .book
+            .open()
+            .filter(|o| o.attribution.execution_index == index && !o.request.reduce_only)
+            .map(|o| {
+                let inst = self.reference.get(o.request.instrument);
+                let price = o
+                    .request
+                    .order_type
+                    .limit()
+                    .or(o.request.order_type.stop())
+                    .or_else(|| mark(inst.id))
+                    .unwrap_or_default();
+                let notional = o.remaining() * price;
+                self.rates.convert(notional, &inst.quote_currency, &account.base_currency, &self.reference, mark)
+                    / leverage
+            })
+            .sum();
+        (value.equity, value.margin_used + working)
+    }
+
     fn mark(&self, snapshot: &Snapshot, instrument: InstrumentId) -> Option<Decimal> {
         snapshot
-            .last_bar(instrument)
-            .map(|b| from_scaled(b.close, self.reference.get(instrument).price_scale))
+            .mark(instrument)
+            .map(|p| from_scaled(p, self.reference.get(instrument).price_scale))
     }
 
     /// Sets the account part of a view: the full account when it may have
@@ -841,12 +1055,8 @@ impl Services {
     /// else `None`.
     fn fill_account_view(&self, reg: &mut Registration, snapshot: &Snapshot) {
         let a = &reg.attribution;
-        let simulator = &self.simulators[a.execution_index];
-        let working = simulator
-            .working_orders()
-            .iter()
-            .filter(|o| o.attribution.strategy_index == a.strategy_index);
-        if reg.account_sent && reg.pending.is_empty() && working.clone().next().is_none() {
+        let open = self.book.open_orders(a.strategy_index);
+        if reg.account_sent && reg.pending.is_empty() && open.clone().next().is_none() {
             reg.view.account = None;
             return;
         }
@@ -867,32 +1077,28 @@ impl Services {
                 }
             })
             .collect();
-        let account = self.inventory.account(a.execution_index);
-        let balances = vec![wit::Balance {
-            currency: self.currencies[a.execution_index].to_string(),
-            total: decimal_to_wit(account.cash),
-            free: decimal_to_wit(account.cash - self.reserved_cash(a.execution_index, snapshot)),
-        }];
-        let open_orders = working
-            .map(|o| {
-                let inst = self.reference.get(o.request.instrument);
-                wit::OpenOrder {
-                    id: o.id.0,
-                    instrument: inst.id.0,
-                    side: o.request.side.into(),
-                    order_type: match o.request.order_type {
-                        OrderType::Market => wit::OrderType::Market,
-                        OrderType::Limit(p) => wit::OrderType::Limit(
-                            to_scaled(p, inst.price_scale).unwrap_or(i64::MAX),
-                        ),
-                    },
-                    qty: to_scaled(o.request.qty, inst.qty_scale).unwrap_or(i64::MAX),
-                    filled_qty: to_scaled(o.filled_qty, inst.qty_scale).unwrap_or(i64::MAX),
-                    client_tag: o.request.client_tag.clone(),
-                }
+        let index = a.execution_index;
+        let account = self.inventory.account(index);
+        let margin = matches!(account.kind, AccountKind::Margin { .. });
+        let balances = account
+            .balances
+            .iter()
+            .map(|(currency, total)| wit::Balance {
+                currency: currency.to_string(),
+                total: decimal_to_wit(*total),
+                free: decimal_to_wit(if margin {
+                    *total
+                } else {
+                    *total - self.reserved_cash(index, currency, snapshot)
+                }),
             })
             .collect();
+        let (equity, margin_used) = self.margin_state(index, snapshot);
+        let open_orders = open.map(|o| open_order_to_wit(o, &self.reference)).collect();
         reg.view.account = Some(wit::Account {
+            base_currency: account.base_currency.to_string(),
+            equity: decimal_to_wit(equity),
+            margin_used: decimal_to_wit(margin_used),
             positions,
             balances,
             open_orders,
@@ -902,6 +1108,8 @@ impl Services {
 
     /// Stamps, risk-checks and executes one intent of `reg`.
     fn handle_intent(&mut self, reg: &mut Registration, snapshot: &Snapshot, raw: wit::Intent) {
+        let strategy_index = reg.attribution.strategy_index;
+        let book = &self.book;
         let intent = match self.stamper.stamp(
             raw,
             &reg.attribution,
@@ -909,6 +1117,15 @@ impl Services {
             snapshot.time(),
             &reg.granted,
             &self.reference,
+            |id| {
+                book.get(id)
+                    .filter(|o| o.is_open() && o.attribution.strategy_index == strategy_index)
+                    .map(|o| NamedOrder {
+                        instrument: o.request.instrument,
+                        side: o.request.side,
+                        client_tag: o.request.client_tag.clone(),
+                    })
+            },
         ) {
             Ok(intent) => intent,
             Err(refused) => {
@@ -920,71 +1137,205 @@ impl Services {
                     refused.order_id,
                     refused.reason.clone(),
                 );
-                reg.pending.push(wit::OrderReport {
-                    order_id: refused.order_id.0,
-                    instrument: refused.instrument,
-                    side: refused.side.into(),
-                    status: wit::OrderStatus::Rejected,
-                    client_tag: refused.client_tag,
-                    fill_qty: 0,
-                    fill_price: 0,
-                    commission: decimal_to_wit(Decimal::ZERO),
-                    reason: refused.reason,
-                    time: snapshot.time(),
-                });
+                self.report_refused(reg, snapshot, refused);
                 return;
             }
         };
-        let approved = match &intent.action {
-            Action::Cancel { .. } => risk::approve_cancel(intent),
+        let time = intent.time;
+        let execution_index = reg.attribution.execution_index;
+        match intent.action.clone() {
             Action::Place { order_id, request } => {
-                let (order_id, request) = (*order_id, request.clone());
-                match self.risk_check(reg, snapshot, intent, &request) {
+                let approved = match self.risk_check(reg, snapshot, intent, &request, None) {
                     risk::Decision::Approved(approved) => approved,
                     risk::Decision::Refused { intent, refusal } => {
-                        let report =
-                            OrderReport::rejected(order_id, &intent, request, refusal.to_string());
+                        let report = self.book.reject(order_id, &intent, request, refusal.to_string());
                         self.publish(&report, reg);
                         return;
                     }
+                };
+                let report = self.book.submit(order_id, approved.intent(), request.clone());
+                self.publish(&report, reg);
+                let touch = self.touch(snapshot, &request);
+                self.simulators[execution_index].submit(
+                    order_id,
+                    strategy_index,
+                    request,
+                    time,
+                    touch,
+                    &mut self.events,
+                );
+                self.apply_events(reg);
+            }
+            Action::Cancel { order_id } => {
+                let approved = risk::approve_cancel(intent);
+                if !self.cancel_order(reg, order_id, time, CANCELLED_BY_STRATEGY) {
+                    let reason = format!(
+                        "no working order {order_id} of strategy {}",
+                        reg.attribution.strategy_id
+                    );
+                    self.refuse_request(reg, approved.intent(), ReportKind::CancelRejected, order_id, reason);
                 }
             }
-        };
-        let execution_index = reg.attribution.execution_index;
-        match self.simulators[execution_index].execute(approved) {
-            Ok(report) => self.publish(&report, reg),
-            Err(rejected) => self.recorder.on_refusal(
-                snapshot.time(),
-                &reg.attribution,
-                rejected.intent_id,
-                rejected.order_id,
-                rejected.reason,
-            ),
+            Action::CancelAll { instrument } => {
+                risk::approve_cancel(intent);
+                self.cancel_orders(reg, instrument, time, CANCELLED_BY_STRATEGY);
+            }
+            Action::Replace { order_id, amendment } => {
+                // The stamper found the order open and owned.
+                let Some(order) = self.book.get(order_id).cloned() else {
+                    return;
+                };
+                let mut request = order.request.clone();
+                let amended = amendment.apply_to(request.order_type);
+                let result = amended.and_then(|order_type| {
+                    request.order_type = order_type;
+                    request.qty = amendment.qty.unwrap_or(request.qty);
+                    match self.risk_check(reg, snapshot, intent.clone(), &request, Some(&order)) {
+                        risk::Decision::Approved(_) => self.simulators[execution_index].replace(
+                            order_id,
+                            strategy_index,
+                            &amendment,
+                            time,
+                            &mut self.events,
+                        ),
+                        risk::Decision::Refused { refusal, .. } => Err(refusal.to_string()),
+                    }
+                });
+                match result {
+                    Ok(()) => self.apply_events(reg),
+                    Err(reason) => self.refuse_request(reg, &intent, ReportKind::ReplaceRejected, order_id, reason),
+                }
+            }
         }
     }
 
+    /// Requests the cancel of `reg`'s open order `order_id`; `false` if it
+    /// has no such open order at its venue.
+    fn cancel_order(&mut self, reg: &mut Registration, order_id: OrderId, time: crate::model::Timestamp, reason: &str) -> bool {
+        let a = &reg.attribution;
+        let owned = self
+            .book
+            .get(order_id)
+            .is_some_and(|o| o.attribution.strategy_index == a.strategy_index);
+        if !owned {
+            return false;
+        }
+        let (execution_index, strategy_index) = (a.execution_index, a.strategy_index);
+        let sent = self.simulators[execution_index].cancel(order_id, strategy_index, time, reason, &mut self.events);
+        if sent.is_err() {
+            return false;
+        }
+        if let Some(report) = self.book.request_cancel(order_id, time) {
+            self.publish(&report, reg);
+        }
+        self.apply_events(reg);
+        true
+    }
+
+    /// Cancels every open order of `reg` (on `instrument`, if given).
+    fn cancel_orders(&mut self, reg: &mut Registration, instrument: Option<InstrumentId>, time: crate::model::Timestamp, reason: &str) {
+        let ids: Vec<OrderId> = self
+            .book
+            .open_orders(reg.attribution.strategy_index)
+            .filter(|o| instrument.is_none_or(|i| o.request.instrument == i))
+            .map(|o| o.id)
+            .collect();
+        for id in ids {
+            self.cancel_order(reg, id, time, reason);
+        }
+    }
+
+    /// Reports a refused cancel or replace to the strategy and post-trade.
+    fn refuse_request(&mut self, reg: &mut Registration, intent: &Intent, kind: ReportKind, order_id: OrderId, reason: String) {
+        let report = self.book.refuse_request(kind, order_id, intent, None, reason);
+        self.publish(&report, reg);
+    }
+
+    /// Reports an intent the stamper refused back to its strategy.
+    fn report_refused(&mut self, reg: &mut Registration, snapshot: &Snapshot, refused: crate::intents::Refused) {
+        let sequence = self.book.next_sequence();
+        reg.pending.push(wit::OrderReport {
+            sequence,
+            order_id: refused.order_id.0,
+            instrument: refused.instrument,
+            side: refused.side.into(),
+            kind: match refused.what {
+                RefusedKind::Place => wit::ReportKind::Rejected,
+                RefusedKind::Replace => wit::ReportKind::ReplaceRejected,
+            },
+            status: wit::OrderStatus::Rejected,
+            client_tag: refused.client_tag,
+            fill_qty: 0,
+            fill_price: 0,
+            maker: false,
+            commission: decimal_to_wit(Decimal::ZERO),
+            reason: refused.reason,
+            time: snapshot.time(),
+        });
+    }
+
+    /// The best price on the other side of `request` now: the ask for a
+    /// buy, the bid for a sell, else the last price.
+    fn touch(&self, snapshot: &Snapshot, request: &OrderRequest) -> Option<Decimal> {
+        let inst = self.reference.get(request.instrument);
+        let quote = snapshot.last_quote(inst.id).map(|q| match request.side {
+            Side::Buy => q.ask,
+            Side::Sell => q.bid,
+        });
+        quote
+            .map(|p| from_scaled(p, inst.price_scale))
+            .or_else(|| self.mark(snapshot, inst.id))
+    }
+
+    /// Risk decision on `request`; `replacing` is the order it would replace
+    /// (its own working quantity does not count against it).
     fn risk_check(
         &self,
         reg: &Registration,
         snapshot: &Snapshot,
         intent: Intent,
-        request: &crate::intents::OrderRequest,
+        request: &OrderRequest,
+        replacing: Option<&Order>,
     ) -> risk::Decision {
         let a = &reg.attribution;
-        let simulator = &self.simulators[a.execution_index];
+        let index = a.execution_index;
+        let simulator = &self.simulators[index];
         let (mut working_buys, mut working_sells) = (Decimal::ZERO, Decimal::ZERO);
-        for o in simulator.working_orders() {
-            if o.attribution.strategy_index == a.strategy_index
-                && o.request.instrument == request.instrument
-            {
+        for o in self.book.open_orders(a.strategy_index) {
+            if o.request.instrument == request.instrument && replacing.is_none_or(|r| r.id != o.id) {
                 match o.request.side {
-                    crate::model::Side::Buy => working_buys += o.remaining(),
-                    crate::model::Side::Sell => working_sells += o.remaining(),
+                    Side::Buy => working_buys += o.remaining(),
+                    Side::Sell => working_sells += o.remaining(),
                 }
             }
         }
+        let instrument = self.reference.get(request.instrument);
+        let account = self.inventory.account(index);
+        let account_risk = match account.kind {
+            AccountKind::Cash => {
+                let currency = &instrument.quote_currency;
+                let mut free = account.balance(currency) - self.reserved_cash(index, currency, snapshot);
+                if let Some(order) = replacing.filter(|o| o.request.side == Side::Buy) {
+                    // The replaced order's reservation is released by the replace.
+                    let price = order.request.order_type.limit().or(order.request.order_type.stop()).or_else(|| self.mark(snapshot, instrument.id)).unwrap_or_default();
+                    free += risk::estimated_cost(order.request.order_type, order.remaining(), price, simulator.fees(), simulator.slippage());
+                }
+                risk::AccountRisk::Cash { free_cash: free }
+            }
+            AccountKind::Margin { leverage } => {
+                let (equity, margin_used) = self.margin_state(index, snapshot);
+                let mark = |i| self.mark(snapshot, i);
+                let quote_rate = self.rates.convert(Decimal::ONE, &instrument.quote_currency, &account.base_currency, &self.reference, mark);
+                risk::AccountRisk::Margin {
+                    equity,
+                    margin_used,
+                    leverage,
+                    quote_rate,
+                }
+            }
+        };
         let ctx = RiskContext {
-            instrument: self.reference.get(request.instrument),
+            instrument,
             mark: self.mark(snapshot, request.instrument),
             position: self
                 .inventory
@@ -992,13 +1343,48 @@ impl Services {
                 .qty,
             working_buys,
             working_sells,
-            free_cash: self.inventory.account(a.execution_index).cash
-                - self.reserved_cash(a.execution_index, snapshot),
-            commission: simulator.commission(),
+            account: account_risk,
+            fees: simulator.fees(),
             slippage: simulator.slippage(),
             limits: &reg.risk,
         };
         risk::check(intent, request, &ctx)
+    }
+}
+
+/// A working order as its strategy sees it.
+fn open_order_to_wit(o: &Order, reference: &ReferenceData) -> wit::OpenOrder {
+    let inst = reference.get(o.request.instrument);
+    let price = |p: Decimal| to_scaled(p, inst.price_scale).unwrap_or(i64::MAX);
+    let qty = |q: Decimal| to_scaled(q, inst.qty_scale).unwrap_or(i64::MAX);
+    let r = &o.request;
+    wit::OpenOrder {
+        id: o.id.0,
+        instrument: inst.id.0,
+        side: r.side.into(),
+        order_type: match r.order_type {
+            OrderType::Market => wit::OrderType::Market,
+            OrderType::Limit { price: p } => wit::OrderType::Limit(price(p)),
+            OrderType::Stop { stop } => wit::OrderType::Stop(price(stop)),
+            OrderType::StopLimit { stop, limit } => wit::OrderType::StopLimit(wit::StopLimit {
+                stop: price(stop),
+                limit: price(limit),
+            }),
+        },
+        time_in_force: match r.tif {
+            TimeInForce::Gtc => wit::TimeInForce::Gtc,
+            TimeInForce::Ioc => wit::TimeInForce::Ioc,
+            TimeInForce::Fok => wit::TimeInForce::Fok,
+            TimeInForce::Gtd(t) => wit::TimeInForce::Gtd(t),
+            TimeInForce::Day => wit::TimeInForce::Day,
+        },
+        qty: qty(r.qty),
+        filled_qty: qty(o.filled_qty),
+        status: o.status.into(),
+        triggered: o.triggered,
+        reduce_only: r.reduce_only,
+        post_only: r.post_only,
+        client_tag: r.client_tag.clone(),
     }
 }
 

@@ -6,7 +6,7 @@
 //! once buffers have grown; during a step the snapshot is only ever lent out
 //! immutably.
 
-use crate::market_data::{Bar, MarketData, StepCursor};
+use crate::market_data::{Bar, MarketData, Quote, StepCursor, StepData, Trade};
 use crate::model::{InstrumentId, SnapshotId, Timestamp};
 use crate::plugin_api::wit;
 
@@ -15,8 +15,9 @@ use crate::plugin_api::wit;
 pub struct Snapshot {
     id: SnapshotId,
     time: Timestamp,
-    bars: Vec<Bar>,
+    data: StepData,
     last: Vec<Option<Bar>>,
+    last_quote: Vec<Option<Quote>>,
 }
 
 impl Snapshot {
@@ -32,12 +33,39 @@ impl Snapshot {
 
     /// Bars completed at this step, in instrument order.
     pub fn bars(&self) -> &[Bar] {
-        &self.bars
+        &self.data.bars
     }
 
     /// The bar of `instrument` completed at this step, if any.
     pub fn bar(&self, instrument: InstrumentId) -> Option<&Bar> {
-        self.bars.iter().find(|b| b.instrument == instrument)
+        self.data.bars.iter().find(|b| b.instrument == instrument)
+    }
+
+    /// The quote of `instrument` at this step, if any.
+    pub fn quote(&self, instrument: InstrumentId) -> Option<&Quote> {
+        self.data.quotes.iter().find(|q| q.instrument == instrument)
+    }
+
+    /// The latest quote of `instrument` up to this step, if any.
+    pub fn last_quote(&self, instrument: InstrumentId) -> Option<&Quote> {
+        self.last_quote[instrument.0 as usize].as_ref()
+    }
+
+    /// Trades of `instrument` printed at this step.
+    pub fn trades(&self, instrument: InstrumentId) -> &[Trade] {
+        let trades = &self.data.trades;
+        let start = trades.partition_point(|t| t.instrument < instrument);
+        let end = trades.partition_point(|t| t.instrument <= instrument);
+        &trades[start..end]
+    }
+
+    /// The last price of `instrument` up to this step: the close of its
+    /// latest bar, else the mid of its latest quote.
+    pub fn mark(&self, instrument: InstrumentId) -> Option<i64> {
+        self.last_bar(instrument).map(|b| b.close).or_else(|| {
+            self.last_quote(instrument)
+                .map(|q| (q.bid + q.ask).div_euclid(2))
+        })
     }
 
     /// The latest bar of `instrument` up to this step, if any.
@@ -63,8 +91,9 @@ impl StateCoordinator {
             snapshot: Snapshot {
                 id: SnapshotId(0),
                 time: Timestamp::MIN,
-                bars: Vec::new(),
+                data: StepData::default(),
                 last: vec![None; instruments],
+                last_quote: vec![None; instruments],
             },
         }
     }
@@ -77,10 +106,13 @@ impl StateCoordinator {
     /// Folds the next step's inputs into a new snapshot; `None` at the end.
     pub fn advance(&mut self) -> Option<&Snapshot> {
         let snapshot = &mut self.snapshot;
-        snapshot.time = self.cursor.next_step(&self.data, &mut snapshot.bars)?;
+        snapshot.time = self.cursor.next_step(&self.data, &mut snapshot.data)?;
         snapshot.id = SnapshotId(snapshot.id.0 + 1);
-        for bar in &snapshot.bars {
+        for bar in &snapshot.data.bars {
             snapshot.last[bar.instrument.0 as usize] = Some(*bar);
+        }
+        for quote in &snapshot.data.quotes {
+            snapshot.last_quote[quote.instrument.0 as usize] = Some(*quote);
         }
         Some(&self.snapshot)
     }
@@ -92,14 +124,46 @@ impl StateCoordinator {
 }
 
 /// Fills the market part of a strategy's view: snapshot id, time and the
-/// bars of subscribed instruments (`subscribed[i]` for instrument `i`).
-/// Returns whether any subscribed bar is present.
+/// bars, quotes and trades of subscribed instruments (`subscribed[i]` for
+/// instrument `i`). Returns whether any subscribed data is present.
 pub fn fill_market_view(view: &mut wit::View, snapshot: &Snapshot, subscribed: &[bool]) -> bool {
+    let wanted = |i: InstrumentId| subscribed[i.0 as usize];
     view.snapshot_id = snapshot.id.0;
     view.time = snapshot.time;
+    view.quotes.clear();
+    view.quotes.extend(
+        snapshot
+            .data
+            .quotes
+            .iter()
+            .filter(|q| wanted(q.instrument))
+            .map(|q| wit::Quote {
+                instrument: q.instrument.0,
+                time: q.time,
+                bid: q.bid,
+                bid_size: q.bid_size,
+                ask: q.ask,
+                ask_size: q.ask_size,
+            }),
+    );
+    view.trades.clear();
+    view.trades.extend(
+        snapshot
+            .data
+            .trades
+            .iter()
+            .filter(|t| wanted(t.instrument))
+            .map(|t| wit::Trade {
+                instrument: t.instrument.0,
+                time: t.time,
+                price: t.price,
+                size: t.size,
+            }),
+    );
     view.bars.clear();
     view.bars.extend(
         snapshot
+            .data
             .bars
             .iter()
             .filter(|b| subscribed[b.instrument.0 as usize])
@@ -113,7 +177,7 @@ pub fn fill_market_view(view: &mut wit::View, snapshot: &Snapshot, subscribed: &
                 volume: b.volume,
             }),
     );
-    !view.bars.is_empty()
+    !(view.bars.is_empty() && view.quotes.is_empty() && view.trades.is_empty())
 }
 
 /// An empty view, to be filled step by step.
@@ -122,6 +186,8 @@ pub fn empty_view() -> wit::View {
         snapshot_id: 0,
         time: 0,
         bars: Vec::new(),
+        quotes: Vec::new(),
+        trades: Vec::new(),
         account: None,
     }
 }

@@ -79,7 +79,7 @@ fn plugin_for_another_wit_version() {
     let text = error_of(file);
     assert_contains(
         &text,
-        "built against cracktrader:strategy@0.2.0; this host supports cracktrader:strategy@0.1.0",
+        "built against cracktrader:strategy@0.3.0; this host supports cracktrader:strategy@0.2.0",
     );
 }
 

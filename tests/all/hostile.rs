@@ -386,6 +386,8 @@ fn view(time: i64) -> wit::View {
             close: 110_050,
             volume: 0,
         }],
+        quotes: Vec::new(),
+        trades: Vec::new(),
         account: None,
     }
 }

@@ -1,35 +1,60 @@
-//! Orders and order reports. An order's status changes only through
-//! [`Order::apply`], one `(status, event)` arm per allowed transition: fills
-//! never exceed the order quantity and terminal statuses stay terminal.
+//! Orders as the host keeps them, and the one state machine every execution
+//! adapter's reports go through.
+//!
+//! An adapter (the simulator, or a venue) reports what happened to an order
+//! as [`VenueEvent`]s; the [`OrderBook`] applies each to its [`Order`] with
+//! [`Order::apply`] (one arm per allowed transition) and turns it into an
+//! [`OrderReport`] with a session-wide sequence number. Events the state
+//! machine refuses, and repeated or stale events (an `event_id` not above the
+//! order's last), produce no report: inventory, post-trade and strategies see
+//! every change exactly once.
+//!
+//! ```text
+//! Submitted ─► Accepted ─► PartiallyFilled ─► Filled
+//!     │            │  ▲           │
+//!     ▼            ▼  └─(replace)─┤
+//!  Rejected   PendingCancel ◄─────┘ ─► Cancelled
+//!                  └──────────────────► Expired / Filled
+//! ```
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::intents::{Attribution, OrderRequest};
+use crate::intents::{Attribution, Intent, OrderRequest, OrderType};
 use crate::model::{IntentId, OrderId, Timestamp};
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
+    /// Sent to the venue, not yet working there.
+    Submitted,
     /// Working at the venue.
     Accepted,
-    /// Refused before it reached the venue (terminal).
+    /// Refused by risk or the venue (terminal).
     Rejected,
     /// Partly filled, the rest working.
     PartiallyFilled,
     /// Completely filled (terminal).
     Filled,
+    /// A cancel is on its way; the order may still fill.
+    PendingCancel,
     /// Cancelled (terminal).
     Cancelled,
+    /// Its time in force ran out (terminal).
+    Expired,
 }
 
 impl OrderStatus {
     /// Whether no further event can change the order.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Rejected | Self::Filled | Self::Cancelled)
+        matches!(
+            self,
+            Self::Rejected | Self::Filled | Self::Cancelled | Self::Expired
+        )
     }
 }
 
@@ -40,20 +65,79 @@ pub struct Fill {
     pub qty: Decimal,
     /// Price of the fill.
     pub price: Decimal,
-    /// Commission charged, in the quote currency.
+    /// Fee charged, in the quote currency.
     pub commission: Decimal,
+    /// Whether the fill added liquidity (maker) rather than took it.
+    pub maker: bool,
 }
 
-/// Something that happens to a working order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderEvent {
+/// What an adapter says happened to an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VenueEventKind {
+    /// The venue accepted the order; it is working.
+    Accepted,
+    /// The venue refused the order.
+    Rejected(String),
+    /// A stop order's trigger price traded.
+    Triggered,
     /// A fill.
     Fill(Fill),
-    /// A cancellation.
-    Cancel,
+    /// The order was cancelled.
+    Cancelled(String),
+    /// The order's time in force ran out.
+    Expired(String),
+    /// The order's quantity or prices changed.
+    Replaced {
+        /// New total quantity.
+        qty: Decimal,
+        /// New type and prices.
+        order_type: OrderType,
+    },
 }
 
-/// An event that the order's status does not allow.
+/// One event of one order, as an adapter reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VenueEvent {
+    /// The order.
+    pub order_id: OrderId,
+    /// Strictly increasing per order at the adapter: a repeated or older id
+    /// is a duplicate or out-of-order delivery and changes nothing.
+    pub event_id: u64,
+    /// When it happened.
+    pub time: Timestamp,
+    /// What happened.
+    pub kind: VenueEventKind,
+}
+
+/// What a report says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportKind {
+    /// Sent to the venue.
+    Submitted,
+    /// Working at the venue.
+    Accepted,
+    /// Refused by risk or the venue.
+    Rejected,
+    /// A stop triggered.
+    Triggered,
+    /// A fill.
+    Fill,
+    /// A cancel was requested.
+    PendingCancel,
+    /// Cancelled.
+    Cancelled,
+    /// Time in force ran out.
+    Expired,
+    /// Quantity or prices changed.
+    Replaced,
+    /// A cancel was refused; the order is unchanged.
+    CancelRejected,
+    /// A replace was refused; the order is unchanged.
+    ReplaceRejected,
+}
+
+/// An event the order's status does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("order {order_id}: {event:?} not allowed in status {status:?}")]
 pub struct TransitionError {
@@ -62,10 +146,10 @@ pub struct TransitionError {
     /// Its status.
     pub status: OrderStatus,
     /// The refused event.
-    pub event: OrderEvent,
+    pub event: VenueEventKind,
 }
 
-/// An order accepted by an execution adapter.
+/// An order as the host knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     /// Host-assigned id.
@@ -74,17 +158,23 @@ pub struct Order {
     pub intent_id: IntentId,
     /// Who it belongs to.
     pub attribution: Arc<Attribution>,
-    /// What was ordered.
+    /// What is ordered now (after any replace).
     pub request: OrderRequest,
     /// Current status.
     pub status: OrderStatus,
     /// Quantity filled so far.
     pub filled_qty: Decimal,
+    /// Σ fill qty × price, for the average fill price.
+    pub filled_notional: Decimal,
+    /// Whether a stop has triggered.
+    pub triggered: bool,
+    /// The last adapter event applied.
+    pub last_event: u64,
 }
 
 impl Order {
-    /// A newly accepted order.
-    pub fn accepted(
+    /// A new order, just sent to the venue.
+    pub fn submitted(
         id: OrderId,
         intent_id: IntentId,
         attribution: Arc<Attribution>,
@@ -95,8 +185,11 @@ impl Order {
             intent_id,
             attribution,
             request,
-            status: OrderStatus::Accepted,
+            status: OrderStatus::Submitted,
             filled_qty: Decimal::ZERO,
+            filled_notional: Decimal::ZERO,
+            triggered: false,
+            last_event: 0,
         }
     }
 
@@ -105,168 +198,237 @@ impl Order {
         self.request.qty - self.filled_qty
     }
 
-    /// Applies an event, returning the new status.
-    pub fn apply(&mut self, event: OrderEvent) -> Result<OrderStatus, TransitionError> {
-        use OrderStatus::*;
-        let refuse = |status| TransitionError {
-            order_id: self.id,
-            status,
-            event,
-        };
-        let next = match (self.status, event) {
-            (Accepted | PartiallyFilled, OrderEvent::Fill(f))
-                if f.qty > Decimal::ZERO && f.qty < self.remaining() =>
-            {
-                PartiallyFilled
-            }
-            (Accepted | PartiallyFilled, OrderEvent::Fill(f)) if f.qty == self.remaining() => {
-                Filled
-            }
-            (Accepted | PartiallyFilled, OrderEvent::Cancel) => Cancelled,
-            (status, _) => return Err(refuse(status)),
-        };
-        if let OrderEvent::Fill(fill) = event {
-            self.filled_qty += fill.qty;
-        }
-        self.status = next;
-        Ok(next)
+    /// Average price of the fills so far.
+    pub fn avg_fill_price(&self) -> Option<Decimal> {
+        (!self.filled_qty.is_zero()).then(|| self.filled_notional / self.filled_qty)
     }
 
-    /// A report about this order at `time`.
-    pub fn report(&self, time: Timestamp, fill: Option<Fill>, reason: String) -> OrderReport {
-        OrderReport {
-            order_id: self.id,
-            intent_id: self.intent_id,
-            attribution: Arc::clone(&self.attribution),
-            request: self.request.clone(),
-            status: self.status,
-            fill,
-            reason,
-            time,
+    /// Whether the order still counts as open for its strategy.
+    pub fn is_open(&self) -> bool {
+        !self.status.is_terminal()
+    }
+
+    /// Applies an event. `Ok(None)`: a duplicate or stale event, ignored.
+    pub fn apply(&mut self, event: &VenueEvent) -> Result<Option<ReportKind>, TransitionError> {
+        use OrderStatus::*;
+        use VenueEventKind as E;
+        if event.event_id <= self.last_event {
+            return Ok(None);
         }
+        let refuse = || TransitionError {
+            order_id: self.id,
+            status: self.status,
+            event: event.kind.clone(),
+        };
+        let working = matches!(self.status, Accepted | PartiallyFilled | PendingCancel);
+        let (status, kind) = match (&event.kind, self.status) {
+            (E::Accepted, Submitted) => (Accepted, ReportKind::Accepted),
+            // A cancel requested before the venue accepted stays pending.
+            (E::Accepted, PendingCancel) if self.filled_qty.is_zero() => {
+                (PendingCancel, ReportKind::Accepted)
+            }
+            (E::Rejected(_), Submitted | PendingCancel) if self.filled_qty.is_zero() => {
+                (Rejected, ReportKind::Rejected)
+            }
+            (E::Triggered, _) if working && !self.triggered && self.request.order_type.stop().is_some() => {
+                (self.status, ReportKind::Triggered)
+            }
+            (E::Fill(f), _) if working && f.qty > Decimal::ZERO && f.qty <= self.remaining() => {
+                let status = if f.qty == self.remaining() {
+                    Filled
+                } else if self.status == PendingCancel {
+                    PendingCancel
+                } else {
+                    PartiallyFilled
+                };
+                (status, ReportKind::Fill)
+            }
+            (E::Cancelled(_), _) if working || self.status == Submitted => {
+                (Cancelled, ReportKind::Cancelled)
+            }
+            (E::Expired(_), _) if working => (Expired, ReportKind::Expired),
+            (E::Replaced { qty, .. }, Accepted | PartiallyFilled) if *qty > self.filled_qty => {
+                (self.status, ReportKind::Replaced)
+            }
+            _ => return Err(refuse()),
+        };
+        match &event.kind {
+            E::Fill(f) => {
+                self.filled_qty += f.qty;
+                self.filled_notional += f.qty * f.price;
+            }
+            E::Triggered => self.triggered = true,
+            E::Replaced { qty, order_type } => {
+                self.request.qty = *qty;
+                self.request.order_type = *order_type;
+            }
+            _ => {}
+        }
+        self.status = status;
+        self.last_event = event.event_id;
+        Ok(Some(kind))
     }
 }
 
 /// Reason given when a strategy cancels its own order.
 pub const CANCELLED_BY_STRATEGY: &str = "cancelled by strategy";
 
-/// A change to an order, as reported to inventory, the strategy and post-trade.
+/// A change to an order (or a refused request about one), as reported to
+/// inventory, the strategy and post-trade.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderReport {
+    /// Session-wide, strictly increasing.
+    pub sequence: u64,
     /// The order.
     pub order_id: OrderId,
     /// The intent that created it.
     pub intent_id: IntentId,
     /// Who it belongs to.
     pub attribution: Arc<Attribution>,
-    /// What was ordered.
+    /// What is ordered (after any replace).
     pub request: OrderRequest,
+    /// What happened.
+    pub kind: ReportKind,
     /// Status after this event.
     pub status: OrderStatus,
     /// The fill this event carries, if any.
     pub fill: Option<Fill>,
-    /// Why it was rejected or cancelled; empty otherwise.
+    /// Quantity filled so far, after this event.
+    pub filled_qty: Decimal,
+    /// Why it was refused, cancelled or expired; empty otherwise.
     pub reason: String,
     /// When it happened.
     pub time: Timestamp,
 }
 
-impl OrderReport {
-    /// The report of an order refused before any adapter accepted it.
-    pub fn rejected(
-        order_id: OrderId,
-        intent: &crate::intents::Intent,
-        request: OrderRequest,
-        reason: String,
-    ) -> Self {
-        Self {
-            order_id,
-            intent_id: intent.id,
-            attribution: Arc::clone(&intent.attribution),
-            request,
-            status: OrderStatus::Rejected,
-            fill: None,
+/// Every order of a session, by id, and the sequence of their reports.
+#[derive(Debug, Default)]
+pub struct OrderBook {
+    orders: BTreeMap<OrderId, Order>,
+    sequence: u64,
+}
+
+impl OrderBook {
+    /// The next report sequence number (also for reports of intents refused
+    /// before they became orders).
+    pub fn next_sequence(&mut self) -> u64 {
+        self.sequence += 1;
+        self.sequence
+    }
+
+    fn report(&mut self, order: &Order, kind: ReportKind, fill: Option<Fill>, reason: String, time: Timestamp) -> OrderReport {
+        OrderReport {
+            sequence: self.next_sequence(),
+            order_id: order.id,
+            intent_id: order.intent_id,
+            attribution: Arc::clone(&order.attribution),
+            request: order.request.clone(),
+            kind,
+            status: order.status,
+            fill,
+            filled_qty: order.filled_qty,
             reason,
-            time: intent.time,
+            time,
         }
     }
-}
 
-/// A cancel the venue refused: there is no such working order of the strategy.
-/// Like FIX's cancel reject, this is not an order report (there may be no order).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CancelRejected {
-    /// The cancel intent.
-    pub intent_id: IntentId,
-    /// The order it named.
-    pub order_id: OrderId,
-    /// Why it was refused.
-    pub reason: String,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::intents::OrderType;
-    use crate::model::{ExecutionId, InstrumentId, RouteId, Side, StrategyId};
-    use proptest::prelude::*;
-
-    fn order(qty: i64) -> Order {
-        let attribution = Arc::new(Attribution {
-            strategy_index: 0,
-            execution_index: 0,
-            strategy_id: StrategyId::new("s"),
-            execution_id: ExecutionId::new("e"),
-            route_id: RouteId::new("r"),
-            plugin_version: 0,
-        });
-        let request = OrderRequest {
-            instrument: InstrumentId(0),
-            side: Side::Buy,
-            order_type: OrderType::Market,
-            qty: Decimal::from(qty),
-            client_tag: String::new(),
-        };
-        Order::accepted(OrderId(1), IntentId(1), attribution, request)
+    /// Records a new order sent to its adapter.
+    pub fn submit(&mut self, order_id: OrderId, intent: &Intent, request: OrderRequest) -> OrderReport {
+        let order = Order::submitted(order_id, intent.id, Arc::clone(&intent.attribution), request);
+        let report = self.report(&order, ReportKind::Submitted, None, String::new(), intent.time);
+        self.orders.insert(order_id, order);
+        report
     }
 
-    fn fill(qty: i64) -> OrderEvent {
-        OrderEvent::Fill(Fill {
-            qty: Decimal::from(qty),
-            price: Decimal::ONE,
-            commission: Decimal::ZERO,
-        })
+    /// Records an order refused before it reached an adapter.
+    pub fn reject(&mut self, order_id: OrderId, intent: &Intent, request: OrderRequest, reason: String) -> OrderReport {
+        let mut order = Order::submitted(order_id, intent.id, Arc::clone(&intent.attribution), request);
+        order.status = OrderStatus::Rejected;
+        let report = self.report(&order, ReportKind::Rejected, None, reason, intent.time);
+        self.orders.insert(order_id, order);
+        report
     }
 
-    #[test]
-    fn transitions() {
-        let mut o = order(10);
-        assert_eq!(o.apply(fill(4)), Ok(OrderStatus::PartiallyFilled));
-        assert!(o.apply(fill(7)).is_err(), "overfill");
-        assert_eq!(o.apply(fill(6)), Ok(OrderStatus::Filled));
-        assert!(
-            o.apply(OrderEvent::Cancel).is_err(),
-            "terminal stays terminal"
-        );
-        let mut o = order(10);
-        assert_eq!(o.apply(OrderEvent::Cancel), Ok(OrderStatus::Cancelled));
-        assert!(o.apply(fill(1)).is_err(), "no fill after cancel");
+    /// Marks a cancel as requested. `None` if the order is not open.
+    pub fn request_cancel(&mut self, order_id: OrderId, time: Timestamp) -> Option<OrderReport> {
+        let order = self.orders.get_mut(&order_id).filter(|o| {
+            matches!(o.status, OrderStatus::Submitted | OrderStatus::Accepted | OrderStatus::PartiallyFilled)
+        })?;
+        order.status = OrderStatus::PendingCancel;
+        let order = order.clone();
+        Some(self.report(&order, ReportKind::PendingCancel, None, String::new(), time))
     }
 
-    proptest! {
-        #[test]
-        fn filled_qty_is_monotonic_and_bounded(events in proptest::collection::vec(prop_oneof![(0i64..12).prop_map(fill), Just(OrderEvent::Cancel)], 0..20)) {
-            let mut o = order(10);
-            for event in events {
-                let (before, status) = (o.filled_qty, o.status);
-                match o.apply(event) {
-                    Ok(_) => prop_assert!(!status.is_terminal()),
-                    Err(_) => prop_assert_eq!((o.filled_qty, o.status), (before, status)),
-                }
-                prop_assert!(o.filled_qty >= before);
-                prop_assert!(o.filled_qty <= o.request.qty);
-                prop_assert_eq!(o.status == OrderStatus::Filled, o.filled_qty == o.request.qty);
+    /// A report that a cancel or replace of `order_id` by `intent` was
+    /// refused. The order, if it exists, is unchanged.
+    pub fn refuse_request(&mut self, kind: ReportKind, order_id: OrderId, intent: &Intent, request: Option<OrderRequest>, reason: String) -> OrderReport {
+        let order = self.orders.get(&order_id).filter(|o| o.attribution.strategy_index == intent.attribution.strategy_index).cloned();
+        let mut report = match order {
+            Some(order) => self.report(&order, kind, None, reason, intent.time),
+            None => {
+                let placeholder = Order::submitted(order_id, intent.id, Arc::clone(&intent.attribution), request.unwrap_or_else(OrderRequest::unknown));
+                let mut report = self.report(&placeholder, kind, None, reason, intent.time);
+                report.status = OrderStatus::Rejected;
+                report
             }
+        };
+        report.intent_id = intent.id;
+        report
+    }
+
+    /// Applies an adapter event; `None` if it is a duplicate, stale, for an
+    /// unknown order, or not allowed (the last two are logged).
+    pub fn apply(&mut self, event: &VenueEvent) -> Option<OrderReport> {
+        let Some(order) = self.orders.get_mut(&event.order_id) else {
+            tracing::warn!(order_id = %event.order_id, "event for an unknown order ignored: {:?}", event.kind);
+            return None;
+        };
+        match order.apply(event) {
+            Ok(Some(kind)) => {
+                let order = order.clone();
+                let (fill, reason) = match &event.kind {
+                    VenueEventKind::Fill(f) => (Some(*f), String::new()),
+                    VenueEventKind::Rejected(r) | VenueEventKind::Cancelled(r) | VenueEventKind::Expired(r) => (None, r.clone()),
+                    _ => (None, String::new()),
+                };
+                Some(self.report(&order, kind, fill, reason, event.time))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("adapter event ignored: {e}");
+                None
+            }
+        }
+    }
+
+    /// The order with this id, if any.
+    pub fn get(&self, id: OrderId) -> Option<&Order> {
+        self.orders.get(&id)
+    }
+
+    /// Open orders of strategy `strategy_index`, oldest first.
+    pub fn open_orders(&self, strategy_index: usize) -> impl Iterator<Item = &Order> + Clone {
+        self.open().filter(move |o| o.attribution.strategy_index == strategy_index)
+    }
+
+    /// Every open order, oldest first.
+    pub fn open(&self) -> impl Iterator<Item = &Order> + Clone {
+        self.orders.values().filter(|o| o.is_open())
+    }
+}
+
+impl OrderRequest {
+    /// Stand-in request of a report about an order id the strategy does not have.
+    fn unknown() -> Self {
+        Self {
+            instrument: crate::model::InstrumentId(u32::MAX),
+            side: crate::model::Side::Buy,
+            order_type: OrderType::Market,
+            tif: crate::intents::TimeInForce::Gtc,
+            qty: Decimal::ZERO,
+            reduce_only: false,
+            post_only: false,
+            client_tag: String::new(),
         }
     }
 }

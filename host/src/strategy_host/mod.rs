@@ -568,7 +568,7 @@ fn intent_bytes(intent: &wit::Intent) -> usize {
     const FIXED: usize = 48;
     match intent {
         wit::Intent::Place(order) => FIXED + order.client_tag.len(),
-        wit::Intent::Cancel(_) => FIXED,
+        wit::Intent::Cancel(_) | wit::Intent::Replace(_) | wit::Intent::CancelAll(_) => FIXED,
     }
 }
 

@@ -207,7 +207,7 @@ cracktrader_guest::export_strategy!(SmaCross);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cracktrader_guest::{Bar, OpenOrder, OrderType, PlaceOrder, Position};
+    use cracktrader_guest::{Bar, OpenOrder, OrderStatus, OrderType, PlaceOrder, Position, TimeInForce};
 
     const EURUSD: u32 = 7;
 
@@ -273,7 +273,7 @@ mod tests {
             positions,
             balances: Vec::new(),
             open_orders,
-            reports: Vec::new(),
+            ..View::default()
         }
     }
 
@@ -315,7 +315,10 @@ mod tests {
             instrument: EURUSD,
             side,
             order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
             qty,
+            reduce_only: false,
+            post_only: false,
             client_tag: tag.to_string(),
         }
     }
@@ -407,8 +410,13 @@ mod tests {
             instrument: EURUSD,
             side,
             order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
             qty,
             filled_qty,
+            status: OrderStatus::Accepted,
+            triggered: false,
+            reduce_only: false,
+            post_only: false,
             client_tag: ENTRY_TAG.to_string(),
         };
         let mut strategy = strategy();

@@ -74,15 +74,7 @@ mod tests {
     }
 
     fn empty_view() -> View {
-        View {
-            snapshot_id: 0,
-            time: 0,
-            bars: Vec::new(),
-            positions: Vec::new(),
-            balances: Vec::new(),
-            open_orders: Vec::new(),
-            reports: Vec::new(),
-        }
+        View::default()
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Test plugin: a real component built against another version of the WIT.
 //!
 //! `wit/strategy.wit` here is the project's contract with the package version
-//! changed to `cracktrader:strategy@0.2.0` and nothing else (a unit test keeps
+//! changed to `cracktrader:strategy@0.3.0` and nothing else (a unit test keeps
 //! the two in step). The host's tests load this component to check that an
 //! unsupported contract version is refused with a clear error. The strategy
 //! itself does nothing.
@@ -57,11 +57,11 @@ mod tests {
     fn wit_is_the_project_wit_at_another_version() {
         let project = include_str!("../../../wit/strategy.wit");
         let copy = include_str!("../wit/strategy.wit");
-        let from = "package cracktrader:strategy@0.1.0;";
-        assert!(project.contains(from), "project WIT is no longer at 0.1.0");
+        let from = "package cracktrader:strategy@0.2.0;";
+        assert!(project.contains(from), "project WIT is no longer at 0.2.0");
         assert_eq!(
             copy,
-            project.replace(from, "package cracktrader:strategy@0.2.0;"),
+            project.replace(from, "package cracktrader:strategy@0.3.0;"),
             "plugins/wit-mismatch/wit/strategy.wit has drifted from wit/strategy.wit"
         );
     }
