@@ -432,3 +432,138 @@ impl OrderRequest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intents::{Action, TimeInForce};
+    use crate::inventory::{Account, AccountKind, Inventory};
+    use crate::model::{Currency, ExecutionId, InstrumentId, RouteId, Side, SnapshotId, StrategyId};
+    use proptest::prelude::*;
+
+    fn intent(qty: i64, side: Side) -> (Intent, OrderRequest) {
+        let attribution = Arc::new(Attribution {
+            strategy_index: 0,
+            execution_index: 0,
+            strategy_id: StrategyId::new("s"),
+            execution_id: ExecutionId::new("e"),
+            route_id: RouteId::new("r"),
+            plugin_version: 0,
+        });
+        let request = OrderRequest {
+            instrument: InstrumentId(0),
+            side,
+            order_type: OrderType::Limit { price: Decimal::ONE },
+            tif: TimeInForce::Gtc,
+            qty: Decimal::from(qty),
+            reduce_only: false,
+            post_only: false,
+            client_tag: String::new(),
+        };
+        let intent = Intent {
+            id: IntentId(1),
+            attribution,
+            snapshot_id: SnapshotId(1),
+            time: 0,
+            action: Action::Place { order_id: OrderId(1), request: request.clone() },
+        };
+        (intent, request)
+    }
+
+    fn event(event_id: u64, kind: VenueEventKind) -> VenueEvent {
+        VenueEvent { order_id: OrderId(1), event_id, time: event_id as i64, kind }
+    }
+
+    fn fill(qty: i64, price: i64) -> VenueEventKind {
+        VenueEventKind::Fill(Fill {
+            qty: Decimal::from(qty),
+            price: Decimal::new(price, 2),
+            commission: Decimal::new(qty, 3),
+            maker: false,
+        })
+    }
+
+    #[test]
+    fn lifecycle() {
+        let (intent, request) = intent(10, Side::Buy);
+        let mut book = OrderBook::default();
+        let submitted = book.submit(OrderId(1), &intent, request);
+        assert_eq!((submitted.sequence, submitted.kind, submitted.status), (1, ReportKind::Submitted, OrderStatus::Submitted));
+        assert!(book.apply(&event(1, fill(1, 100))).is_none(), "no fill before accept");
+        let accepted = book.apply(&event(2, VenueEventKind::Accepted)).unwrap();
+        assert_eq!((accepted.sequence, accepted.status), (2, OrderStatus::Accepted));
+        assert_eq!(book.apply(&event(3, fill(4, 100))).unwrap().status, OrderStatus::PartiallyFilled);
+        assert!(book.apply(&event(3, fill(4, 100))).is_none(), "duplicate");
+        assert!(book.apply(&event(2, VenueEventKind::Accepted)).is_none(), "stale");
+        assert_eq!(book.request_cancel(OrderId(1), 4).unwrap().status, OrderStatus::PendingCancel);
+        let filled = book.apply(&event(4, fill(6, 110))).unwrap();
+        assert_eq!((filled.status, filled.filled_qty), (OrderStatus::Filled, Decimal::from(10)));
+        assert_eq!(book.get(OrderId(1)).unwrap().avg_fill_price(), Some(Decimal::new(106, 2)));
+        assert!(book.apply(&event(5, VenueEventKind::Cancelled("late".into()))).is_none(), "terminal stays terminal");
+        assert!(book.request_cancel(OrderId(1), 6).is_none());
+        assert_eq!(book.open().count(), 0);
+    }
+
+    fn any_event() -> impl Strategy<Value = VenueEventKind> {
+        prop_oneof![
+            Just(VenueEventKind::Accepted),
+            Just(VenueEventKind::Triggered),
+            (0i64..12, 90i64..110).prop_map(|(q, p)| fill(q, p)),
+            Just(VenueEventKind::Cancelled("c".into())),
+            Just(VenueEventKind::Expired("e".into())),
+            Just(VenueEventKind::Rejected("r".into())),
+            (1i64..15).prop_map(|q| VenueEventKind::Replaced { qty: Decimal::from(q), order_type: OrderType::Limit { price: Decimal::TWO } }),
+        ]
+    }
+
+    proptest! {
+        /// Whatever an adapter sends, in whatever order and however often:
+        /// no fill before acceptance, terminal stays terminal, filled
+        /// quantity is monotonic and bounded, the average price matches the
+        /// fills, repeats change nothing, and cash + position value is
+        /// conserved through every fill and fee.
+        #[test]
+        fn invariants_hold_for_any_event_stream(
+            events in proptest::collection::vec((1u64..40, any_event()), 0..60),
+            sell in any::<bool>(),
+        ) {
+            let side = if sell { Side::Sell } else { Side::Buy };
+            let (intent, request) = intent(10, side);
+            let mut book = OrderBook::default();
+            let usd = Currency::new("USD");
+            let account = Account::new(ExecutionId::new("e"), usd.clone(), AccountKind::Margin { leverage: Decimal::ONE }, [(usd.clone(), Decimal::from(1000))].into());
+            let mut inventory = Inventory::new(vec![account], vec![0], 1);
+            inventory.apply(&book.submit(OrderId(1), &intent, request), &usd);
+            let (mut accepted, mut fills) = (false, Vec::new());
+            for (event_id, kind) in events {
+                let before = book.get(OrderId(1)).unwrap().clone();
+                let report = book.apply(&event(event_id, kind.clone()));
+                let after = book.get(OrderId(1)).unwrap().clone();
+                match &report {
+                    None => prop_assert_eq!(&after, &before, "refused or repeated events change nothing"),
+                    Some(report) => {
+                        prop_assert!(!before.status.is_terminal());
+                        prop_assert!(event_id > before.last_event);
+                        if let Some(fill) = report.fill {
+                            prop_assert!(accepted, "fill before accept");
+                            fills.push(fill);
+                        }
+                        inventory.apply(report, &usd);
+                    }
+                }
+                accepted |= after.status != OrderStatus::Submitted && after.status != OrderStatus::Rejected;
+                prop_assert!(after.filled_qty >= before.filled_qty);
+                prop_assert!(after.filled_qty <= after.request.qty);
+                prop_assert_eq!(after.status == OrderStatus::Filled, !after.filled_qty.is_zero() && after.filled_qty == after.request.qty);
+                let notional: Decimal = fills.iter().map(|f| f.qty * f.price).sum();
+                prop_assert_eq!(after.filled_notional, notional);
+                let fees: Decimal = fills.iter().map(|f| f.commission).sum();
+                let position = inventory.position(0, InstrumentId(0));
+                prop_assert_eq!(position.qty, side.sign() * after.filled_qty);
+                // Cash spent on the position is its cost (or came back as PnL).
+                let cash = inventory.account(0).balance(&usd);
+                prop_assert_eq!(cash + position.cost - position.realized_pnl + fees, Decimal::from(1000));
+            }
+        }
+    }
+}
