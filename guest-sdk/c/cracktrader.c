@@ -348,6 +348,24 @@ const ct_bar *ct_view_bar(const ct_view *view, uint32_t instrument) {
   return NULL;
 }
 
+const ct_quote *ct_view_quote(const ct_view *view, uint32_t instrument) {
+  for (size_t i = 0; i < view->quotes.len; i++) {
+    if (view->quotes.ptr[i].instrument == instrument) return &view->quotes.ptr[i];
+  }
+  return NULL;
+}
+
+const ct_trade *ct_view_trade(const ct_view *view, uint32_t instrument, size_t *cursor) {
+  for (; *cursor < view->trades.len; (*cursor)++) {
+    const ct_trade *trade = &view->trades.ptr[*cursor];
+    if (trade->instrument == instrument) {
+      (*cursor)++;
+      return trade;
+    }
+  }
+  return NULL;
+}
+
 int64_t ct_view_position(const ct_view *view, uint32_t instrument) {
   for (size_t i = 0; i < view->account.positions.len; i++) {
     if (view->account.positions.ptr[i].instrument == instrument) {
@@ -368,6 +386,14 @@ int64_t ct_view_open_qty(const ct_view *view, uint32_t instrument, ct_side side)
   return total;
 }
 
+const ct_balance *ct_view_balance(const ct_view *view, const char *currency) {
+  for (size_t i = 0; i < view->account.balances.len; i++) {
+    const ct_balance *balance = &view->account.balances.ptr[i];
+    if (ct_string_eq(&balance->currency, currency)) return balance;
+  }
+  return NULL;
+}
+
 /* ---- Intents --------------------------------------------------------------- */
 
 static ct_intent *push_intent(ct_intents *intents) {
@@ -378,38 +404,103 @@ static ct_intent *push_intent(ct_intents *intents) {
   return intent;
 }
 
-static void place(ct_intents *intents, uint32_t instrument, ct_side side, int64_t qty,
-                  cracktrader_strategy_types_order_type_t order_type, const char *tag) {
+static ct_place_order *place(ct_intents *intents, uint32_t instrument, ct_side side,
+                             int64_t qty, ct_order_type order_type, const char *tag) {
   ct_intent *intent = push_intent(intents);
   intent->tag = CRACKTRADER_STRATEGY_TYPES_INTENT_PLACE;
-  intent->val.place = (cracktrader_strategy_types_place_order_t){
+  intent->val.place = (ct_place_order){
       .instrument = instrument,
       .side = side,
       .order_type = order_type,
+      .time_in_force = ct_tif_gtc(),
       .qty = qty,
+      .reduce_only = false,
+      .post_only = false,
       /* The host's post-return frees every returned string. */
       .client_tag = ct_string_from(tag),
   };
+  return &intent->val.place;
 }
 
-void ct_market(ct_intents *intents, uint32_t instrument, ct_side side, int64_t qty,
-               const char *tag) {
-  cracktrader_strategy_types_order_type_t market = {
-      .tag = CRACKTRADER_STRATEGY_TYPES_ORDER_TYPE_MARKET};
-  place(intents, instrument, side, qty, market, tag);
+ct_place_order *ct_market(ct_intents *intents, uint32_t instrument, ct_side side, int64_t qty,
+                          const char *tag) {
+  ct_order_type market = {.tag = CT_ORDER_MARKET};
+  return place(intents, instrument, side, qty, market, tag);
 }
 
-void ct_limit(ct_intents *intents, uint32_t instrument, ct_side side, int64_t qty,
-              int64_t price, const char *tag) {
-  cracktrader_strategy_types_order_type_t limit = {
-      .tag = CRACKTRADER_STRATEGY_TYPES_ORDER_TYPE_LIMIT, .val.limit = price};
-  place(intents, instrument, side, qty, limit, tag);
+ct_place_order *ct_limit(ct_intents *intents, uint32_t instrument, ct_side side, int64_t qty,
+                         int64_t price, const char *tag) {
+  ct_order_type limit = {.tag = CT_ORDER_LIMIT, .val.limit = price};
+  return place(intents, instrument, side, qty, limit, tag);
 }
+
+ct_place_order *ct_stop(ct_intents *intents, uint32_t instrument, ct_side side, int64_t qty,
+                        int64_t stop, const char *tag) {
+  ct_order_type order_type = {.tag = CT_ORDER_STOP, .val.stop = stop};
+  return place(intents, instrument, side, qty, order_type, tag);
+}
+
+ct_place_order *ct_stop_limit(ct_intents *intents, uint32_t instrument, ct_side side,
+                              int64_t qty, int64_t stop, int64_t limit, const char *tag) {
+  ct_order_type order_type = {.tag = CT_ORDER_STOP_LIMIT,
+                              .val.stop_limit = {.stop = stop, .limit = limit}};
+  return place(intents, instrument, side, qty, order_type, tag);
+}
+
+ct_place_order *ct_with_tif(ct_place_order *order, ct_time_in_force tif) {
+  order->time_in_force = tif;
+  return order;
+}
+
+ct_place_order *ct_reduce_only(ct_place_order *order) {
+  order->reduce_only = true;
+  return order;
+}
+
+ct_place_order *ct_post_only(ct_place_order *order) {
+  order->post_only = true;
+  return order;
+}
+
+ct_time_in_force ct_tif_gtc(void) { return (ct_time_in_force){.tag = CT_TIF_GTC}; }
+ct_time_in_force ct_tif_ioc(void) { return (ct_time_in_force){.tag = CT_TIF_IOC}; }
+ct_time_in_force ct_tif_fok(void) { return (ct_time_in_force){.tag = CT_TIF_FOK}; }
+ct_time_in_force ct_tif_gtd(int64_t time) {
+  return (ct_time_in_force){.tag = CT_TIF_GTD, .val.gtd = time};
+}
+ct_time_in_force ct_tif_day(void) { return (ct_time_in_force){.tag = CT_TIF_DAY}; }
 
 void ct_cancel(ct_intents *intents, uint64_t order_id) {
   ct_intent *intent = push_intent(intents);
   intent->tag = CRACKTRADER_STRATEGY_TYPES_INTENT_CANCEL;
   intent->val.cancel = order_id;
+}
+
+void ct_cancel_all(ct_intents *intents) {
+  ct_intent *intent = push_intent(intents);
+  intent->tag = CRACKTRADER_STRATEGY_TYPES_INTENT_CANCEL_ALL;
+  intent->val.cancel_all.is_some = false;
+}
+
+void ct_cancel_all_of(ct_intents *intents, uint32_t instrument) {
+  ct_intent *intent = push_intent(intents);
+  intent->tag = CRACKTRADER_STRATEGY_TYPES_INTENT_CANCEL_ALL;
+  intent->val.cancel_all.is_some = true;
+  intent->val.cancel_all.val = instrument;
+}
+
+ct_option_s64 ct_some(int64_t value) { return (ct_option_s64){.is_some = true, .val = value}; }
+
+void ct_replace(ct_intents *intents, uint64_t order_id, ct_option_s64 qty,
+                ct_option_s64 limit_price, ct_option_s64 stop_price) {
+  ct_intent *intent = push_intent(intents);
+  intent->tag = CRACKTRADER_STRATEGY_TYPES_INTENT_REPLACE;
+  intent->val.replace = (ct_replace_order){
+      .order_id = order_id,
+      .qty = qty,
+      .limit_price = limit_price,
+      .stop_price = stop_price,
+  };
 }
 
 /* ---- Saved state ------------------------------------------------------------ */
@@ -582,8 +673,15 @@ __attribute__((weak)) bool ct_strategy_restore_state(struct ct_strategy *strateg
   return true;
 }
 
-static void drop_view(void) {
+/* Frees the step's market data (the arguments of on_step are ours to free). */
+static void drop_market_data(void) {
   cracktrader_strategy_types_list_bar_free(&view.bars);
+  cracktrader_strategy_types_list_quote_free(&view.quotes);
+  cracktrader_strategy_types_list_trade_free(&view.trades);
+}
+
+static void drop_view(void) {
+  drop_market_data();
   if (have_account) cracktrader_strategy_types_account_free(&view.account);
   memset(&view, 0, sizeof view);
   have_account = false;
@@ -626,10 +724,12 @@ void exports_cracktrader_strategy_strategy_on_step(exports_cracktrader_strategy_
                                                    ct_intents *ret) {
   struct ct_strategy *strategy = required("on-step");
   /* The arguments are ours to free: keep the account until a newer one comes. */
-  cracktrader_strategy_types_list_bar_free(&view.bars);
+  drop_market_data();
   view.snapshot_id = step->snapshot_id;
   view.time = step->time;
   view.bars = step->bars;
+  view.quotes = step->quotes;
+  view.trades = step->trades;
   if (step->account.is_some) {
     if (have_account) cracktrader_strategy_types_account_free(&view.account);
     view.account = step->account.val;

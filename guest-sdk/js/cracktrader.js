@@ -12,10 +12,51 @@
 // `{ tag, val }`; `option<T>` is the value or undefined; `list<u8>` is a
 // Uint8Array; a `result` error is returned by throwing it.
 
-import { log as hostLog } from 'cracktrader:strategy/host@0.1.0';
+import { log as hostLog } from 'cracktrader:strategy/host@0.2.0';
 
 /** Order sides, as the WIT enum `side` names them. */
 export const Side = Object.freeze({ BUY: 'buy', SELL: 'sell' });
+
+/** Order statuses (`status` of open orders and reports), as the WIT enum names them. */
+export const OrderStatus = Object.freeze({
+  SUBMITTED: 'submitted',
+  ACCEPTED: 'accepted',
+  REJECTED: 'rejected',
+  PARTIALLY_FILLED: 'partially-filled',
+  FILLED: 'filled',
+  PENDING_CANCEL: 'pending-cancel',
+  CANCELLED: 'cancelled',
+  EXPIRED: 'expired',
+});
+
+/** The event a report carries (`kind` of a report), as the WIT enum names them. */
+export const ReportKind = Object.freeze({
+  SUBMITTED: 'submitted',
+  ACCEPTED: 'accepted',
+  REJECTED: 'rejected',
+  TRIGGERED: 'triggered',
+  FILL: 'fill',
+  PENDING_CANCEL: 'pending-cancel',
+  CANCELLED: 'cancelled',
+  EXPIRED: 'expired',
+  REPLACED: 'replaced',
+  CANCEL_REJECTED: 'cancel-rejected',
+  REPLACE_REJECTED: 'replace-rejected',
+});
+
+/** Times in force (the WIT variant `time-in-force`), for the `tif` order option. */
+export const TimeInForce = Object.freeze({
+  /** Until filled or cancelled (the default). */
+  GTC: Object.freeze({ tag: 'gtc' }),
+  /** Fill what can be filled at the first opportunity, cancel the rest. */
+  IOC: Object.freeze({ tag: 'ioc' }),
+  /** Fill the whole quantity at the first opportunity, or nothing. */
+  FOK: Object.freeze({ tag: 'fok' }),
+  /** Until the end of the UTC day the order was placed on. */
+  DAY: Object.freeze({ tag: 'day' }),
+  /** Until `time` (BigInt ns since the epoch). */
+  gtd: (time) => ({ tag: 'gtd', val: time }),
+});
 
 /** Writes a line to the session log; level is 'trace' .. 'error'. */
 export function log(level, message) {
@@ -200,14 +241,22 @@ function parseParam(key, text, parser) {
 }
 
 /**
- * Everything a strategy sees at one step: the step's bars plus the latest
- * account the host sent (it sends one only when it may have changed).
+ * Everything a strategy sees at one step: the step's market data (bars,
+ * quotes, trades) plus the latest account the host sent (it sends one only
+ * when it may have changed). `baseCurrency`, `equity` and `marginUsed` value
+ * the whole execution context (`equity` and `marginUsed` are WIT `decimal`
+ * records: `Decimal.from(view.equity)`).
  */
 export class View {
   constructor() {
     this.snapshotId = 0n;
     this.time = 0n;
     this.bars = [];
+    this.quotes = [];
+    this.trades = [];
+    this.baseCurrency = '';
+    this.equity = { mantissa: 0n, scale: 0 };
+    this.marginUsed = { mantissa: 0n, scale: 0 };
     this.positions = [];
     this.balances = [];
     this.openOrders = [];
@@ -219,9 +268,14 @@ export class View {
     this.snapshotId = step.snapshotId;
     this.time = step.time;
     this.bars = step.bars;
+    this.quotes = step.quotes;
+    this.trades = step.trades;
     if (step.account === undefined || step.account === null) {
       this.reports = [];
     } else {
+      this.baseCurrency = step.account.baseCurrency;
+      this.equity = step.account.equity;
+      this.marginUsed = step.account.marginUsed;
       this.positions = step.account.positions;
       this.balances = step.account.balances;
       this.openOrders = step.account.openOrders;
@@ -232,6 +286,16 @@ export class View {
   /** The bar of `instrument` that closed at this step, or undefined. */
   bar(instrument) {
     return this.bars.find((bar) => bar.instrument === instrument);
+  }
+
+  /** The quote of `instrument` at this step, or undefined. */
+  quote(instrument) {
+    return this.quotes.find((quote) => quote.instrument === instrument);
+  }
+
+  /** Trades of `instrument` printed at this step. */
+  tradesOf(instrument) {
+    return this.trades.filter((trade) => trade.instrument === instrument);
   }
 
   /** The signed position in `instrument` (BigInt, scaled by qtyScale), 0n if none. */
@@ -257,25 +321,65 @@ export class View {
   }
 }
 
-/** A market order intent for `qty` (BigInt, scaled by qtyScale). */
-export function market(instrument, side, qty, tag) {
+// Order options, the last argument of every order helper:
+// `{ tif, reduceOnly, postOnly }`, each optional (GTC, false, false).
+function place(instrument, side, orderType, qty, tag, options = {}) {
+  const { tif = TimeInForce.GTC, reduceOnly = false, postOnly = false } = options;
   return {
     tag: 'place',
-    val: { instrument, side, orderType: { tag: 'market' }, qty, clientTag: tag },
+    val: {
+      instrument,
+      side,
+      orderType,
+      timeInForce: tif,
+      qty,
+      reduceOnly,
+      postOnly,
+      clientTag: tag,
+    },
   };
 }
 
+/**
+ * A market order intent for `qty` (BigInt, scaled by qtyScale), tagged `tag`.
+ * `options`: `{ tif, reduceOnly, postOnly }` (default GTC, false, false).
+ */
+export function market(instrument, side, qty, tag, options) {
+  return place(instrument, side, { tag: 'market' }, qty, tag, options);
+}
+
 /** A limit order intent at `price` (BigInt, scaled by priceScale). */
-export function limit(instrument, side, qty, price, tag) {
-  return {
-    tag: 'place',
-    val: { instrument, side, orderType: { tag: 'limit', val: price }, qty, clientTag: tag },
-  };
+export function limit(instrument, side, qty, price, tag, options) {
+  return place(instrument, side, { tag: 'limit', val: price }, qty, tag, options);
+}
+
+/** A stop order intent: a market order once `stopPrice` trades. */
+export function stop(instrument, side, qty, stopPrice, tag, options) {
+  return place(instrument, side, { tag: 'stop', val: stopPrice }, qty, tag, options);
+}
+
+/** A stop-limit order intent: a limit order at `limitPrice` once `stopPrice` trades. */
+export function stopLimit(instrument, side, qty, stopPrice, limitPrice, tag, options) {
+  const orderType = { tag: 'stop-limit', val: { stop: stopPrice, limit: limitPrice } };
+  return place(instrument, side, orderType, qty, tag, options);
 }
 
 /** A cancel intent for a working order. */
 export function cancel(orderId) {
   return { tag: 'cancel', val: orderId };
+}
+
+/**
+ * A replace intent for working order `orderId`: `{ qty, limitPrice,
+ * stopPrice }` (BigInts), each left out to keep the current value.
+ */
+export function replace(orderId, { qty, limitPrice, stopPrice } = {}) {
+  return { tag: 'replace', val: { orderId, qty, limitPrice, stopPrice } };
+}
+
+/** Cancels every working order of the strategy, or only those in `instrument`. */
+export function cancelAll(instrument) {
+  return { tag: 'cancel-all', val: instrument };
 }
 
 /** Builds saved state in the SDK's layout: a version byte, then values little-endian. */

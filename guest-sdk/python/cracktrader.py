@@ -27,13 +27,31 @@ from wit_world.imports import host, types
 from wit_world.imports.types import (  # noqa: F401  (re-exported for strategies)
     Bar,
     Info,
+    Intent,
     Intent_Cancel,
+    Intent_CancelAll,
     Intent_Place,
+    Intent_Replace,
     LogLevel,
+    OrderStatus,
+    OrderType,
     OrderType_Limit,
     OrderType_Market,
+    OrderType_Stop,
+    OrderType_StopLimit,
     PlaceOrder,
+    Quote,
+    ReplaceOrder,
+    ReportKind,
     Side,
+    StopLimit,
+    TimeInForce,
+    TimeInForce_Day,
+    TimeInForce_Fok,
+    TimeInForce_Gtc,
+    TimeInForce_Gtd,
+    TimeInForce_Ioc,
+    Trade,
 )
 
 MAX_SCALE = 28
@@ -209,12 +227,21 @@ def _parse_param(key: str, text: str, parse):
 
 
 class View:
-    """The step's bars plus the latest account the host sent (only sent when it may have changed)."""
+    """The step's market data (bars, quotes, trades) plus the latest account the
+    host sent (only sent when it may have changed). ``base_currency``,
+    ``equity`` and ``margin_used`` value the whole execution context
+    (``equity`` and ``margin_used`` are WIT ``decimal`` records:
+    ``Decimal.of(view.equity)``)."""
 
     def __init__(self):
         self.snapshot_id = 0
         self.time = 0
         self.bars = []
+        self.quotes = []
+        self.trades = []
+        self.base_currency = ""
+        self.equity = types.Decimal(0, 0)
+        self.margin_used = types.Decimal(0, 0)
         self.positions = []
         self.balances = []
         self.open_orders = []
@@ -225,10 +252,15 @@ class View:
         self.snapshot_id = step.snapshot_id
         self.time = step.time
         self.bars = step.bars
+        self.quotes = step.quotes
+        self.trades = step.trades
         account = step.account
         if account is None:
             self.reports = []
         else:
+            self.base_currency = account.base_currency
+            self.equity = account.equity
+            self.margin_used = account.margin_used
             self.positions = account.positions
             self.balances = account.balances
             self.open_orders = account.open_orders
@@ -237,6 +269,14 @@ class View:
     def bar(self, instrument: int):
         """The bar of ``instrument`` that closed at this step, or None."""
         return next((bar for bar in self.bars if bar.instrument == instrument), None)
+
+    def quote(self, instrument: int):
+        """The quote of ``instrument`` at this step, or None."""
+        return next((quote for quote in self.quotes if quote.instrument == instrument), None)
+
+    def trades_of(self, instrument: int) -> list:
+        """Trades of ``instrument`` printed at this step."""
+        return [trade for trade in self.trades if trade.instrument == instrument]
 
     def position(self, instrument: int) -> int:
         """The signed position (scaled by qty_scale), 0 if none."""
@@ -255,19 +295,102 @@ class View:
         return next((b for b in self.balances if b.currency == currency), None)
 
 
-def market(instrument: int, side: Side, qty: int, tag: str) -> Intent_Place:
+def _place(
+    instrument: int,
+    side: Side,
+    order_type: OrderType,
+    qty: int,
+    tag: str,
+    tif,
+    reduce_only: bool,
+    post_only: bool,
+) -> Intent_Place:
+    time_in_force = TimeInForce_Gtc() if tif is None else tif
+    return Intent_Place(
+        PlaceOrder(instrument, side, order_type, time_in_force, qty, reduce_only, post_only, tag)
+    )
+
+
+# Every order helper takes the keyword-only options ``tif`` (a ``TimeInForce_*``,
+# good till cancelled when None), ``reduce_only`` and ``post_only``.
+
+
+def market(
+    instrument: int,
+    side: Side,
+    qty: int,
+    tag: str,
+    *,
+    tif=None,
+    reduce_only=False,
+    post_only=False,
+) -> Intent_Place:
     """A market order intent for ``qty`` (scaled by qty_scale)."""
-    return Intent_Place(PlaceOrder(instrument, side, OrderType_Market(), qty, tag))
+    return _place(instrument, side, OrderType_Market(), qty, tag, tif, reduce_only, post_only)
 
 
-def limit(instrument: int, side: Side, qty: int, price: int, tag: str) -> Intent_Place:
+def limit(
+    instrument: int,
+    side: Side,
+    qty: int,
+    price: int,
+    tag: str,
+    *,
+    tif=None,
+    reduce_only=False,
+    post_only=False,
+) -> Intent_Place:
     """A limit order intent at ``price`` (scaled by price_scale)."""
-    return Intent_Place(PlaceOrder(instrument, side, OrderType_Limit(price), qty, tag))
+    order_type = OrderType_Limit(price)
+    return _place(instrument, side, order_type, qty, tag, tif, reduce_only, post_only)
+
+
+def stop(
+    instrument: int,
+    side: Side,
+    qty: int,
+    stop_price: int,
+    tag: str,
+    *,
+    tif=None,
+    reduce_only=False,
+    post_only=False,
+) -> Intent_Place:
+    """A stop order intent: a market order once ``stop_price`` trades."""
+    order_type = OrderType_Stop(stop_price)
+    return _place(instrument, side, order_type, qty, tag, tif, reduce_only, post_only)
+
+
+def stop_limit(
+    instrument: int,
+    side: Side,
+    qty: int,
+    stop_price: int,
+    limit_price: int,
+    tag: str,
+    *,
+    tif=None,
+    reduce_only=False,
+    post_only=False,
+) -> Intent_Place:
+    """A stop-limit order intent: a limit order at ``limit_price`` once ``stop_price`` trades."""
+    order_type = OrderType_StopLimit(StopLimit(stop_price, limit_price))
+    return _place(instrument, side, order_type, qty, tag, tif, reduce_only, post_only)
 
 
 def cancel(order_id: int) -> Intent_Cancel:
     """A cancel intent for a working order."""
     return Intent_Cancel(order_id)
+
+
+def replace(order_id: int, *, qty=None, limit_price=None, stop_price=None) -> Intent_Replace:
+    """A replace intent for working order ``order_id``; None keeps a value."""
+    return Intent_Replace(ReplaceOrder(order_id, qty, limit_price, stop_price))
+
+
+def cancel_all(instrument=None) -> Intent_CancelAll:
+    """Cancels every working order of the strategy, or only those in ``instrument``."""
+    return Intent_CancelAll(instrument)
 
 
 class StateWriter:

@@ -1,7 +1,8 @@
 //! Constructors for the [`Intent`]s a strategy returns.
 
 use crate::{
-    InstrumentId, Intent, OrderId, OrderType, PlaceOrder, ReplaceOrder, Side, StopLimit, TimeInForce,
+    InstrumentId, Intent, OrderId, OrderType, PlaceOrder, ReplaceOrder, Side, StopLimit,
+    TimeInForce,
 };
 
 impl Intent {
@@ -149,9 +150,17 @@ mod tests {
             panic!("stop_limit() must place an order");
         };
         assert_eq!(
-            (stop.order_type, stop.time_in_force, stop.reduce_only, stop.post_only),
             (
-                OrderType::StopLimit(StopLimit { stop: 90, limit: 89 }),
+                stop.order_type,
+                stop.time_in_force,
+                stop.reduce_only,
+                stop.post_only
+            ),
+            (
+                OrderType::StopLimit(StopLimit {
+                    stop: 90,
+                    limit: 89
+                }),
                 TimeInForce::Day,
                 true,
                 false

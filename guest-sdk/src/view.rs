@@ -87,7 +87,9 @@ impl View {
 
     /// The quote of `instrument` at this step, if any.
     pub fn quote(&self, instrument: InstrumentId) -> Option<&Quote> {
-        self.quotes.iter().find(|quote| quote.instrument == instrument)
+        self.quotes
+            .iter()
+            .find(|quote| quote.instrument == instrument)
     }
 
     /// Trades of `instrument` printed at this step.
@@ -259,7 +261,10 @@ mod tests {
             account: Some(account),
         });
         assert_eq!(view.position(2), 0, "account replaced");
-        assert_eq!((view.base_currency.as_str(), view.equity.mantissa), ("USD", 5));
+        assert_eq!(
+            (view.base_currency.as_str(), view.equity.mantissa),
+            ("USD", 5)
+        );
         assert!(view.open_orders.is_empty());
     }
 

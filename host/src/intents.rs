@@ -139,13 +139,17 @@ impl Amendment {
         };
         let order_type = match (order_type, self.limit_price) {
             (OrderType::Limit { .. }, Some(price)) => OrderType::Limit { price },
-            (OrderType::StopLimit { stop, .. }, Some(limit)) => OrderType::StopLimit { stop, limit },
+            (OrderType::StopLimit { stop, .. }, Some(limit)) => {
+                OrderType::StopLimit { stop, limit }
+            }
             (_, Some(_)) => return not_for("limit"),
             (order_type, None) => order_type,
         };
         Ok(match (order_type, self.stop_price) {
             (OrderType::Stop { .. }, Some(stop)) => OrderType::Stop { stop },
-            (OrderType::StopLimit { limit, .. }, Some(stop)) => OrderType::StopLimit { stop, limit },
+            (OrderType::StopLimit { limit, .. }, Some(stop)) => {
+                OrderType::StopLimit { stop, limit }
+            }
             (_, Some(_)) => return not_for("stop"),
             (order_type, None) => order_type,
         })

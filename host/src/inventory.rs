@@ -171,7 +171,10 @@ impl Inventory {
         let account = &mut self.accounts[a.execution_index];
         let cash = account.balances.entry(quote_currency.clone()).or_default();
         *cash -= report.request.side.sign() * fill.qty * fill.price + fill.commission;
-        *account.commissions.entry(quote_currency.clone()).or_default() += fill.commission;
+        *account
+            .commissions
+            .entry(quote_currency.clone())
+            .or_default() += fill.commission;
         self.positions[a.strategy_index][report.request.instrument.0 as usize].apply(
             report.request.side,
             fill.qty,
@@ -218,12 +221,20 @@ impl Inventory {
             if account.is_some_and(|a| a != index) {
                 continue;
             }
-            value.cash += acc.balances.iter().map(|(c, v)| convert(*v, c)).sum::<Decimal>();
+            value.cash += acc
+                .balances
+                .iter()
+                .map(|(c, v)| convert(*v, c))
+                .sum::<Decimal>();
             let leverage = match acc.kind {
                 AccountKind::Cash => None,
                 AccountKind::Margin { leverage } => Some(leverage),
             };
-            let strategies = self.strategy_account.iter().enumerate().filter(|(_, a)| **a == index);
+            let strategies = self
+                .strategy_account
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| **a == index);
             for (strategy, _) in strategies {
                 for (i, p) in self.positions[strategy].iter().enumerate() {
                     if p.qty.is_zero() {

@@ -254,7 +254,11 @@ fn read_rows<T, const N: usize>(
                     line,
                     format!(
                         "column {column}: {number} is not a valid {}",
-                        if kind == Column::Price { "price" } else { "quantity" }
+                        if kind == Column::Price {
+                            "price"
+                        } else {
+                            "quantity"
+                        }
                     ),
                 ));
             }
@@ -627,7 +631,10 @@ mod tests {
         let mut out = StepData::default();
         let mut seen = Vec::new();
         while let Some(time) = cursor.next_step(&data, &mut out) {
-            seen.push((time, out.bars.iter().map(|b| b.instrument.0).collect::<Vec<_>>()));
+            seen.push((
+                time,
+                out.bars.iter().map(|b| b.instrument.0).collect::<Vec<_>>(),
+            ));
         }
         assert_eq!(seen, vec![(1, vec![0]), (2, vec![1]), (3, vec![0, 1])]);
     }

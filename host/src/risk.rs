@@ -447,9 +447,7 @@ mod tests {
             position: d(position),
             working_buys: Decimal::ZERO,
             working_sells: Decimal::ZERO,
-            account: AccountRisk::Cash {
-                free_cash: d(cash),
-            },
+            account: AccountRisk::Cash { free_cash: d(cash) },
             fees: &fees,
             slippage: Decimal::ZERO,
             limits,

@@ -22,18 +22,19 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use crate::config::{ConfigError, Mode, OrderPolicy, Problems, SessionConfig};
-use crate::execution::AccountType;
-use crate::execution::orders::{Order, OrderBook, OrderReport, ReportKind, VenueEvent, CANCELLED_BY_STRATEGY};
+use crate::execution::orders::{
+    Order, OrderBook, OrderReport, ReportKind, VenueEvent, CANCELLED_BY_STRATEGY,
+};
 use crate::execution::simulator::{Funds, Simulator};
+use crate::execution::AccountType;
 use crate::intents::{
     Action, Attribution, Intent, IntentStamper, NamedOrder, OrderRequest, OrderType, RefusedKind,
     TimeInForce,
 };
-use crate::inventory::{Account, AccountKind, Inventory, Rates};
+use crate::inventory::{Account, AccountKind, Inventory, Position, Rates};
 use crate::market_data::{load_csv, DataKind, MarketData, MarketDataError};
 use crate::model::{
-    from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, OrderId, RouteId, Side,
-    StrategyId,
+    from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, OrderId, RouteId, Side, StrategyId,
 };
 use crate::plugin_api::{decimal_to_wit, wit};
 use crate::post_trade::{EventKind, PluginVersion, Recorder, Report, StrategyRecord};
@@ -142,7 +143,9 @@ pub struct Session {
     coordinator: StateCoordinator,
     registrations: Vec<Registration>,
     services: Services,
-    starting_equity: Decimal,
+    /// Equity at the first step (no order can have filled yet), valued at
+    /// that step's prices; set by the first step.
+    starting_equity: Option<Decimal>,
 }
 
 /// Loads every `[[data]]` file of a session.
@@ -207,7 +210,10 @@ fn configured_rates(config: &SessionConfig, problems: &mut Problems) -> Rates {
             problems.push(format!("fx[{i}]: base and quote are both {}", fx.base));
         }
         rates.insert(
-            (Currency::new(fx.base.clone()), Currency::new(fx.quote.clone())),
+            (
+                Currency::new(fx.base.clone()),
+                Currency::new(fx.quote.clone()),
+            ),
             fx.rate,
         );
     }
@@ -243,13 +249,19 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
             .iter()
             .any(|d| d.instrument == data.instrument && d.kind == data.kind)
         {
-            problems.push(format!(
-                "data[{i}]: second {:?} file for '{}'",
-                data.kind, data.instrument
-            ).to_lowercase());
+            problems.push(
+                format!(
+                    "data[{i}]: second {:?} file for '{}'",
+                    data.kind, data.instrument
+                )
+                .to_lowercase(),
+            );
         }
         if data.kind == DataKind::Bars
-            && config.data.iter().any(|d| d.instrument == data.instrument && d.kind != DataKind::Bars)
+            && config
+                .data
+                .iter()
+                .any(|d| d.instrument == data.instrument && d.kind != DataKind::Bars)
         {
             problems.push(format!(
                 "data[{i}]: '{}' has both bars and quote/trade data; use one or the other",
@@ -275,7 +287,11 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
             ("taker_fee", fees.taker),
         ] {
             // Negative maker fees are rebates, which venues do pay.
-            let floor = if field == "maker_fee" { -Decimal::ONE } else { Decimal::ZERO };
+            let floor = if field == "maker_fee" {
+                -Decimal::ONE
+            } else {
+                Decimal::ZERO
+            };
             if value < floor || value >= Decimal::ONE {
                 problems.push(format!(
                     "{at}.{field}: must be a fraction in [{floor}, 1), got {value}"
@@ -309,14 +325,22 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
                     amount.0
                 ));
             }
-            if !rates.has_path(&Currency::new(currency.clone()), &Currency::new(ex.currency.clone()), &reference) {
+            if !rates.has_path(
+                &Currency::new(currency.clone()),
+                &Currency::new(ex.currency.clone()),
+                &reference,
+            ) {
                 problems.push(format!(
                     "{at}.balances.{currency}: no rate converts {currency} to {}; add an [[fx]] entry",
                     ex.currency
                 ));
             }
         }
-        if !rates.has_path(&Currency::new(ex.currency.clone()), &session_currency, &reference) {
+        if !rates.has_path(
+            &Currency::new(ex.currency.clone()),
+            &session_currency,
+            &reference,
+        ) {
             problems.push(format!(
                 "{at}.currency: no rate converts {} to the session currency {session_currency}; add an [[fx]] entry",
                 ex.currency
@@ -352,7 +376,11 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
                         problems.push(format!("{at}.instruments: no [[data]] for '{symbol}'"));
                     }
                     if let Some(ex) = execution.filter(|e| {
-                        !rates.has_path(&inst.quote_currency, &Currency::new(e.currency.clone()), &reference)
+                        !rates.has_path(
+                            &inst.quote_currency,
+                            &Currency::new(e.currency.clone()),
+                            &reference,
+                        )
                     }) {
                         problems.push(format!(
                             "{at}.instruments: '{symbol}' is quoted in {} but no rate converts it to {}, the currency of execution context '{}'; add an [[fx]] entry or a {}{} instrument",
@@ -416,7 +444,9 @@ impl Session {
                     .iter()
                     .map(|(c, v)| (Currency::new(c.clone()), v.0))
                     .collect();
-                *starting.entry(Currency::new(e.currency.clone())).or_default() += e.starting_cash;
+                *starting
+                    .entry(Currency::new(e.currency.clone()))
+                    .or_default() += e.starting_cash;
                 Account::new(
                     ExecutionId::new(e.id.clone()),
                     Currency::new(e.currency.clone()),
@@ -534,10 +564,6 @@ impl Session {
             .map(|r| r.attribution.execution_index)
             .collect();
         let inventory = Inventory::new(accounts, strategy_account.clone(), instruments);
-        // Before any data, only configured rates can convert.
-        let starting_equity = inventory
-            .valuation(None, &currency, &reference, &rates, |_| None)
-            .equity;
         Ok(Self {
             name: config.session.name.clone(),
             mode: config.session.mode,
@@ -555,7 +581,7 @@ impl Session {
                 events: Vec::new(),
             },
             registrations,
-            starting_equity,
+            starting_equity: None,
         })
     }
 
@@ -570,6 +596,17 @@ impl Session {
         let services = self.services;
         let snapshot = self.coordinator.snapshot();
         let mark = |i| services.mark(snapshot, i);
+        // A session stopped before its first step: only configured rates apply.
+        let starting_equity = self.starting_equity.unwrap_or_else(|| {
+            let value = services.inventory.valuation(
+                None,
+                &services.currency,
+                &services.reference,
+                &services.rates,
+                |_| None,
+            );
+            value.equity
+        });
         let commissions = services
             .inventory
             .accounts()
@@ -584,7 +621,10 @@ impl Session {
         let realized = (0..self.registrations.len())
             .flat_map(|s| services.inventory.positions(s).iter().enumerate())
             .map(|(i, p)| {
-                let quote = &services.reference.get(InstrumentId(i as u32)).quote_currency;
+                let quote = &services
+                    .reference
+                    .get(InstrumentId(i as u32))
+                    .quote_currency;
                 services.rates.convert(
                     p.realized_pnl,
                     quote,
@@ -605,7 +645,7 @@ impl Session {
                 })
                 .collect(),
             self.coordinator.bar_count() as u64,
-            self.starting_equity,
+            starting_equity,
             commissions,
             realized,
         )
@@ -625,6 +665,7 @@ impl Session {
             &services.rates,
             |i| services.mark(snapshot, i),
         );
+        self.starting_equity.get_or_insert(value.equity);
         services.recorder.on_step(snapshot.time(), value);
 
         for reg in &mut self.registrations {
@@ -947,10 +988,11 @@ impl Services {
             self.inventory.apply(report, &inst.quote_currency);
         }
         let a = &report.attribution;
-        if let Some(inst) = inst {
-            let position = self.inventory.position(a.strategy_index, inst.id);
-            self.recorder.on_report(report, position, &self.reference);
-        }
+        // A report about an order id the strategy does not have names no
+        // instrument; it carries no fill, so no position is involved.
+        let none = Position::default();
+        let position = inst.map_or(&none, |i| self.inventory.position(a.strategy_index, i.id));
+        self.recorder.on_report(report, position, &self.reference);
         let (qty_scale, price_scale) = inst.map_or((0, 0), |i| (i.qty_scale, i.price_scale));
         let (fill_qty, fill_price, commission, maker) =
             report.fill.map_or((0, 0, Decimal::ZERO, false), |f| {
@@ -1037,8 +1079,13 @@ impl Services {
                     .or_else(|| mark(inst.id))
                     .unwrap_or_default();
                 let notional = o.remaining() * price;
-                self.rates.convert(notional, &inst.quote_currency, &account.base_currency, &self.reference, mark)
-                    / leverage
+                self.rates.convert(
+                    notional,
+                    &inst.quote_currency,
+                    &account.base_currency,
+                    &self.reference,
+                    mark,
+                ) / leverage
             })
             .sum();
         (value.equity, value.margin_used + working)
@@ -1094,7 +1141,9 @@ impl Services {
             })
             .collect();
         let (equity, margin_used) = self.margin_state(index, snapshot);
-        let open_orders = open.map(|o| open_order_to_wit(o, &self.reference)).collect();
+        let open_orders = open
+            .map(|o| open_order_to_wit(o, &self.reference))
+            .collect();
         reg.view.account = Some(wit::Account {
             base_currency: account.base_currency.to_string(),
             equity: decimal_to_wit(equity),
@@ -1148,12 +1197,16 @@ impl Services {
                 let approved = match self.risk_check(reg, snapshot, intent, &request, None) {
                     risk::Decision::Approved(approved) => approved,
                     risk::Decision::Refused { intent, refusal } => {
-                        let report = self.book.reject(order_id, &intent, request, refusal.to_string());
+                        let report =
+                            self.book
+                                .reject(order_id, &intent, request, refusal.to_string());
                         self.publish(&report, reg);
                         return;
                     }
                 };
-                let report = self.book.submit(order_id, approved.intent(), request.clone());
+                let report = self
+                    .book
+                    .submit(order_id, approved.intent(), request.clone());
                 self.publish(&report, reg);
                 let touch = self.touch(snapshot, &request);
                 self.simulators[execution_index].submit(
@@ -1173,14 +1226,23 @@ impl Services {
                         "no working order {order_id} of strategy {}",
                         reg.attribution.strategy_id
                     );
-                    self.refuse_request(reg, approved.intent(), ReportKind::CancelRejected, order_id, reason);
+                    self.refuse_request(
+                        reg,
+                        approved.intent(),
+                        ReportKind::CancelRejected,
+                        order_id,
+                        reason,
+                    );
                 }
             }
             Action::CancelAll { instrument } => {
                 risk::approve_cancel(intent);
                 self.cancel_orders(reg, instrument, time, CANCELLED_BY_STRATEGY);
             }
-            Action::Replace { order_id, amendment } => {
+            Action::Replace {
+                order_id,
+                amendment,
+            } => {
                 // The stamper found the order open and owned.
                 let Some(order) = self.book.get(order_id).cloned() else {
                     return;
@@ -1203,7 +1265,13 @@ impl Services {
                 });
                 match result {
                     Ok(()) => self.apply_events(reg),
-                    Err(reason) => self.refuse_request(reg, &intent, ReportKind::ReplaceRejected, order_id, reason),
+                    Err(reason) => self.refuse_request(
+                        reg,
+                        &intent,
+                        ReportKind::ReplaceRejected,
+                        order_id,
+                        reason,
+                    ),
                 }
             }
         }
@@ -1211,7 +1279,13 @@ impl Services {
 
     /// Requests the cancel of `reg`'s open order `order_id`; `false` if it
     /// has no such open order at its venue.
-    fn cancel_order(&mut self, reg: &mut Registration, order_id: OrderId, time: crate::model::Timestamp, reason: &str) -> bool {
+    fn cancel_order(
+        &mut self,
+        reg: &mut Registration,
+        order_id: OrderId,
+        time: crate::model::Timestamp,
+        reason: &str,
+    ) -> bool {
         let a = &reg.attribution;
         let owned = self
             .book
@@ -1221,7 +1295,13 @@ impl Services {
             return false;
         }
         let (execution_index, strategy_index) = (a.execution_index, a.strategy_index);
-        let sent = self.simulators[execution_index].cancel(order_id, strategy_index, time, reason, &mut self.events);
+        let sent = self.simulators[execution_index].cancel(
+            order_id,
+            strategy_index,
+            time,
+            reason,
+            &mut self.events,
+        );
         if sent.is_err() {
             return false;
         }
@@ -1233,7 +1313,13 @@ impl Services {
     }
 
     /// Cancels every open order of `reg` (on `instrument`, if given).
-    fn cancel_orders(&mut self, reg: &mut Registration, instrument: Option<InstrumentId>, time: crate::model::Timestamp, reason: &str) {
+    fn cancel_orders(
+        &mut self,
+        reg: &mut Registration,
+        instrument: Option<InstrumentId>,
+        time: crate::model::Timestamp,
+        reason: &str,
+    ) {
         let ids: Vec<OrderId> = self
             .book
             .open_orders(reg.attribution.strategy_index)
@@ -1246,13 +1332,27 @@ impl Services {
     }
 
     /// Reports a refused cancel or replace to the strategy and post-trade.
-    fn refuse_request(&mut self, reg: &mut Registration, intent: &Intent, kind: ReportKind, order_id: OrderId, reason: String) {
-        let report = self.book.refuse_request(kind, order_id, intent, None, reason);
+    fn refuse_request(
+        &mut self,
+        reg: &mut Registration,
+        intent: &Intent,
+        kind: ReportKind,
+        order_id: OrderId,
+        reason: String,
+    ) {
+        let report = self
+            .book
+            .refuse_request(kind, order_id, intent, None, reason);
         self.publish(&report, reg);
     }
 
     /// Reports an intent the stamper refused back to its strategy.
-    fn report_refused(&mut self, reg: &mut Registration, snapshot: &Snapshot, refused: crate::intents::Refused) {
+    fn report_refused(
+        &mut self,
+        reg: &mut Registration,
+        snapshot: &Snapshot,
+        refused: crate::intents::Refused,
+    ) {
         let sequence = self.book.next_sequence();
         reg.pending.push(wit::OrderReport {
             sequence,
@@ -1302,7 +1402,8 @@ impl Services {
         let simulator = &self.simulators[index];
         let (mut working_buys, mut working_sells) = (Decimal::ZERO, Decimal::ZERO);
         for o in self.book.open_orders(a.strategy_index) {
-            if o.request.instrument == request.instrument && replacing.is_none_or(|r| r.id != o.id) {
+            if o.request.instrument == request.instrument && replacing.is_none_or(|r| r.id != o.id)
+            {
                 match o.request.side {
                     Side::Buy => working_buys += o.remaining(),
                     Side::Sell => working_sells += o.remaining(),
@@ -1314,18 +1415,37 @@ impl Services {
         let account_risk = match account.kind {
             AccountKind::Cash => {
                 let currency = &instrument.quote_currency;
-                let mut free = account.balance(currency) - self.reserved_cash(index, currency, snapshot);
+                let mut free =
+                    account.balance(currency) - self.reserved_cash(index, currency, snapshot);
                 if let Some(order) = replacing.filter(|o| o.request.side == Side::Buy) {
                     // The replaced order's reservation is released by the replace.
-                    let price = order.request.order_type.limit().or(order.request.order_type.stop()).or_else(|| self.mark(snapshot, instrument.id)).unwrap_or_default();
-                    free += risk::estimated_cost(order.request.order_type, order.remaining(), price, simulator.fees(), simulator.slippage());
+                    let price = order
+                        .request
+                        .order_type
+                        .limit()
+                        .or(order.request.order_type.stop())
+                        .or_else(|| self.mark(snapshot, instrument.id))
+                        .unwrap_or_default();
+                    free += risk::estimated_cost(
+                        order.request.order_type,
+                        order.remaining(),
+                        price,
+                        simulator.fees(),
+                        simulator.slippage(),
+                    );
                 }
                 risk::AccountRisk::Cash { free_cash: free }
             }
             AccountKind::Margin { leverage } => {
                 let (equity, margin_used) = self.margin_state(index, snapshot);
                 let mark = |i| self.mark(snapshot, i);
-                let quote_rate = self.rates.convert(Decimal::ONE, &instrument.quote_currency, &account.base_currency, &self.reference, mark);
+                let quote_rate = self.rates.convert(
+                    Decimal::ONE,
+                    &instrument.quote_currency,
+                    &account.base_currency,
+                    &self.reference,
+                    mark,
+                );
                 risk::AccountRisk::Margin {
                     equity,
                     margin_used,

@@ -6,5 +6,6 @@ mod e2e;
 mod hostile;
 mod hot_reload;
 mod languages;
+mod orders;
 mod scenario;
 mod templates;

@@ -150,5 +150,7 @@ impl Latency {
 }
 
 fn ms_to_nanos(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1_000_000)
+    i64::try_from(ms)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000)
 }

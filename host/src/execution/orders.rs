@@ -230,7 +230,9 @@ impl Order {
             (E::Rejected(_), Submitted | PendingCancel) if self.filled_qty.is_zero() => {
                 (Rejected, ReportKind::Rejected)
             }
-            (E::Triggered, _) if working && !self.triggered && self.request.order_type.stop().is_some() => {
+            (E::Triggered, _)
+                if working && !self.triggered && self.request.order_type.stop().is_some() =>
+            {
                 (self.status, ReportKind::Triggered)
             }
             (E::Fill(f), _) if working && f.qty > Decimal::ZERO && f.qty <= self.remaining() => {
@@ -316,7 +318,14 @@ impl OrderBook {
         self.sequence
     }
 
-    fn report(&mut self, order: &Order, kind: ReportKind, fill: Option<Fill>, reason: String, time: Timestamp) -> OrderReport {
+    fn report(
+        &mut self,
+        order: &Order,
+        kind: ReportKind,
+        fill: Option<Fill>,
+        reason: String,
+        time: Timestamp,
+    ) -> OrderReport {
         OrderReport {
             sequence: self.next_sequence(),
             order_id: order.id,
@@ -333,16 +342,43 @@ impl OrderBook {
     }
 
     /// Records a new order sent to its adapter.
-    pub fn submit(&mut self, order_id: OrderId, intent: &Intent, request: OrderRequest) -> OrderReport {
-        let order = Order::submitted(order_id, intent.id, Arc::clone(&intent.attribution), request);
-        let report = self.report(&order, ReportKind::Submitted, None, String::new(), intent.time);
+    pub fn submit(
+        &mut self,
+        order_id: OrderId,
+        intent: &Intent,
+        request: OrderRequest,
+    ) -> OrderReport {
+        let order = Order::submitted(
+            order_id,
+            intent.id,
+            Arc::clone(&intent.attribution),
+            request,
+        );
+        let report = self.report(
+            &order,
+            ReportKind::Submitted,
+            None,
+            String::new(),
+            intent.time,
+        );
         self.orders.insert(order_id, order);
         report
     }
 
     /// Records an order refused before it reached an adapter.
-    pub fn reject(&mut self, order_id: OrderId, intent: &Intent, request: OrderRequest, reason: String) -> OrderReport {
-        let mut order = Order::submitted(order_id, intent.id, Arc::clone(&intent.attribution), request);
+    pub fn reject(
+        &mut self,
+        order_id: OrderId,
+        intent: &Intent,
+        request: OrderRequest,
+        reason: String,
+    ) -> OrderReport {
+        let mut order = Order::submitted(
+            order_id,
+            intent.id,
+            Arc::clone(&intent.attribution),
+            request,
+        );
         order.status = OrderStatus::Rejected;
         let report = self.report(&order, ReportKind::Rejected, None, reason, intent.time);
         self.orders.insert(order_id, order);
@@ -352,7 +388,10 @@ impl OrderBook {
     /// Marks a cancel as requested. `None` if the order is not open.
     pub fn request_cancel(&mut self, order_id: OrderId, time: Timestamp) -> Option<OrderReport> {
         let order = self.orders.get_mut(&order_id).filter(|o| {
-            matches!(o.status, OrderStatus::Submitted | OrderStatus::Accepted | OrderStatus::PartiallyFilled)
+            matches!(
+                o.status,
+                OrderStatus::Submitted | OrderStatus::Accepted | OrderStatus::PartiallyFilled
+            )
         })?;
         order.status = OrderStatus::PendingCancel;
         let order = order.clone();
@@ -361,12 +400,28 @@ impl OrderBook {
 
     /// A report that a cancel or replace of `order_id` by `intent` was
     /// refused. The order, if it exists, is unchanged.
-    pub fn refuse_request(&mut self, kind: ReportKind, order_id: OrderId, intent: &Intent, request: Option<OrderRequest>, reason: String) -> OrderReport {
-        let order = self.orders.get(&order_id).filter(|o| o.attribution.strategy_index == intent.attribution.strategy_index).cloned();
+    pub fn refuse_request(
+        &mut self,
+        kind: ReportKind,
+        order_id: OrderId,
+        intent: &Intent,
+        request: Option<OrderRequest>,
+        reason: String,
+    ) -> OrderReport {
+        let order = self
+            .orders
+            .get(&order_id)
+            .filter(|o| o.attribution.strategy_index == intent.attribution.strategy_index)
+            .cloned();
         let mut report = match order {
             Some(order) => self.report(&order, kind, None, reason, intent.time),
             None => {
-                let placeholder = Order::submitted(order_id, intent.id, Arc::clone(&intent.attribution), request.unwrap_or_else(OrderRequest::unknown));
+                let placeholder = Order::submitted(
+                    order_id,
+                    intent.id,
+                    Arc::clone(&intent.attribution),
+                    request.unwrap_or_else(OrderRequest::unknown),
+                );
                 let mut report = self.report(&placeholder, kind, None, reason, intent.time);
                 report.status = OrderStatus::Rejected;
                 report
@@ -388,7 +443,9 @@ impl OrderBook {
                 let order = order.clone();
                 let (fill, reason) = match &event.kind {
                     VenueEventKind::Fill(f) => (Some(*f), String::new()),
-                    VenueEventKind::Rejected(r) | VenueEventKind::Cancelled(r) | VenueEventKind::Expired(r) => (None, r.clone()),
+                    VenueEventKind::Rejected(r)
+                    | VenueEventKind::Cancelled(r)
+                    | VenueEventKind::Expired(r) => (None, r.clone()),
                     _ => (None, String::new()),
                 };
                 Some(self.report(&order, kind, fill, reason, event.time))
@@ -408,7 +465,8 @@ impl OrderBook {
 
     /// Open orders of strategy `strategy_index`, oldest first.
     pub fn open_orders(&self, strategy_index: usize) -> impl Iterator<Item = &Order> + Clone {
-        self.open().filter(move |o| o.attribution.strategy_index == strategy_index)
+        self.open()
+            .filter(move |o| o.attribution.strategy_index == strategy_index)
     }
 
     /// Every open order, oldest first.
@@ -438,7 +496,9 @@ mod tests {
     use super::*;
     use crate::intents::{Action, TimeInForce};
     use crate::inventory::{Account, AccountKind, Inventory};
-    use crate::model::{Currency, ExecutionId, InstrumentId, RouteId, Side, SnapshotId, StrategyId};
+    use crate::model::{
+        Currency, ExecutionId, InstrumentId, RouteId, Side, SnapshotId, StrategyId,
+    };
     use proptest::prelude::*;
 
     fn intent(qty: i64, side: Side) -> (Intent, OrderRequest) {
@@ -453,7 +513,9 @@ mod tests {
         let request = OrderRequest {
             instrument: InstrumentId(0),
             side,
-            order_type: OrderType::Limit { price: Decimal::ONE },
+            order_type: OrderType::Limit {
+                price: Decimal::ONE,
+            },
             tif: TimeInForce::Gtc,
             qty: Decimal::from(qty),
             reduce_only: false,
@@ -465,13 +527,21 @@ mod tests {
             attribution,
             snapshot_id: SnapshotId(1),
             time: 0,
-            action: Action::Place { order_id: OrderId(1), request: request.clone() },
+            action: Action::Place {
+                order_id: OrderId(1),
+                request: request.clone(),
+            },
         };
         (intent, request)
     }
 
     fn event(event_id: u64, kind: VenueEventKind) -> VenueEvent {
-        VenueEvent { order_id: OrderId(1), event_id, time: event_id as i64, kind }
+        VenueEvent {
+            order_id: OrderId(1),
+            event_id,
+            time: event_id as i64,
+            kind,
+        }
     }
 
     fn fill(qty: i64, price: i64) -> VenueEventKind {
@@ -488,18 +558,46 @@ mod tests {
         let (intent, request) = intent(10, Side::Buy);
         let mut book = OrderBook::default();
         let submitted = book.submit(OrderId(1), &intent, request);
-        assert_eq!((submitted.sequence, submitted.kind, submitted.status), (1, ReportKind::Submitted, OrderStatus::Submitted));
-        assert!(book.apply(&event(1, fill(1, 100))).is_none(), "no fill before accept");
+        assert_eq!(
+            (submitted.sequence, submitted.kind, submitted.status),
+            (1, ReportKind::Submitted, OrderStatus::Submitted)
+        );
+        assert!(
+            book.apply(&event(1, fill(1, 100))).is_none(),
+            "no fill before accept"
+        );
         let accepted = book.apply(&event(2, VenueEventKind::Accepted)).unwrap();
-        assert_eq!((accepted.sequence, accepted.status), (2, OrderStatus::Accepted));
-        assert_eq!(book.apply(&event(3, fill(4, 100))).unwrap().status, OrderStatus::PartiallyFilled);
+        assert_eq!(
+            (accepted.sequence, accepted.status),
+            (2, OrderStatus::Accepted)
+        );
+        assert_eq!(
+            book.apply(&event(3, fill(4, 100))).unwrap().status,
+            OrderStatus::PartiallyFilled
+        );
         assert!(book.apply(&event(3, fill(4, 100))).is_none(), "duplicate");
-        assert!(book.apply(&event(2, VenueEventKind::Accepted)).is_none(), "stale");
-        assert_eq!(book.request_cancel(OrderId(1), 4).unwrap().status, OrderStatus::PendingCancel);
+        assert!(
+            book.apply(&event(2, VenueEventKind::Accepted)).is_none(),
+            "stale"
+        );
+        assert_eq!(
+            book.request_cancel(OrderId(1), 4).unwrap().status,
+            OrderStatus::PendingCancel
+        );
         let filled = book.apply(&event(4, fill(6, 110))).unwrap();
-        assert_eq!((filled.status, filled.filled_qty), (OrderStatus::Filled, Decimal::from(10)));
-        assert_eq!(book.get(OrderId(1)).unwrap().avg_fill_price(), Some(Decimal::new(106, 2)));
-        assert!(book.apply(&event(5, VenueEventKind::Cancelled("late".into()))).is_none(), "terminal stays terminal");
+        assert_eq!(
+            (filled.status, filled.filled_qty),
+            (OrderStatus::Filled, Decimal::from(10))
+        );
+        assert_eq!(
+            book.get(OrderId(1)).unwrap().avg_fill_price(),
+            Some(Decimal::new(106, 2))
+        );
+        assert!(
+            book.apply(&event(5, VenueEventKind::Cancelled("late".into())))
+                .is_none(),
+            "terminal stays terminal"
+        );
         assert!(book.request_cancel(OrderId(1), 6).is_none());
         assert_eq!(book.open().count(), 0);
     }
@@ -512,7 +610,12 @@ mod tests {
             Just(VenueEventKind::Cancelled("c".into())),
             Just(VenueEventKind::Expired("e".into())),
             Just(VenueEventKind::Rejected("r".into())),
-            (1i64..15).prop_map(|q| VenueEventKind::Replaced { qty: Decimal::from(q), order_type: OrderType::Limit { price: Decimal::TWO } }),
+            (1i64..15).prop_map(|q| VenueEventKind::Replaced {
+                qty: Decimal::from(q),
+                order_type: OrderType::Limit {
+                    price: Decimal::TWO
+                }
+            }),
         ]
     }
 

@@ -57,7 +57,10 @@ pub struct Funds {
 
 impl Funds {
     fn position(&self, strategy: usize, instrument: InstrumentId) -> Decimal {
-        self.positions.get(&(strategy, instrument)).copied().unwrap_or_default()
+        self.positions
+            .get(&(strategy, instrument))
+            .copied()
+            .unwrap_or_default()
     }
 
     fn apply(&mut self, strategy: usize, inst: &Instrument, side: Side, fill: &Fill) {
@@ -182,9 +185,11 @@ impl Simulator {
             events: 0,
             request,
         };
-        if let (true, Some(limit), Some(touch)) =
-            (order.request.post_only, order.request.order_type.limit(), touch)
-        {
+        if let (true, Some(limit), Some(touch)) = (
+            order.request.post_only,
+            order.request.order_type.limit(),
+            touch,
+        ) {
             if crosses(order.request.side, limit, touch) {
                 let reason = format!("post-only limit {limit} would take liquidity at {touch}");
                 out.push(order.event(time, VenueEventKind::Rejected(reason)));
@@ -392,7 +397,11 @@ impl Simulator {
             if qty > Decimal::ZERO && !fok_short {
                 let notional = qty * opp.price;
                 let rate = if opp.maker { fees.maker } else { fees.taker };
-                let fixed = if order.filled.is_zero() { fees.per_order } else { Decimal::ZERO };
+                let fixed = if order.filled.is_zero() {
+                    fees.per_order
+                } else {
+                    Decimal::ZERO
+                };
                 let fill = Fill {
                     qty,
                     price: opp.price,
@@ -400,9 +409,14 @@ impl Simulator {
                     maker: opp.maker,
                 };
                 let cost = notional + fill.commission;
-                let cash = funds.cash.get(&inst.quote_currency).copied().unwrap_or_default();
+                let cash = funds
+                    .cash
+                    .get(&inst.quote_currency)
+                    .copied()
+                    .unwrap_or_default();
                 if side == Side::Buy && !funds.margin && cost > cash {
-                    let reason = format!("insufficient cash at fill: cost {cost} exceeds cash {cash}");
+                    let reason =
+                        format!("insufficient cash at fill: cost {cost} exceeds cash {cash}");
                     out.push(order.event(time, VenueEventKind::Cancelled(reason)));
                     return true;
                 }
@@ -413,12 +427,21 @@ impl Simulator {
                 if order.remaining().is_zero() {
                     return true;
                 }
+                if order.request.reduce_only && funds.position(order.strategy, inst.id).is_zero() {
+                    let reason = "reduce-only order cancelled: the position is flat".to_owned();
+                    out.push(order.event(time, VenueEventKind::Cancelled(reason)));
+                    return true;
+                }
             }
         }
         if first_chance && matches!(order.request.tif, TimeInForce::Ioc | TimeInForce::Fok) {
             let reason = format!(
                 "{} remainder of {} not filled at its first opportunity",
-                if order.request.tif == TimeInForce::Ioc { "IOC" } else { "FOK" },
+                if order.request.tif == TimeInForce::Ioc {
+                    "IOC"
+                } else {
+                    "FOK"
+                },
                 order.remaining()
             );
             out.push(order.event(time, VenueEventKind::Expired(reason)));
@@ -485,8 +508,16 @@ fn to_tick(price: Decimal, tick: Decimal, rounding: RoundingStrategy) -> Decimal
 /// `price` moved against a taker order by `slippage`, on the tick grid.
 fn slipped(side: Side, price: Decimal, slippage: Decimal, tick: Decimal) -> Decimal {
     match side {
-        Side::Buy => to_tick(price * (Decimal::ONE + slippage), tick, RoundingStrategy::AwayFromZero),
-        Side::Sell => to_tick(price * (Decimal::ONE - slippage), tick, RoundingStrategy::ToZero),
+        Side::Buy => to_tick(
+            price * (Decimal::ONE + slippage),
+            tick,
+            RoundingStrategy::AwayFromZero,
+        ),
+        Side::Sell => to_tick(
+            price * (Decimal::ONE - slippage),
+            tick,
+            RoundingStrategy::ToZero,
+        ),
     }
 }
 
@@ -578,7 +609,9 @@ fn tick_opportunity(
     let price = |v| from_scaled(v, inst.price_scale);
     let qty = |v| from_scaled(v, inst.qty_scale);
     if let (Some(stop), false) = (order.request.order_type.stop(), order.triggered) {
-        trades.iter().find(|t| stop_hit(side, stop, price(t.price)))?;
+        trades
+            .iter()
+            .find(|t| stop_hit(side, stop, price(t.price)))?;
         order.triggered = true;
         out.push(order.event(time, VenueEventKind::Triggered));
     }
@@ -588,7 +621,9 @@ fn tick_opportunity(
         Side::Sell => (price(q.bid), qty(q.bid_size)),
     });
     let limit = order.request.order_type.limit();
-    if let Some((touch, size)) = top.filter(|(touch, _)| limit.is_none_or(|l| crosses(side, l, *touch))) {
+    if let Some((touch, size)) =
+        top.filter(|(touch, _)| limit.is_none_or(|l| crosses(side, l, *touch)))
+    {
         return Some(Opportunity {
             price: touch,
             available: Some(size),
@@ -728,7 +763,14 @@ mod tests {
             for (s, request) in orders.iter().filter(|(s, _)| *s == step) {
                 next_id += 1;
                 let touch = snapshot.mark(InstrumentId(0)).map(|p| from_scaled(p, 2));
-                sim.submit(OrderId(next_id), 0, request.clone(), s * MS, touch, &mut out);
+                sim.submit(
+                    OrderId(next_id),
+                    0,
+                    request.clone(),
+                    s * MS,
+                    touch,
+                    &mut out,
+                );
             }
             seen.extend(out.drain(..).map(|e| (step, e.kind)));
         }
@@ -765,7 +807,11 @@ mod tests {
     /// Events of one order placed at step 0 on [`bars`], after its acceptance.
     fn outcome(sim_: Simulator, request: OrderRequest) -> Vec<(i64, VenueEventKind)> {
         let events = run(sim_, bars(), vec![(0, request)], &mut cash("1000000"));
-        assert_eq!(events.first(), Some(&(1, VenueEventKind::Accepted)), "{events:?}");
+        assert_eq!(
+            events.first(),
+            Some(&(1, VenueEventKind::Accepted)),
+            "{events:?}"
+        );
         events[1..].to_vec()
     }
 
@@ -774,33 +820,93 @@ mod tests {
         use Side::{Buy, Sell};
         let triggered = (1, VenueEventKind::Triggered);
         let cases: Vec<(&str, OrderRequest, Vec<(i64, VenueEventKind)>)> = vec![
-            ("market at the open", order(Buy, OrderType::Market, 10), vec![(1, fill(10, "100", false))]),
-            ("limit touched inside the bar", order(Buy, limit("99.50"), 10), vec![(1, fill(10, "99.50", true))]),
-            ("marketable limit at the open", order(Buy, limit("101"), 10), vec![(1, fill(10, "100", false))]),
-            ("limit never reached", order(Buy, limit("98.99"), 10), vec![]),
-            ("sell limit reached on the way up", order(Sell, limit("101.50"), 10), vec![(1, fill(10, "101.50", true))]),
-            ("buy stop crossed on the way up", order(Buy, stop("101.50"), 10), vec![triggered.clone(), (1, fill(10, "101.50", false))]),
-            ("sell stop crossed on the dip", order(Sell, stop("99.50"), 10), vec![triggered.clone(), (1, fill(10, "99.50", false))]),
-            ("buy stop gapped through at the open", order(Buy, stop("99.50"), 10), vec![triggered.clone(), (1, fill(10, "100", false))]),
+            (
+                "market at the open",
+                order(Buy, OrderType::Market, 10),
+                vec![(1, fill(10, "100", false))],
+            ),
+            (
+                "limit touched inside the bar",
+                order(Buy, limit("99.50"), 10),
+                vec![(1, fill(10, "99.50", true))],
+            ),
+            (
+                "marketable limit at the open",
+                order(Buy, limit("101"), 10),
+                vec![(1, fill(10, "100", false))],
+            ),
+            (
+                "limit never reached",
+                order(Buy, limit("98.99"), 10),
+                vec![],
+            ),
+            (
+                "sell limit reached on the way up",
+                order(Sell, limit("101.50"), 10),
+                vec![(1, fill(10, "101.50", true))],
+            ),
+            (
+                "buy stop crossed on the way up",
+                order(Buy, stop("101.50"), 10),
+                vec![triggered.clone(), (1, fill(10, "101.50", false))],
+            ),
+            (
+                "sell stop crossed on the dip",
+                order(Sell, stop("99.50"), 10),
+                vec![triggered.clone(), (1, fill(10, "99.50", false))],
+            ),
+            (
+                "buy stop gapped through at the open",
+                order(Buy, stop("99.50"), 10),
+                vec![triggered.clone(), (1, fill(10, "100", false))],
+            ),
             ("stop never reached", order(Buy, stop("102.01"), 10), vec![]),
             (
                 "stop-limit marketable where it triggers",
-                order(Buy, OrderType::StopLimit { stop: d("101.50"), limit: d("101.60") }, 10),
+                order(
+                    Buy,
+                    OrderType::StopLimit {
+                        stop: d("101.50"),
+                        limit: d("101.60"),
+                    },
+                    10,
+                ),
                 vec![triggered.clone(), (1, fill(10, "101.50", false))],
             ),
             (
                 "stop-limit resting after the trigger, filled later in the bar",
-                order(Sell, OrderType::StopLimit { stop: d("99.50"), limit: d("99.80") }, 10),
+                order(
+                    Sell,
+                    OrderType::StopLimit {
+                        stop: d("99.50"),
+                        limit: d("99.80"),
+                    },
+                    10,
+                ),
                 vec![triggered.clone(), (1, fill(10, "99.80", true))],
             ),
             (
                 "stop-limit gapped through, its limit reached on the dip",
-                order(Buy, OrderType::StopLimit { stop: d("99.50"), limit: d("99.00") }, 10),
+                order(
+                    Buy,
+                    OrderType::StopLimit {
+                        stop: d("99.50"),
+                        limit: d("99.00"),
+                    },
+                    10,
+                ),
                 vec![triggered.clone(), (1, fill(10, "99.00", true))],
             ),
             (
                 "stop-limit triggered but its limit never reached",
-                order(Buy, OrderType::StopLimit { stop: d("99.50"), limit: d("98.99") }, 10),
+                order(
+                    Buy,
+                    OrderType::StopLimit {
+                        stop: d("99.50"),
+                        limit: d("98.99"),
+                    },
+                    10,
+                ),
                 vec![triggered.clone()],
             ),
         ];
@@ -818,28 +924,73 @@ mod tests {
         };
         let slipped = Simulator::new(fees.clone(), d("0.001"), Latency::default(), None);
         // 100 × 1.001 = 100.10; taker fee 10 × 100.10 × 0.002 = 2.002, + 1 fixed.
-        let want = Fill { qty: d("10"), price: d("100.10"), commission: d("3.002"), maker: false };
-        assert_eq!(outcome(slipped.clone(), order(Side::Buy, OrderType::Market, 10)), vec![(1, VenueEventKind::Fill(want))]);
+        let want = Fill {
+            qty: d("10"),
+            price: d("100.10"),
+            commission: d("3.002"),
+            maker: false,
+        };
+        assert_eq!(
+            outcome(slipped.clone(), order(Side::Buy, OrderType::Market, 10)),
+            vec![(1, VenueEventKind::Fill(want))]
+        );
         // Limits never slip; maker fee 10 × 99.50 × 0.001 = 0.995, + 1 fixed.
-        let want = Fill { qty: d("10"), price: d("99.50"), commission: d("1.995"), maker: true };
-        assert_eq!(outcome(slipped, order(Side::Buy, limit("99.50"), 10)), vec![(1, VenueEventKind::Fill(want))]);
+        let want = Fill {
+            qty: d("10"),
+            price: d("99.50"),
+            commission: d("1.995"),
+            maker: true,
+        };
+        assert_eq!(
+            outcome(slipped, order(Side::Buy, limit("99.50"), 10)),
+            vec![(1, VenueEventKind::Fill(want))]
+        );
     }
 
     #[test]
     fn time_in_force() {
-        let with = |tif, order_type, qty| OrderRequest { tif, ..order(Side::Buy, order_type, qty) };
+        let with = |tif, order_type, qty| OrderRequest {
+            tif,
+            ..order(Side::Buy, order_type, qty)
+        };
         // IOC with nothing to fill expires at its first chance.
         let events = outcome(sim(), with(TimeInForce::Ioc, limit("98.99"), 10));
-        assert!(matches!(events.as_slice(), [(1, VenueEventKind::Expired(r))] if r.contains("IOC")), "{events:?}");
+        assert!(
+            matches!(events.as_slice(), [(1, VenueEventKind::Expired(r))] if r.contains("IOC")),
+            "{events:?}"
+        );
         // IOC fills what the participation cap allows (10% of 1000) and expires the rest.
-        let capped = Simulator::new(sim().fees, Decimal::ZERO, Latency::default(), Some(d("0.1")));
-        let events = outcome(capped.clone(), with(TimeInForce::Ioc, OrderType::Market, 150));
+        let capped = Simulator::new(
+            sim().fees,
+            Decimal::ZERO,
+            Latency::default(),
+            Some(d("0.1")),
+        );
+        let events = outcome(
+            capped.clone(),
+            with(TimeInForce::Ioc, OrderType::Market, 150),
+        );
         assert_eq!(events[0], (1, fill(100, "100", false)));
-        assert!(matches!(&events[1], (1, VenueEventKind::Expired(r)) if r.contains("remainder of 50")), "{events:?}");
+        assert!(
+            matches!(&events[1], (1, VenueEventKind::Expired(r)) if r.contains("remainder of 50")),
+            "{events:?}"
+        );
         // FOK: all or nothing.
-        let events = outcome(capped.clone(), with(TimeInForce::Fok, OrderType::Market, 150));
-        assert!(matches!(events.as_slice(), [(1, VenueEventKind::Expired(r))] if r.contains("FOK")), "{events:?}");
-        assert_eq!(outcome(capped.clone(), with(TimeInForce::Fok, OrderType::Market, 100)), vec![(1, fill(100, "100", false))]);
+        let events = outcome(
+            capped.clone(),
+            with(TimeInForce::Fok, OrderType::Market, 150),
+        );
+        assert!(
+            matches!(events.as_slice(), [(1, VenueEventKind::Expired(r))] if r.contains("FOK")),
+            "{events:?}"
+        );
+        assert_eq!(
+            outcome(
+                capped.clone(),
+                with(TimeInForce::Fok, OrderType::Market, 100)
+            ),
+            vec![(1, fill(100, "100", false))]
+        );
         // GTC under the cap fills across bars.
         assert_eq!(
             outcome(capped, with(TimeInForce::Gtc, OrderType::Market, 150)),
@@ -847,7 +998,10 @@ mod tests {
         );
         // GTD ending at step 1 expires before step 1 is matched.
         let events = outcome(sim(), with(TimeInForce::Gtd(MS), OrderType::Market, 10));
-        assert!(matches!(events.as_slice(), [(1, VenueEventKind::Expired(_))]), "{events:?}");
+        assert!(
+            matches!(events.as_slice(), [(1, VenueEventKind::Expired(_))]),
+            "{events:?}"
+        );
         // DAY: placed on day 0, still alive on day 0, expired on day 1.
         let day = 86_400_000 * MS / MS;
         let data = vec![Series::Bars(vec![
@@ -855,51 +1009,135 @@ mod tests {
             bar(1, [10000, 10000, 10000, 10000], 1000),
             bar(day, [10000, 10000, 9000, 10000], 1000),
         ])];
-        let events = run(sim(), data, vec![(0, with(TimeInForce::Day, limit("95"), 10))], &mut cash("100000"));
-        assert!(matches!(events.as_slice(), [(1, VenueEventKind::Accepted), (s, VenueEventKind::Expired(_))] if *s == day), "{events:?}");
+        let events = run(
+            sim(),
+            data,
+            vec![(0, with(TimeInForce::Day, limit("95"), 10))],
+            &mut cash("100000"),
+        );
+        assert!(
+            matches!(events.as_slice(), [(1, VenueEventKind::Accepted), (s, VenueEventKind::Expired(_))] if *s == day),
+            "{events:?}"
+        );
     }
 
     #[test]
     fn flags_latency_and_cash() {
         // Post-only that would take at the last price (100) is rejected.
-        let post = |p| OrderRequest { post_only: true, ..order(Side::Buy, limit(p), 10) };
-        let events = run(sim(), bars(), vec![(0, post("100.50"))], &mut cash("100000"));
-        assert!(matches!(events.as_slice(), [(0, VenueEventKind::Rejected(r))] if r.contains("post-only")), "{events:?}");
-        assert_eq!(outcome(sim(), post("99.50")), vec![(1, fill(10, "99.50", true))]);
+        let post = |p| OrderRequest {
+            post_only: true,
+            ..order(Side::Buy, limit(p), 10)
+        };
+        let events = run(
+            sim(),
+            bars(),
+            vec![(0, post("100.50"))],
+            &mut cash("100000"),
+        );
+        assert!(
+            matches!(events.as_slice(), [(0, VenueEventKind::Rejected(r))] if r.contains("post-only")),
+            "{events:?}"
+        );
+        assert_eq!(
+            outcome(sim(), post("99.50")),
+            vec![(1, fill(10, "99.50", true))]
+        );
         // Reduce-only fills are capped at the position, and cancelled when flat.
-        let reduce = OrderRequest { reduce_only: true, ..order(Side::Sell, OrderType::Market, 10) };
+        let reduce = OrderRequest {
+            reduce_only: true,
+            ..order(Side::Sell, OrderType::Market, 10)
+        };
         let mut funds = cash("0");
         funds.positions.insert((0, InstrumentId(0)), d("4"));
         let events = run(sim(), bars(), vec![(0, reduce.clone())], &mut funds);
         assert_eq!(events[1], (1, fill(4, "100", false)));
-        assert!(matches!(&events[2], (2, VenueEventKind::Cancelled(r)) if r.contains("reduce-only")), "{events:?}");
+        assert!(
+            matches!(&events[2], (1, VenueEventKind::Cancelled(r)) if r.contains("flat")),
+            "{events:?}"
+        );
+        let events = run(sim(), bars(), vec![(0, reduce)], &mut cash("0"));
+        assert!(
+            matches!(&events[1], (1, VenueEventKind::Cancelled(r)) if r.contains("increase")),
+            "{events:?}"
+        );
         // Submit latency of 2 ms: not at the venue for step 1, filled at step 2's open.
-        let slow = Simulator::new(sim().fees, Decimal::ZERO, Latency { submit_ms: 2, cancel_ms: 0 }, None);
-        let events = run(slow, bars(), vec![(0, order(Side::Buy, OrderType::Market, 10))], &mut cash("100000"));
-        assert_eq!(events, vec![(2, VenueEventKind::Accepted), (2, fill(10, "101", false))]);
+        let slow = Simulator::new(
+            sim().fees,
+            Decimal::ZERO,
+            Latency {
+                submit_ms: 2,
+                cancel_ms: 0,
+            },
+            None,
+        );
+        let events = run(
+            slow,
+            bars(),
+            vec![(0, order(Side::Buy, OrderType::Market, 10))],
+            &mut cash("100000"),
+        );
+        assert_eq!(
+            events,
+            vec![(2, VenueEventKind::Accepted), (2, fill(10, "101", false))]
+        );
         // A buy costing more than the cash is cancelled at fill time.
-        let events = run(sim(), bars(), vec![(0, order(Side::Buy, OrderType::Market, 10))], &mut cash("999"));
-        assert!(matches!(&events[1], (1, VenueEventKind::Cancelled(r)) if r.contains("insufficient cash")), "{events:?}");
+        let events = run(
+            sim(),
+            bars(),
+            vec![(0, order(Side::Buy, OrderType::Market, 10))],
+            &mut cash("999"),
+        );
+        assert!(
+            matches!(&events[1], (1, VenueEventKind::Cancelled(r)) if r.contains("insufficient cash")),
+            "{events:?}"
+        );
     }
 
     #[test]
     fn cancel_latency_lets_the_order_fill_meanwhile() {
         let reference = reference();
         for (latency, want_fill) in [(0, false), (1, false), (2, true)] {
-            let mut sim = Simulator::new(sim().fees, Decimal::ZERO, Latency { submit_ms: 0, cancel_ms: latency }, None);
+            let mut sim = Simulator::new(
+                sim().fees,
+                Decimal::ZERO,
+                Latency {
+                    submit_ms: 0,
+                    cancel_ms: latency,
+                },
+                None,
+            );
             let mut coordinator = StateCoordinator::new(MarketData::from_series(bars()), 1);
             let mut out = Vec::new();
             let mut funds = cash("100000");
             coordinator.advance();
-            sim.submit(OrderId(1), 0, order(Side::Buy, OrderType::Market, 10), 0, None, &mut out);
-            sim.cancel(OrderId(1), 0, 0, "by strategy", &mut out).unwrap();
-            assert_eq!(sim.cancel(OrderId(1), 0, 0, "again", &mut out).unwrap_err(), "no working order 1");
+            sim.submit(
+                OrderId(1),
+                0,
+                order(Side::Buy, OrderType::Market, 10),
+                0,
+                None,
+                &mut out,
+            );
+            sim.cancel(OrderId(1), 0, 0, "by strategy", &mut out)
+                .unwrap();
+            assert_eq!(
+                sim.cancel(OrderId(1), 0, 0, "again", &mut out).unwrap_err(),
+                "no working order 1"
+            );
             while let Some(snapshot) = coordinator.advance() {
                 sim.on_market(snapshot, &reference, &mut funds, &mut out);
             }
-            let filled = out.iter().any(|e| matches!(e.kind, VenueEventKind::Fill(_)));
-            let cancelled = out.iter().any(|e| matches!(e.kind, VenueEventKind::Cancelled(_)));
-            assert_eq!((filled, cancelled), (want_fill, !want_fill), "cancel latency {latency} ms: {out:?}");
+            let filled = out
+                .iter()
+                .any(|e| matches!(e.kind, VenueEventKind::Fill(_)));
+            let cancelled = out
+                .iter()
+                .any(|e| matches!(e.kind, VenueEventKind::Cancelled(_)));
+            assert_eq!(
+                (filled, cancelled),
+                (want_fill, !want_fill),
+                "cancel latency {latency} ms: {out:?}"
+            );
         }
     }
 
@@ -926,15 +1164,43 @@ mod tests {
                     quote(1, 9990, 5, 10010, 3),
                     quote(2, 9990, 5, 10020, 10),
                 ]),
-                Series::Trades(vec![trade(3, 9990, 4), trade(4, 9990, 3), trade(5, 9980, 10)]),
+                Series::Trades(vec![
+                    trade(3, 9990, 4),
+                    trade(4, 9990, 3),
+                    trade(5, 9980, 10),
+                ]),
             ]
         };
         // A market buy takes the 3 offered at 100.10, then the rest at the next ask.
-        let events = run(sim(), data(), vec![(0, order(Side::Buy, OrderType::Market, 5))], &mut cash("100000"));
-        assert_eq!(events, vec![(1, VenueEventKind::Accepted), (1, fill(3, "100.10", false)), (2, fill(2, "100.20", false))]);
+        let events = run(
+            sim(),
+            data(),
+            vec![(0, order(Side::Buy, OrderType::Market, 5))],
+            &mut cash("100000"),
+        );
+        assert_eq!(
+            events,
+            vec![
+                (1, VenueEventKind::Accepted),
+                (1, fill(3, "100.10", false)),
+                (2, fill(2, "100.20", false))
+            ]
+        );
         // A buy limit joining the bid at 99.90 waits behind the 5 there: a
         // print of 4 leaves 1 ahead, a print of 3 fills 2, a print through fills the rest.
-        let events = run(sim(), data(), vec![(0, order(Side::Buy, limit("99.90"), 10))], &mut cash("100000"));
-        assert_eq!(events, vec![(1, VenueEventKind::Accepted), (4, fill(2, "99.90", true)), (5, fill(8, "99.90", true))]);
+        let events = run(
+            sim(),
+            data(),
+            vec![(0, order(Side::Buy, limit("99.90"), 10))],
+            &mut cash("100000"),
+        );
+        assert_eq!(
+            events,
+            vec![
+                (1, VenueEventKind::Accepted),
+                (4, fill(2, "99.90", true)),
+                (5, fill(8, "99.90", true))
+            ]
+        );
     }
 }

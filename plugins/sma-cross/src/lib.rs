@@ -207,7 +207,9 @@ cracktrader_guest::export_strategy!(SmaCross);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cracktrader_guest::{Bar, OpenOrder, OrderStatus, OrderType, PlaceOrder, Position, TimeInForce};
+    use cracktrader_guest::{
+        Bar, OpenOrder, OrderStatus, OrderType, PlaceOrder, Position, TimeInForce,
+    };
 
     const EURUSD: u32 = 7;
 
