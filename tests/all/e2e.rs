@@ -66,3 +66,41 @@ fn wasm_and_native_strategies_agree_exactly() {
     assert_eq!(native.equity_curve, wasm.equity_curve);
     assert_eq!(native.summary, wasm.summary);
 }
+
+/// Two strategies on two instruments in two execution contexts (a cash
+/// account and a margin account with fees, latency and a participation cap):
+/// each trades only its own instrument in its own context, and the run is a
+/// pure function of its inputs.
+#[test]
+fn two_contexts_example_keeps_strategies_apart() {
+    let path = workspace_root().join("examples").join("two_contexts.toml");
+    let report = Session::from_file(&path, &host()).unwrap().run();
+    assert!(report.events.is_empty(), "{:?}", report.events);
+    for (strategy, execution, instrument, route) in [
+        ("goog-sma", "equities", "GOOG", "sim"),
+        ("btc-sma", "crypto", "BTCUSD", "sim-crypto"),
+    ] {
+        let fills: Vec<_> = report
+            .fills
+            .iter()
+            .filter(|f| f.strategy_id.as_str() == strategy)
+            .collect();
+        assert!(fills.len() >= 4, "{strategy}: {} fills", fills.len());
+        for f in fills {
+            assert_eq!(
+                (f.execution_id.as_str(), f.instrument.as_str(), f.route_id.as_str()),
+                (execution, instrument, route)
+            );
+        }
+    }
+    // The crypto context charges its fixed fee on every order's first fill.
+    let btc = report
+        .fills
+        .iter()
+        .find(|f| f.strategy_id.as_str() == "btc-sma")
+        .unwrap();
+    assert!(btc.commission > rust_decimal::Decimal::ONE, "{btc:?}");
+    let again = Session::from_file(&path, &host()).unwrap().run();
+    assert_eq!(again.fills, report.fills);
+    assert_eq!(again.summary.final_equity, report.summary.final_equity);
+}

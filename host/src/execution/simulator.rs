@@ -819,7 +819,8 @@ mod tests {
     fn bar_fill_rules_for_every_order_type() {
         use Side::{Buy, Sell};
         let triggered = (1, VenueEventKind::Triggered);
-        let cases: Vec<(&str, OrderRequest, Vec<(i64, VenueEventKind)>)> = vec![
+        type Events = Vec<(i64, VenueEventKind)>;
+        let cases: Vec<(&str, OrderRequest, Events)> = vec![
             (
                 "market at the open",
                 order(Buy, OrderType::Market, 10),
