@@ -88,7 +88,11 @@ fn two_contexts_example_keeps_strategies_apart() {
         assert!(fills.len() >= 4, "{strategy}: {} fills", fills.len());
         for f in fills {
             assert_eq!(
-                (f.execution_id.as_str(), f.instrument.as_str(), f.route_id.as_str()),
+                (
+                    f.execution_id.as_str(),
+                    f.instrument.as_str(),
+                    f.route_id.as_str()
+                ),
                 (execution, instrument, route)
             );
         }
