@@ -42,7 +42,24 @@ struct Setup<'a> {
     tick: &'a str,
     /// Appended to the session file.
     extra: &'a str,
+    /// X trades on [`QUOTES`] and [`TRADES`] instead of [`BARS`].
+    ticks: bool,
 }
+
+/// Top of book of X: `time bid bid_size ask ask_size` (times in seconds
+/// after 2020-01-01T00:00:00Z).
+const QUOTES: &str = "
+0 99.90 5 100.10 3
+1 99.90 5 100.10 3
+2 99.90 5 100.20 10
+";
+
+/// Trades of X: `time price size`.
+const TRADES: &str = "
+3 99.90 4
+4 99.90 3
+5 99.80 10
+";
 
 /// Runs `script` on [`BARS`] in the default setup with these `[[execution]]` lines.
 fn run(execution: &str, script: &str) -> Report {
@@ -68,19 +85,29 @@ fn run_in(setup: Setup, script: &str) -> Report {
         ..
     } = setup;
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from(",Open,High,Low,Close,Volume\n");
-    for (day, line) in BARS.trim().lines().enumerate() {
-        let v: Vec<&str> = line.split_whitespace().collect();
-        csv += &format!(
-            "2020-01-{:02},{},{},{},{},1000\n",
-            day + 1,
-            v[0],
-            v[1],
-            v[2],
-            v[3]
-        );
-    }
-    std::fs::write(dir.path().join("x.csv"), csv).unwrap();
+    let data = if setup.ticks {
+        let write = |name: &str, header: &str, rows: &str| {
+            let mut csv = format!("{header}\n");
+            for line in rows.trim().lines() {
+                let v: Vec<&str> = line.split_whitespace().collect();
+                csv += &format!("2020-01-01 00:00:{:02},{}\n", v[0], v[1..].join(","));
+            }
+            std::fs::write(dir.path().join(name), csv).unwrap();
+        };
+        write("quotes.csv", "time,bid,bid_size,ask,ask_size", QUOTES);
+        write("trades.csv", "time,price,size", TRADES);
+        "[[data]]\ninstrument = \"X\"\nkind = \"quotes\"\npath = \"quotes.csv\"\n\n\
+         [[data]]\ninstrument = \"X\"\nkind = \"trades\"\npath = \"trades.csv\""
+    } else {
+        let mut csv = String::from(",Open,High,Low,Close,Volume\n");
+        for (day, line) in BARS.trim().lines().enumerate() {
+            let v: Vec<&str> = line.split_whitespace().collect();
+            let [o, h, l, c] = [v[0], v[1], v[2], v[3]];
+            csv += &format!("2020-01-{:02},{o},{h},{l},{c},1000\n", day + 1);
+        }
+        std::fs::write(dir.path().join("x.csv"), csv).unwrap();
+        "[[data]]\ninstrument = \"X\"\npath = \"x.csv\""
+    };
     let text = format!(
         r#"[session]
 name = "orders"
@@ -93,9 +120,7 @@ quote_currency = "USD"
 tick_size = "{tick}"
 lot_size = "{lot}"
 
-[[data]]
-instrument = "X"
-path = "x.csv"
+{data}
 
 [[execution]]
 id = "acc"
@@ -367,4 +392,37 @@ path = "{}"
     // 1000 USD into X, which closes at 99: 10 × (99 − 100) / 1.25 = −8 EUR.
     assert_eq!(report.summary.starting_equity, d("5000"));
     assert_eq!(report.summary.final_equity, d("4992"));
+}
+
+#[test]
+fn quotes_and_trades_fill_at_the_top_of_the_book_and_through_the_queue() {
+    // A market buy of 5 takes the 3 offered at 100.10, then 2 at the next
+    // ask, 100.20. A buy limit joining the 99.90 bid waits behind its 5: a
+    // print of 4 leaves 1 ahead, a print of 3 fills 2, a print through 99.90
+    // fills the other 3.
+    let report = run_in(
+        Setup {
+            ticks: true,
+            ..Setup::default()
+        },
+        "1: buy market 5
+         1: buy limit 99.90 5
+         3: expect report 1 fill
+         5: expect report 2 fill
+         6: expect position 10",
+    );
+    no_quarantine(&report);
+    let filled: Vec<_> = fills(&report)
+        .into_iter()
+        .map(|f| (f.1, f.3, f.4, f.5))
+        .collect();
+    assert_eq!(
+        filled,
+        vec![
+            (1, d("3"), d("100.10"), false),
+            (1, d("2"), d("100.20"), false),
+            (2, d("2"), d("99.90"), true),
+            (2, d("3"), d("99.90"), true),
+        ]
+    );
 }

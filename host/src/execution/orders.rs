@@ -17,7 +17,7 @@
 //!                  └──────────────────► Expired / Filled
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -306,7 +306,11 @@ pub struct OrderReport {
 /// Every order of a session, by id, and the sequence of their reports.
 #[derive(Debug, Default)]
 pub struct OrderBook {
+    /// Every order, terminal ones included (late events for them must be
+    /// recognised as such).
     orders: BTreeMap<OrderId, Order>,
+    /// Ids of the open orders: views and risk read these every step.
+    open: BTreeSet<OrderId>,
     sequence: u64,
 }
 
@@ -362,6 +366,7 @@ impl OrderBook {
             intent.time,
         );
         self.orders.insert(order_id, order);
+        self.open.insert(order_id);
         report
     }
 
@@ -441,6 +446,9 @@ impl OrderBook {
         match order.apply(event) {
             Ok(Some(kind)) => {
                 let order = order.clone();
+                if !order.is_open() {
+                    self.open.remove(&order.id);
+                }
                 let (fill, reason) = match &event.kind {
                     VenueEventKind::Fill(f) => (Some(*f), String::new()),
                     VenueEventKind::Rejected(r)
@@ -471,7 +479,7 @@ impl OrderBook {
 
     /// Every open order, oldest first.
     pub fn open(&self) -> impl Iterator<Item = &Order> + Clone {
-        self.orders.values().filter(|o| o.is_open())
+        self.open.iter().filter_map(|id| self.orders.get(id))
     }
 }
 
@@ -655,6 +663,7 @@ mod tests {
                     }
                 }
                 accepted |= after.status != OrderStatus::Submitted && after.status != OrderStatus::Rejected;
+                prop_assert_eq!(book.open().count(), usize::from(after.is_open()));
                 prop_assert!(after.filled_qty >= before.filled_qty);
                 prop_assert!(after.filled_qty <= after.request.qty);
                 prop_assert_eq!(after.status == OrderStatus::Filled, !after.filled_qty.is_zero() && after.filled_qty == after.request.qty);
