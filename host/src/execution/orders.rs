@@ -74,8 +74,8 @@ pub struct Fill {
 /// What an adapter says happened to an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VenueEventKind {
-    /// The venue accepted the order; it is working.
-    Accepted,
+    /// The venue accepted the order under its own id; it is working.
+    Accepted(String),
     /// The venue refused the order.
     Rejected(String),
     /// A stop order's trigger price traded.
@@ -168,6 +168,8 @@ pub struct Order {
     pub filled_notional: Decimal,
     /// Whether a stop has triggered.
     pub triggered: bool,
+    /// The venue's id for the order, once accepted.
+    pub venue_order_id: Option<String>,
     /// The last adapter event applied.
     pub last_event: u64,
 }
@@ -189,6 +191,7 @@ impl Order {
             filled_qty: Decimal::ZERO,
             filled_notional: Decimal::ZERO,
             triggered: false,
+            venue_order_id: None,
             last_event: 0,
         }
     }
@@ -222,9 +225,9 @@ impl Order {
         };
         let working = matches!(self.status, Accepted | PartiallyFilled | PendingCancel);
         let (status, kind) = match (&event.kind, self.status) {
-            (E::Accepted, Submitted) => (Accepted, ReportKind::Accepted),
+            (E::Accepted(_), Submitted) => (Accepted, ReportKind::Accepted),
             // A cancel requested before the venue accepted stays pending.
-            (E::Accepted, PendingCancel) if self.filled_qty.is_zero() => {
+            (E::Accepted(_), PendingCancel) if self.filled_qty.is_zero() => {
                 (PendingCancel, ReportKind::Accepted)
             }
             (E::Rejected(_), Submitted | PendingCancel) if self.filled_qty.is_zero() => {
@@ -260,6 +263,7 @@ impl Order {
                 self.filled_notional += f.qty * f.price;
             }
             E::Triggered => self.triggered = true,
+            E::Accepted(id) => self.venue_order_id = Some(id.clone()),
             E::Replaced { qty, order_type } => {
                 self.request.qty = *qty;
                 self.request.order_type = *order_type;
@@ -283,6 +287,8 @@ pub struct OrderReport {
     pub sequence: u64,
     /// The order.
     pub order_id: OrderId,
+    /// The venue's id for it, once accepted.
+    pub venue_order_id: Option<String>,
     /// The intent that created it.
     pub intent_id: IntentId,
     /// Who it belongs to.
@@ -333,6 +339,7 @@ impl OrderBook {
         OrderReport {
             sequence: self.next_sequence(),
             order_id: order.id,
+            venue_order_id: order.venue_order_id.clone(),
             intent_id: order.intent_id,
             attribution: Arc::clone(&order.attribution),
             request: order.request.clone(),
@@ -574,18 +581,22 @@ mod tests {
             book.apply(&event(1, fill(1, 100))).is_none(),
             "no fill before accept"
         );
-        let accepted = book.apply(&event(2, VenueEventKind::Accepted)).unwrap();
+        let accepted = book
+            .apply(&event(2, VenueEventKind::Accepted("v-7".into())))
+            .unwrap();
         assert_eq!(
             (accepted.sequence, accepted.status),
             (2, OrderStatus::Accepted)
         );
+        assert_eq!(accepted.venue_order_id.as_deref(), Some("v-7"));
         assert_eq!(
             book.apply(&event(3, fill(4, 100))).unwrap().status,
             OrderStatus::PartiallyFilled
         );
         assert!(book.apply(&event(3, fill(4, 100))).is_none(), "duplicate");
         assert!(
-            book.apply(&event(2, VenueEventKind::Accepted)).is_none(),
+            book.apply(&event(2, VenueEventKind::Accepted("v-7".into())))
+                .is_none(),
             "stale"
         );
         assert_eq!(
@@ -612,7 +623,7 @@ mod tests {
 
     fn any_event() -> impl Strategy<Value = VenueEventKind> {
         prop_oneof![
-            Just(VenueEventKind::Accepted),
+            Just(VenueEventKind::Accepted("v".into())),
             Just(VenueEventKind::Triggered),
             (0i64..12, 90i64..110).prop_map(|(q, p)| fill(q, p)),
             Just(VenueEventKind::Cancelled("c".into())),

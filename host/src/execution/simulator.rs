@@ -125,6 +125,8 @@ pub struct Simulator {
     latency: Latency,
     participation: Option<Decimal>,
     orders: Vec<VenueOrder>,
+    /// The venue's own order numbering.
+    accepted: u64,
 }
 
 impl Simulator {
@@ -142,6 +144,7 @@ impl Simulator {
             latency,
             participation,
             orders: Vec::new(),
+            accepted: 0,
         }
     }
 
@@ -324,7 +327,9 @@ impl Simulator {
             }
             if !order.accepted {
                 order.accepted = true;
-                out.push(order.event(order.active_from, VenueEventKind::Accepted));
+                self.accepted += 1;
+                let venue_order_id = format!("sim-{}", self.accepted);
+                out.push(order.event(order.active_from, VenueEventKind::Accepted(venue_order_id)));
                 let inst = reference.get(order.request.instrument);
                 order.queue_ahead = queue_at_arrival(order, snapshot, inst);
             }
@@ -809,7 +814,7 @@ mod tests {
         let events = run(sim_, bars(), vec![(0, request)], &mut cash("1000000"));
         assert_eq!(
             events.first(),
-            Some(&(1, VenueEventKind::Accepted)),
+            Some(&(1, VenueEventKind::Accepted("sim-1".into()))),
             "{events:?}"
         );
         events[1..].to_vec()
@@ -1017,7 +1022,7 @@ mod tests {
             &mut cash("100000"),
         );
         assert!(
-            matches!(events.as_slice(), [(1, VenueEventKind::Accepted), (s, VenueEventKind::Expired(_))] if *s == day),
+            matches!(events.as_slice(), [(1, VenueEventKind::Accepted(_)), (s, VenueEventKind::Expired(_))] if *s == day),
             "{events:?}"
         );
     }
@@ -1079,7 +1084,10 @@ mod tests {
         );
         assert_eq!(
             events,
-            vec![(2, VenueEventKind::Accepted), (2, fill(10, "101", false))]
+            vec![
+                (2, VenueEventKind::Accepted("sim-1".into())),
+                (2, fill(10, "101", false))
+            ]
         );
         // A buy costing more than the cash is cancelled at fill time.
         let events = run(
@@ -1182,7 +1190,7 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                (1, VenueEventKind::Accepted),
+                (1, VenueEventKind::Accepted("sim-1".into())),
                 (1, fill(3, "100.10", false)),
                 (2, fill(2, "100.20", false))
             ]
@@ -1198,7 +1206,7 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                (1, VenueEventKind::Accepted),
+                (1, VenueEventKind::Accepted("sim-1".into())),
                 (4, fill(2, "99.90", true)),
                 (5, fill(8, "99.90", true))
             ]
