@@ -25,6 +25,7 @@ use crate::execution::orders::{OrderReport, OrderStatus};
 use crate::execution::simulator::Simulator;
 use crate::intents::{Action, Attribution, Intent, IntentStamper, OrderType};
 use crate::inventory::{Account, Inventory};
+use crate::journal::{self, Journal, JournalError, JournalSummary, StrategyState};
 use crate::market_data::{load_csv, MarketData, MarketDataError};
 use crate::model::{
     from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, RouteId, StrategyId,
@@ -121,6 +122,8 @@ struct Services {
     stamper: IntentStamper,
     recorder: Recorder,
     reports: Vec<OrderReport>,
+    /// Where every event goes, if the session is journalled.
+    journal: Option<Journal>,
 }
 
 /// A runnable session.
@@ -423,6 +426,7 @@ impl Session {
                 stamper: IntentStamper::default(),
                 recorder: Recorder::default(),
                 reports: Vec::new(),
+                journal: None,
             },
             registrations,
             starting_equity,
@@ -472,10 +476,16 @@ impl Session {
 
     /// Runs one step; `false` when the data is exhausted.
     pub fn step(&mut self) -> bool {
+        if self.journal().is_some_and(|j| j.failure().is_some()) {
+            return false;
+        }
         let Some(snapshot) = self.coordinator.advance() else {
             return false;
         };
         let services = &mut self.services;
+        if let Some(j) = &mut services.journal {
+            j.market(snapshot);
+        }
         services.execute_fills(snapshot, &mut self.registrations);
         let reference = &services.reference;
         let value = services.inventory.valuation(|i| {
@@ -492,7 +502,11 @@ impl Session {
                 continue;
             }
             services.fill_account_view(reg, snapshot);
-            match reg.strategy.on_step(&reg.view) {
+            let decision = reg.strategy.on_step(&reg.view);
+            if let Some(j) = &mut services.journal {
+                j.decision(&reg.attribution, &reg.view, &decision);
+            }
+            match decision {
                 Ok(intents) => {
                     for raw in intents {
                         services.handle_intent(reg, snapshot, raw);
@@ -504,6 +518,7 @@ impl Session {
                 }
             }
         }
+        self.journal_step_end();
         true
     }
 
@@ -537,7 +552,7 @@ impl Session {
                     Ok(()) => {
                         let cause = reg.quarantined.take().unwrap_or_default();
                         tracing::info!(strategy_id = %reg.attribution.strategy_id, "strategy re-enabled");
-                        services.recorder.on_event(
+                        services.on_event(
                             time,
                             &reg.attribution.strategy_id,
                             EventKind::Enabled,
@@ -547,7 +562,7 @@ impl Session {
                     }
                     Err(e) => {
                         let message = e.to_string();
-                        services.recorder.on_event(
+                        services.on_event(
                             time,
                             &reg.attribution.strategy_id,
                             EventKind::EnableFailed,
@@ -575,9 +590,7 @@ impl Session {
     /// Records a lifecycle event of `strategy_id` at the current step time.
     pub fn record_event(&mut self, strategy_id: &StrategyId, kind: EventKind, cause: String) {
         let time = self.coordinator.snapshot().time();
-        self.services
-            .recorder
-            .on_event(time, strategy_id, kind, cause);
+        self.services.on_event(time, strategy_id, kind, cause);
     }
 
     /// Hands registration `strategy_id` over to a new plugin version between
@@ -731,12 +744,25 @@ fn subscriptions(
 }
 
 impl Services {
+    /// Records a strategy lifecycle event in the report and the journal.
+    fn on_event(
+        &mut self,
+        time: crate::model::Timestamp,
+        id: &StrategyId,
+        kind: EventKind,
+        cause: String,
+    ) {
+        if let Some(j) = &mut self.journal {
+            j.lifecycle(id, kind, &cause);
+        }
+        self.recorder.on_event(time, id, kind, cause);
+    }
+
     /// Takes `reg` out of the step loop and applies its order policy.
     fn quarantine(&mut self, reg: &mut Registration, time: crate::model::Timestamp, cause: String) {
         let a = Arc::clone(&reg.attribution);
         tracing::warn!(strategy_id = %a.strategy_id, "strategy quarantined: {cause}");
-        self.recorder
-            .on_event(time, &a.strategy_id, EventKind::Quarantined, cause.clone());
+        self.on_event(time, &a.strategy_id, EventKind::Quarantined, cause.clone());
         if reg.on_quarantine == OrderPolicy::CancelOrders {
             let mut reports = std::mem::take(&mut self.reports);
             self.simulators[a.execution_index].cancel_all(
@@ -777,6 +803,9 @@ impl Services {
             .inventory
             .position(a.strategy_index, report.request.instrument);
         self.recorder.on_report(report, position, &self.reference);
+        if let Some(j) = &mut self.journal {
+            j.report(report, position, self.inventory.account(a.execution_index));
+        }
         let inst = self.reference.get(report.request.instrument);
         let (fill_qty, fill_price, commission) = report.fill.map_or((0, 0, Decimal::ZERO), |f| {
             (
@@ -913,6 +942,14 @@ impl Services {
             Ok(intent) => intent,
             Err(refused) => {
                 tracing::debug!(strategy_id = %reg.attribution.strategy_id, "intent refused: {}", refused.reason);
+                if let Some(j) = &mut self.journal {
+                    j.refusal(
+                        &reg.attribution,
+                        refused.intent_id,
+                        refused.order_id,
+                        &refused.reason,
+                    );
+                }
                 self.recorder.on_refusal(
                     snapshot.time(),
                     &reg.attribution,
@@ -942,6 +979,9 @@ impl Services {
                 match self.risk_check(reg, snapshot, intent, &request) {
                     risk::Decision::Approved(approved) => approved,
                     risk::Decision::Refused { intent, refusal } => {
+                        if let Some(j) = &mut self.journal {
+                            j.risk(&intent, Some(refusal.to_string()));
+                        }
                         let report =
                             OrderReport::rejected(order_id, &intent, request, refusal.to_string());
                         self.publish(&report, reg);
@@ -950,16 +990,29 @@ impl Services {
                 }
             }
         };
+        if let Some(j) = &mut self.journal {
+            j.risk(approved.intent(), None);
+        }
         let execution_index = reg.attribution.execution_index;
         match self.simulators[execution_index].execute(approved) {
             Ok(report) => self.publish(&report, reg),
-            Err(rejected) => self.recorder.on_refusal(
-                snapshot.time(),
-                &reg.attribution,
-                rejected.intent_id,
-                rejected.order_id,
-                rejected.reason,
-            ),
+            Err(rejected) => {
+                if let Some(j) = &mut self.journal {
+                    j.refusal(
+                        &reg.attribution,
+                        rejected.intent_id,
+                        rejected.order_id,
+                        &rejected.reason,
+                    );
+                }
+                self.recorder.on_refusal(
+                    snapshot.time(),
+                    &reg.attribution,
+                    rejected.intent_id,
+                    rejected.order_id,
+                    rejected.reason,
+                )
+            }
         }
     }
 
@@ -1006,4 +1059,74 @@ impl Services {
 /// `reports/<session name>.json` under the current directory.
 pub fn default_report_path(name: &str) -> PathBuf {
     PathBuf::from("reports").join(format!("{name}.json"))
+}
+
+/// Journal hooks: attaching a journal, checkpoints, and the strategy swap a
+/// journal rebuild needs (`crate::journal::replay`).
+impl Session {
+    /// Journals every event from here on.
+    pub fn attach_journal(&mut self, journal: Journal) {
+        self.services.journal = Some(journal);
+    }
+
+    /// The attached journal, if any.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.services.journal.as_ref()
+    }
+
+    /// Records the end of the session in the attached journal and closes it.
+    pub fn close_journal(&mut self) -> Option<Result<JournalSummary, JournalError>> {
+        let journal = self.services.journal.take()?;
+        let (states, host) = journal_state(&mut self.registrations, &self.services);
+        Some(journal.finish(states, host))
+    }
+
+    /// Puts `strategy` in place of registration `index`'s, returning the old one.
+    pub fn replace_strategy(
+        &mut self,
+        index: usize,
+        strategy: Box<dyn Strategy>,
+    ) -> Box<dyn Strategy> {
+        std::mem::replace(&mut self.registrations[index].strategy, strategy)
+    }
+
+    /// Ends a step in the journal, with a checkpoint if one is due.
+    fn journal_step_end(&mut self) {
+        if !self
+            .services
+            .journal
+            .as_ref()
+            .is_some_and(Journal::checkpoint_due)
+        {
+            if let Some(j) = &mut self.services.journal {
+                j.end_step();
+            }
+            return;
+        }
+        let (states, host) = journal_state(&mut self.registrations, &self.services);
+        if let Some(j) = &mut self.services.journal {
+            j.checkpoint(states, host);
+            j.end_step();
+        }
+    }
+}
+
+/// Each registration's saved state, and the host state.
+fn journal_state<'a>(
+    registrations: &'a mut [Registration],
+    s: &Services,
+) -> (Vec<StrategyState<'a>>, serde_json::Value) {
+    let host = journal::host_state(&s.inventory, registrations.len(), &s.simulators);
+    let states = registrations
+        .iter_mut()
+        .map(|r| StrategyState {
+            strategy_id: &r.attribution.strategy_id,
+            state: match r.quarantined {
+                Some(_) => Ok(Vec::new()),
+                None => r.strategy.save_state(),
+            },
+            quarantined: r.quarantined.as_deref(),
+        })
+        .collect();
+    (states, host)
 }
