@@ -1081,6 +1081,11 @@ impl Session {
         Some(journal.finish(states, host))
     }
 
+    /// sha256 of each registration's plugin at the start, in session-file order.
+    pub fn plugins(&self) -> impl Iterator<Item = &str> {
+        self.registrations.iter().map(|r| r.record.sha256.as_str())
+    }
+
     /// Puts `strategy` in place of registration `index`'s, returning the old one.
     pub fn replace_strategy(
         &mut self,
@@ -1107,6 +1112,12 @@ impl Session {
         if let Some(j) = &mut self.services.journal {
             j.checkpoint(states, host);
             j.end_step();
+        }
+        // A resume restores instances from here, which hold no account yet:
+        // the next views carry it in full, in the first run as in a resume,
+        // so that both see the same views.
+        for reg in &mut self.registrations {
+            reg.account_sent = false;
         }
     }
 }

@@ -608,7 +608,8 @@ impl Journal {
             self.checkpoints += 1;
         }
         if let Some(recorded) = self.expected.pop_front() {
-            if recorded.event_id != envelope.event_id {
+            // The recorded content, not its stored id: an edited record must not pass.
+            if recorded.content() != envelope.content() {
                 self.failure = Some(JournalError::Diverged {
                     sequence: envelope.sequence,
                     snapshot_id: self.snapshot_id,

@@ -227,14 +227,14 @@ fn scan_bytes(bytes: &[u8], path: &Path) -> Result<Scan, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{Event, Source};
+    use crate::journal::{Event, Ids, Source};
 
     fn envelope(sequence: u64) -> Envelope {
         Envelope::new(
             sequence,
             1_000,
             Source::Session,
-            None,
+            Ids::default(),
             Event::StrategyFailed {
                 snapshot_id: sequence,
                 cause: format!("record {sequence}"),
