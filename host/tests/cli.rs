@@ -405,10 +405,16 @@ fn paper_session_killed_and_resumed_matches_an_uninterrupted_run() {
 
     let out = paper(&crashed, &["--bar-interval-ms", "0", "--resume"]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let restored: u64 = stderr
+        .split("resume: restored the checkpoint of step ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|step| step.parse().ok())
+        .unwrap_or_else(|| panic!("no resume line in {stderr}"));
     assert!(
-        text(&out.stderr).contains("resume: restored the checkpoint of step"),
-        "{}",
-        text(&out.stderr)
+        restored >= 300 && restored <= last_step,
+        "restored step {restored}, killed at {last_step}"
     );
 
     let read = |p: &Path| -> serde_json::Value {
