@@ -91,10 +91,9 @@ fn bad_session_file_exits_1_with_a_named_problem() {
     );
 }
 
-#[test]
-fn quarantined_strategy_exits_3_and_the_session_completes() {
+/// Writes a session of the trap-on-step plugin trapping at step 7 into `dir`.
+fn trap_session(dir: &Path) -> PathBuf {
     let plugins = plugins();
-    let dir = tempfile::tempdir().unwrap();
     let example = std::fs::read_to_string(root().join("examples/sma_eurusd.toml")).unwrap();
     let session = example
         .replace(
@@ -106,8 +105,15 @@ fn quarantined_strategy_exits_3_and_the_session_completes() {
             root().join("examples/data/EURUSD.csv").to_str().unwrap(),
         )
         .replace("fast = 10\nslow = 30\nquantity = \"1000\"", "trap_at = 7");
-    let path = dir.path().join("trap.toml");
+    let path = dir.join("trap.toml");
     std::fs::write(&path, session).unwrap();
+    path
+}
+
+#[test]
+fn quarantined_strategy_exits_3_and_the_session_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = trap_session(dir.path());
     let report = dir.path().join("r.json");
     let out = cracktrader(&["backtest", path.to_str().unwrap()], &report);
     assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
@@ -442,5 +448,60 @@ fn paper_session_killed_and_resumed_matches_an_uninterrupted_run() {
         "{}{}",
         text(&replay.stdout),
         text(&replay.stderr)
+    );
+}
+
+/// A backtest cut short after a strategy was quarantined resumes through
+/// the journalled failure: the rebuilt session quarantines it at the same
+/// step, and the report equals that of the whole run.
+#[test]
+fn backtest_resumes_across_a_quarantine() {
+    use cracktrader::journal::{self, Event};
+
+    let dir = tempfile::tempdir().unwrap();
+    let session = trap_session(dir.path());
+    let session = session.to_str().unwrap();
+    let whole = dir.path().join("whole.json");
+    let out = cracktrader(&["backtest", session, "--checkpoint-every", "3"], &whole);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
+
+    // The process "died" in step 11, after the checkpoint of step 9.
+    let cut = dir.path().join("cut.journal");
+    let scan = journal::scan(&dir.path().join("whole.journal")).unwrap();
+    assert!(scan
+        .records
+        .iter()
+        .any(|r| matches!(r.event, Event::StrategyFailed { snapshot_id: 7, .. })));
+    let last = scan
+        .records
+        .iter()
+        .position(|r| r.snapshot_id() == Some(11))
+        .unwrap();
+    let bytes = std::fs::read(dir.path().join("whole.journal")).unwrap();
+    std::fs::write(&cut, &bytes[..scan.ends[last] as usize + 3]).unwrap();
+
+    let resumed = dir.path().join("resumed.json");
+    let out = cracktrader(
+        &[
+            "backtest",
+            session,
+            "--checkpoint-every",
+            "3",
+            "--resume",
+            "--journal",
+            cut.to_str().unwrap(),
+        ],
+        &resumed,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    assert!(
+        stderr.contains("restored the checkpoint of step 9"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("incomplete last record"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&resumed).unwrap(),
+        std::fs::read(&whole).unwrap()
     );
 }
