@@ -590,11 +590,6 @@ impl Journal {
         self.failure.as_ref()
     }
 
-    /// Whether the journal still has recorded events to match.
-    pub fn verifying(&self) -> bool {
-        !self.expected.is_empty()
-    }
-
     fn emit(&mut self, source: Source, ids: Ids, event: Event) {
         if self.failure.is_some() {
             return;
