@@ -36,6 +36,8 @@ pub mod inventory;
 
 pub mod post_trade;
 
+pub mod journal;
+
 pub mod session;
 
 pub mod hot_reload;

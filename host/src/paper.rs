@@ -39,6 +39,17 @@ pub fn run(
     options: PaperOptions,
     steering: &Steering,
 ) -> Report {
+    drive(&mut session, reloader, options, steering);
+    session.finish()
+}
+
+/// The steps of [`run`], leaving the session open (for its journal).
+pub fn drive(
+    session: &mut Session,
+    reloader: Option<&Reloader>,
+    options: PaperOptions,
+    steering: &Steering,
+) {
     let mut next = Instant::now();
     while !steering.stop.load(Ordering::Relaxed) {
         if let Some(reloader) = reloader {
@@ -46,7 +57,7 @@ pub fn run(
                 reloader.request_all();
             }
             while let Some(event) = reloader.try_next() {
-                apply(&mut session, event);
+                apply(session, event);
             }
         }
         if !session.step() {
@@ -62,7 +73,6 @@ pub fn run(
             std::thread::sleep((next - now).min(Duration::from_millis(50)));
         }
     }
-    session.finish()
 }
 
 /// Records a reload event in the session and, for a ready version, swaps it in.

@@ -16,7 +16,8 @@ mod bindings {
     wasmtime::component::bindgen!({
         world: "strategy-plugin",
         path: "../wit",
-        additional_derives: [PartialEq],
+        // serde: the journal records views and intents as they crossed the boundary.
+        additional_derives: [PartialEq, serde::Serialize, serde::Deserialize],
     });
 }
 

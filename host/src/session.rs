@@ -32,6 +32,7 @@ use crate::intents::{
     TimeInForce,
 };
 use crate::inventory::{Account, AccountKind, Inventory, Position, Rates};
+use crate::journal::{self, Journal, JournalError, JournalSummary, StrategyState};
 use crate::market_data::{load_csv, DataKind, MarketData, MarketDataError};
 use crate::model::{
     from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, OrderId, RouteId, Side, StrategyId,
@@ -134,6 +135,8 @@ struct Services {
     recorder: Recorder,
     /// Venue events of the current request or step (buffer reused).
     events: Vec<VenueEvent>,
+    /// Where every event goes, if the session is journalled.
+    journal: Option<Journal>,
 }
 
 /// A runnable session.
@@ -579,6 +582,7 @@ impl Session {
                 stamper: IntentStamper::default(),
                 recorder: Recorder::default(),
                 events: Vec::new(),
+                journal: None,
             },
             registrations,
             starting_equity: None,
@@ -653,10 +657,16 @@ impl Session {
 
     /// Runs one step; `false` when the data is exhausted.
     pub fn step(&mut self) -> bool {
+        if self.journal().is_some_and(|j| j.failure().is_some()) {
+            return false;
+        }
         let Some(snapshot) = self.coordinator.advance() else {
             return false;
         };
         let services = &mut self.services;
+        if let Some(j) = &mut services.journal {
+            j.market(snapshot);
+        }
         services.execute_fills(snapshot, &mut self.registrations);
         let value = services.inventory.valuation(
             None,
@@ -675,7 +685,11 @@ impl Session {
                 continue;
             }
             services.fill_account_view(reg, snapshot);
-            match reg.strategy.on_step(&reg.view) {
+            let decision = reg.strategy.on_step(&reg.view);
+            if let Some(j) = &mut services.journal {
+                j.decision(&reg.attribution, &reg.view, &decision);
+            }
+            match decision {
                 Ok(intents) => {
                     for raw in intents {
                         services.handle_intent(reg, snapshot, raw);
@@ -687,6 +701,7 @@ impl Session {
                 }
             }
         }
+        self.journal_step_end();
         true
     }
 
@@ -720,7 +735,7 @@ impl Session {
                     Ok(()) => {
                         let cause = reg.quarantined.take().unwrap_or_default();
                         tracing::info!(strategy_id = %reg.attribution.strategy_id, "strategy re-enabled");
-                        services.recorder.on_event(
+                        services.on_event(
                             time,
                             &reg.attribution.strategy_id,
                             EventKind::Enabled,
@@ -730,7 +745,7 @@ impl Session {
                     }
                     Err(e) => {
                         let message = e.to_string();
-                        services.recorder.on_event(
+                        services.on_event(
                             time,
                             &reg.attribution.strategy_id,
                             EventKind::EnableFailed,
@@ -758,9 +773,7 @@ impl Session {
     /// Records a lifecycle event of `strategy_id` at the current step time.
     pub fn record_event(&mut self, strategy_id: &StrategyId, kind: EventKind, cause: String) {
         let time = self.coordinator.snapshot().time();
-        self.services
-            .recorder
-            .on_event(time, strategy_id, kind, cause);
+        self.services.on_event(time, strategy_id, kind, cause);
     }
 
     /// Hands registration `strategy_id` over to a new plugin version between
@@ -914,12 +927,25 @@ fn subscriptions(
 }
 
 impl Services {
+    /// Records a strategy lifecycle event in the report and the journal.
+    fn on_event(
+        &mut self,
+        time: crate::model::Timestamp,
+        id: &StrategyId,
+        kind: EventKind,
+        cause: String,
+    ) {
+        if let Some(j) = &mut self.journal {
+            j.lifecycle(id, kind, &cause);
+        }
+        self.recorder.on_event(time, id, kind, cause);
+    }
+
     /// Takes `reg` out of the step loop and applies its order policy.
     fn quarantine(&mut self, reg: &mut Registration, time: crate::model::Timestamp, cause: String) {
         let a = Arc::clone(&reg.attribution);
         tracing::warn!(strategy_id = %a.strategy_id, "strategy quarantined: {cause}");
-        self.recorder
-            .on_event(time, &a.strategy_id, EventKind::Quarantined, cause.clone());
+        self.on_event(time, &a.strategy_id, EventKind::Quarantined, cause.clone());
         if reg.on_quarantine == OrderPolicy::CancelOrders {
             self.cancel_orders(reg, None, time, "cancelled: strategy quarantined");
         }
@@ -993,6 +1019,9 @@ impl Services {
         let none = Position::default();
         let position = inst.map_or(&none, |i| self.inventory.position(a.strategy_index, i.id));
         self.recorder.on_report(report, position, &self.reference);
+        if let Some(j) = &mut self.journal {
+            j.report(report, position, self.inventory.account(a.execution_index));
+        }
         let (qty_scale, price_scale) = inst.map_or((0, 0), |i| (i.qty_scale, i.price_scale));
         let (fill_qty, fill_price, commission, maker) =
             report.fill.map_or((0, 0, Decimal::ZERO, false), |f| {
@@ -1179,6 +1208,14 @@ impl Services {
             Ok(intent) => intent,
             Err(refused) => {
                 tracing::debug!(strategy_id = %reg.attribution.strategy_id, "intent refused: {}", refused.reason);
+                if let Some(j) = &mut self.journal {
+                    j.refusal(
+                        &reg.attribution,
+                        refused.intent_id,
+                        refused.order_id,
+                        &refused.reason,
+                    );
+                }
                 self.recorder.on_refusal(
                     snapshot.time(),
                     &reg.attribution,
@@ -1197,6 +1234,9 @@ impl Services {
                 let approved = match self.risk_check(reg, snapshot, intent, &request, None) {
                     risk::Decision::Approved(approved) => approved,
                     risk::Decision::Refused { intent, refusal } => {
+                        if let Some(j) = &mut self.journal {
+                            j.risk(&intent, Some(refusal.to_string()));
+                        }
                         let report =
                             self.book
                                 .reject(order_id, &intent, request, refusal.to_string());
@@ -1204,6 +1244,9 @@ impl Services {
                         return;
                     }
                 };
+                if let Some(j) = &mut self.journal {
+                    j.risk(approved.intent(), None);
+                }
                 let report = self
                     .book
                     .submit(order_id, approved.intent(), request.clone());
@@ -1221,6 +1264,9 @@ impl Services {
             }
             Action::Cancel { order_id } => {
                 let approved = risk::approve_cancel(intent);
+                if let Some(j) = &mut self.journal {
+                    j.risk(approved.intent(), None);
+                }
                 if !self.cancel_order(reg, order_id, time, CANCELLED_BY_STRATEGY) {
                     let reason = format!(
                         "no working order {order_id} of strategy {}",
@@ -1236,7 +1282,10 @@ impl Services {
                 }
             }
             Action::CancelAll { instrument } => {
-                risk::approve_cancel(intent);
+                let approved = risk::approve_cancel(intent);
+                if let Some(j) = &mut self.journal {
+                    j.risk(approved.intent(), None);
+                }
                 self.cancel_orders(reg, instrument, time, CANCELLED_BY_STRATEGY);
             }
             Action::Replace {
@@ -1263,6 +1312,9 @@ impl Services {
                         risk::Decision::Refused { refusal, .. } => Err(refusal.to_string()),
                     }
                 });
+                if let Some(j) = &mut self.journal {
+                    j.risk(&intent, result.as_ref().err().cloned());
+                }
                 match result {
                     Ok(()) => self.apply_events(reg),
                     Err(reason) => self.refuse_request(
@@ -1512,4 +1564,85 @@ fn open_order_to_wit(o: &Order, reference: &ReferenceData) -> wit::OpenOrder {
 /// `reports/<session name>.json` under the current directory.
 pub fn default_report_path(name: &str) -> PathBuf {
     PathBuf::from("reports").join(format!("{name}.json"))
+}
+
+/// Journal hooks: attaching a journal, checkpoints, and the strategy swap a
+/// journal rebuild needs (`crate::journal::replay`).
+impl Session {
+    /// Journals every event from here on.
+    pub fn attach_journal(&mut self, journal: Journal) {
+        self.services.journal = Some(journal);
+    }
+
+    /// The attached journal, if any.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.services.journal.as_ref()
+    }
+
+    /// Records the end of the session in the attached journal and closes it.
+    pub fn close_journal(&mut self) -> Option<Result<JournalSummary, JournalError>> {
+        let journal = self.services.journal.take()?;
+        let (states, host) = journal_state(&mut self.registrations, &self.services);
+        Some(journal.finish(states, host))
+    }
+
+    /// sha256 of each registration's plugin at the start, in session-file order.
+    pub fn plugins(&self) -> impl Iterator<Item = &str> {
+        self.registrations.iter().map(|r| r.record.sha256.as_str())
+    }
+
+    /// Puts `strategy` in place of registration `index`'s, returning the old one.
+    pub fn replace_strategy(
+        &mut self,
+        index: usize,
+        strategy: Box<dyn Strategy>,
+    ) -> Box<dyn Strategy> {
+        std::mem::replace(&mut self.registrations[index].strategy, strategy)
+    }
+
+    /// Ends a step in the journal, with a checkpoint if one is due.
+    fn journal_step_end(&mut self) {
+        if !self
+            .services
+            .journal
+            .as_ref()
+            .is_some_and(Journal::checkpoint_due)
+        {
+            if let Some(j) = &mut self.services.journal {
+                j.end_step();
+            }
+            return;
+        }
+        let (states, host) = journal_state(&mut self.registrations, &self.services);
+        if let Some(j) = &mut self.services.journal {
+            j.checkpoint(states, host);
+            j.end_step();
+        }
+        // A resume restores instances from here, which hold no account yet:
+        // the next views carry it in full, in the first run as in a resume,
+        // so that both see the same views.
+        for reg in &mut self.registrations {
+            reg.account_sent = false;
+        }
+    }
+}
+
+/// Each registration's saved state, and the host state.
+fn journal_state<'a>(
+    registrations: &'a mut [Registration],
+    s: &Services,
+) -> (Vec<StrategyState<'a>>, serde_json::Value) {
+    let host = journal::host_state(&s.inventory, registrations.len(), &s.book);
+    let states = registrations
+        .iter_mut()
+        .map(|r| StrategyState {
+            strategy_id: &r.attribution.strategy_id,
+            state: match r.quarantined {
+                Some(_) => Ok(Vec::new()),
+                None => r.strategy.save_state(),
+            },
+            quarantined: r.quarantined.as_deref(),
+        })
+        .collect();
+    (states, host)
 }

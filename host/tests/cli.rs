@@ -91,10 +91,9 @@ fn bad_session_file_exits_1_with_a_named_problem() {
     );
 }
 
-#[test]
-fn quarantined_strategy_exits_3_and_the_session_completes() {
+/// Writes a session of the trap-on-step plugin trapping at step 7 into `dir`.
+fn trap_session(dir: &Path) -> PathBuf {
     let plugins = plugins();
-    let dir = tempfile::tempdir().unwrap();
     let example = std::fs::read_to_string(root().join("examples/sma_eurusd.toml")).unwrap();
     let session = example
         .replace(
@@ -106,8 +105,15 @@ fn quarantined_strategy_exits_3_and_the_session_completes() {
             root().join("examples/data/EURUSD.csv").to_str().unwrap(),
         )
         .replace("fast = 10\nslow = 30\nquantity = \"1000\"", "trap_at = 7");
-    let path = dir.path().join("trap.toml");
+    let path = dir.join("trap.toml");
     std::fs::write(&path, session).unwrap();
+    path
+}
+
+#[test]
+fn quarantined_strategy_exits_3_and_the_session_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = trap_session(dir.path());
     let report = dir.path().join("r.json");
     let out = cracktrader(&["backtest", path.to_str().unwrap()], &report);
     assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
@@ -177,4 +183,325 @@ fn paper_session_stops_cleanly_on_ctrl_c() {
     let steps = json["summary"]["steps"].as_u64().unwrap();
     assert!(steps > 0 && steps < 5000, "{steps}");
     assert_eq!(json["mode"], "paper");
+}
+
+/// Runs `cracktrader` with `args` as given (no `--report` added).
+fn cracktrader_raw(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cracktrader"))
+        .args(args)
+        .env(
+            "CRACKTRADER_CACHE_DIR",
+            root().join("target").join("component-cache"),
+        )
+        .current_dir(root())
+        .output()
+        .expect("run cracktrader")
+}
+
+/// A backtest writes a journal next to its report; `replay` re-runs the
+/// session from the journal alone and finds every event, the intent stream
+/// and the final state identical. A torn last record is cut off.
+#[test]
+fn backtest_journal_replays_identically() {
+    plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("sma.json");
+    let out = cracktrader(
+        &[
+            "backtest",
+            "examples/sma_eurusd.toml",
+            "--checkpoint-every",
+            "1000",
+        ],
+        &report,
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let journal = dir.path().join("sma.journal");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("5 checkpoints"), "{stdout}");
+
+    let replay = cracktrader_raw(&["replay", journal.to_str().unwrap()]);
+    let stdout = text(&replay.stdout);
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&replay.stderr)
+    );
+    assert!(stdout.contains("over 5000 steps"), "{stdout}");
+    assert!(stdout.contains("intents       identical"), "{stdout}");
+    assert!(stdout.contains("final state   identical"), "{stdout}");
+
+    // A crash mid-write: the last record is incomplete.
+    let bytes = std::fs::read(&journal).unwrap();
+    std::fs::write(&journal, &bytes[..bytes.len() - 5]).unwrap();
+    let replay = cracktrader_raw(&["replay", journal.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(0), "{}", text(&replay.stderr));
+    assert!(
+        text(&replay.stderr).contains("incomplete last record"),
+        "{}",
+        text(&replay.stderr)
+    );
+    assert!(
+        text(&replay.stdout).contains("no session end"),
+        "{}",
+        text(&replay.stdout)
+    );
+}
+
+/// A journal whose second intent was edited (and re-checksummed, as a
+/// forger would) no longer matches the session: replay names the sequence
+/// and the field, and exits 4.
+#[test]
+fn replay_reports_the_first_divergence() {
+    use cracktrader::journal::{self, store::Appender, Event};
+    use cracktrader::plugin_api::wit;
+
+    plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("sma.json");
+    let out = cracktrader(&["backtest", "examples/sma_eurusd.toml"], &report);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let path = dir.path().join("sma.journal");
+    let mut records = journal::scan(&path).unwrap().records;
+    let altered = records
+        .iter_mut()
+        .filter(|r| matches!(r.event, Event::Intents { .. }))
+        .nth(1)
+        .unwrap();
+    let Event::Intents { intents, .. } = &mut altered.event else {
+        unreachable!()
+    };
+    let wit::Intent::Place(place) = &mut intents[0] else {
+        panic!("sma-cross places orders: {intents:?}")
+    };
+    place.qty += 1;
+    let sequence = altered.sequence;
+    let mut appender = Appender::create(&path).unwrap();
+    for record in &records {
+        appender.append(record).unwrap();
+    }
+    appender.flush().unwrap();
+
+    let replay = cracktrader_raw(&["replay", path.to_str().unwrap()]);
+    let err = text(&replay.stderr);
+    assert_eq!(replay.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(&format!(
+            "diverged from the journal at sequence {sequence} "
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("intents event of strategy sma-cross")
+            && err.contains("qty recorded 1001, the run 1000"),
+        "{err}"
+    );
+}
+
+/// Replay loads each plugin by its journalled path and refuses another build.
+#[test]
+fn replay_refuses_another_plugin_build() {
+    let plugins = plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("counter.wasm");
+    std::fs::copy(plugins.join("counter.wasm"), &plugin).unwrap();
+    let example = std::fs::read_to_string(root().join("examples/sma_eurusd.toml")).unwrap();
+    let session = example
+        .replace("../target/plugins/sma-cross.wasm", plugin.to_str().unwrap())
+        .replace(
+            "data/EURUSD.csv",
+            root().join("examples/data/EURUSD.csv").to_str().unwrap(),
+        );
+    let path = dir.path().join("counter.toml");
+    std::fs::write(&path, session).unwrap();
+    let out = cracktrader(
+        &["backtest", path.to_str().unwrap()],
+        &dir.path().join("r.json"),
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    std::fs::copy(plugins.join("counter-v2.wasm"), &plugin).unwrap();
+    let replay = cracktrader_raw(&["replay", dir.path().join("r.journal").to_str().unwrap()]);
+    let err = text(&replay.stderr);
+    assert_eq!(replay.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("strategy sma-cross: plugin") && err.contains("but the journal recorded"),
+        "{err}"
+    );
+}
+
+/// `kill -9` in the middle of a paper session, then `--resume`: the session
+/// continues from its last checkpoint and ends with the report of a run that
+/// was never interrupted — the same orders with the same ids, none twice,
+/// none lost — and its journal replays as one session.
+#[test]
+fn paper_session_killed_and_resumed_matches_an_uninterrupted_run() {
+    use cracktrader::journal::{self, Event};
+
+    plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let paper = |report: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "paper",
+            "examples/sma_eurusd_paper.toml",
+            "--checkpoint-every",
+            "100",
+        ];
+        args.extend_from_slice(extra);
+        cracktrader(&args, report)
+    };
+    let whole = dir.path().join("whole.json");
+    let out = paper(&whole, &["--bar-interval-ms", "0"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+
+    let crashed = dir.path().join("crashed.json");
+    let journal_path = dir.path().join("crashed.journal");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cracktrader"))
+        .args([
+            "paper",
+            "examples/sma_eurusd_paper.toml",
+            "--checkpoint-every",
+            "100",
+            "--bar-interval-ms",
+            "1",
+            "--report",
+        ])
+        .arg(&crashed)
+        .env(
+            "CRACKTRADER_CACHE_DIR",
+            root().join("target").join("component-cache"),
+        )
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run cracktrader paper");
+    let checkpoints = || {
+        journal::scan(&journal_path).map_or(0, |s| {
+            s.records
+                .iter()
+                .filter(|r| matches!(r.event, Event::Checkpoint(_)))
+                .count()
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while checkpoints() < 3 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoints");
+        assert!(child.try_wait().unwrap().is_none(), "paper ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    child.wait().unwrap();
+    assert!(!crashed.exists(), "a killed session writes no report");
+    let scan = journal::scan(&journal_path).unwrap();
+    let last_step = scan
+        .records
+        .iter()
+        .filter_map(|r| r.snapshot_id())
+        .max()
+        .unwrap();
+    assert!(
+        last_step < 4000,
+        "killed at step {last_step}, too late to test"
+    );
+
+    let out = paper(&crashed, &["--bar-interval-ms", "0", "--resume"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let restored: u64 = stderr
+        .split("resume: restored the checkpoint of step ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|step| step.parse().ok())
+        .unwrap_or_else(|| panic!("no resume line in {stderr}"));
+    assert!(
+        restored >= 300 && restored <= last_step,
+        "restored step {restored}, killed at {last_step}"
+    );
+
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let (whole, resumed) = (read(&whole), read(&crashed));
+    let orders = |r: &serde_json::Value| -> Vec<u64> {
+        r["fills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["order_id"].as_u64().unwrap())
+            .collect()
+    };
+    let ids = orders(&resumed);
+    assert!(ids.len() > 100, "{} fills", ids.len());
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "an order filled twice");
+    assert_eq!(ids, orders(&whole));
+    assert_eq!(resumed, whole, "the resumed report differs");
+
+    let replay = cracktrader_raw(&["replay", journal_path.to_str().unwrap()]);
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{}{}",
+        text(&replay.stdout),
+        text(&replay.stderr)
+    );
+}
+
+/// A backtest cut short after a strategy was quarantined resumes through
+/// the journalled failure: the rebuilt session quarantines it at the same
+/// step, and the report equals that of the whole run.
+#[test]
+fn backtest_resumes_across_a_quarantine() {
+    use cracktrader::journal::{self, Event};
+
+    let dir = tempfile::tempdir().unwrap();
+    let session = trap_session(dir.path());
+    let session = session.to_str().unwrap();
+    let whole = dir.path().join("whole.json");
+    let out = cracktrader(&["backtest", session, "--checkpoint-every", "3"], &whole);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", text(&out.stderr));
+
+    // The process "died" in step 11, after the checkpoint of step 9.
+    let cut = dir.path().join("cut.journal");
+    let scan = journal::scan(&dir.path().join("whole.journal")).unwrap();
+    assert!(scan
+        .records
+        .iter()
+        .any(|r| matches!(r.event, Event::StrategyFailed { snapshot_id: 7, .. })));
+    let last = scan
+        .records
+        .iter()
+        .position(|r| r.snapshot_id() == Some(11))
+        .unwrap();
+    let bytes = std::fs::read(dir.path().join("whole.journal")).unwrap();
+    std::fs::write(&cut, &bytes[..scan.ends[last] as usize + 3]).unwrap();
+
+    let resumed = dir.path().join("resumed.json");
+    let out = cracktrader(
+        &[
+            "backtest",
+            session,
+            "--checkpoint-every",
+            "3",
+            "--resume",
+            "--journal",
+            cut.to_str().unwrap(),
+        ],
+        &resumed,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    assert!(
+        stderr.contains("restored the checkpoint of step 9"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("incomplete last record"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&resumed).unwrap(),
+        std::fs::read(&whole).unwrap()
+    );
 }

@@ -118,6 +118,9 @@ pub enum StrategyError {
     /// The instance trapped earlier and cannot be entered again.
     #[error("is unusable after an earlier trap")]
     Poisoned,
+    /// A failure recorded in a journal, replayed as it was recorded.
+    #[error("{0}")]
+    Journalled(String),
 }
 
 /// Why a plugin could not be loaded.

@@ -26,16 +26,57 @@ pub struct Args {
     /// Compile plugins every time instead of caching them.
     #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
+    #[command(flatten)]
+    pub journal: super::journal::JournalArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (_, host) = load(&args)?;
+    let (config, host) = load(&args)?;
     let loading = Instant::now();
-    let session = Session::from_file(&args.session, &host)?;
+    let mut session = Session::from_file(&args.session, &host)?;
+    let journal = attach_journal(&args, &config, &mut session)?;
     let load_time = loading.elapsed();
     let running = Instant::now();
-    let report = session.run();
-    write_and_print(&args, &report, load_time, running.elapsed())
+    while session.step() {}
+    finish(
+        &args,
+        session,
+        journal.as_deref(),
+        load_time,
+        running.elapsed(),
+    )
+}
+
+/// Attaches the journal the options ask for (see `journal::attach`).
+pub fn attach_journal(
+    args: &Args,
+    config: &SessionConfig,
+    session: &mut Session,
+) -> anyhow::Result<Option<PathBuf>> {
+    let report = report_path(args, &config.session.name);
+    super::journal::attach(&args.journal, &args.session, config, &report, session)
+}
+
+/// Closes the journal, writes the report and prints the summary.
+pub fn finish(
+    args: &Args,
+    mut session: Session,
+    journal: Option<&std::path::Path>,
+    load_time: std::time::Duration,
+    run_time: std::time::Duration,
+) -> anyhow::Result<ExitCode> {
+    let closed = super::journal::close(&mut session, journal);
+    let code = write_and_print(args, &session.finish(), load_time, run_time)?;
+    if let Some(closed) = closed {
+        closed.print()?;
+    }
+    Ok(code)
+}
+
+fn report_path(args: &Args, session: &str) -> PathBuf {
+    args.report
+        .clone()
+        .unwrap_or_else(|| default_report_path(session))
 }
 
 /// The session file and a strategy host for it.
@@ -59,10 +100,7 @@ pub fn write_and_print(
     load_time: std::time::Duration,
     run_time: std::time::Duration,
 ) -> anyhow::Result<ExitCode> {
-    let path = args
-        .report
-        .clone()
-        .unwrap_or_else(|| default_report_path(&report.session));
+    let path = report_path(args, &report.session);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create report directory {}", dir.display()))?;

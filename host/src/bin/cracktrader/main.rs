@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 success; 1 the session could not start (bad config, data or
 //! plugin); 2 bad command line; 3 a strategy was quarantined (the session
-//! ran on for the others; the report names it).
+//! ran on for the others; the report names it); 4 a replay diverged from
+//! its journal.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod backtest;
+mod journal;
 mod new_strategy;
 mod paper;
 
@@ -36,6 +38,11 @@ enum Command {
     ///
     /// Example: cracktrader paper examples/sma_eurusd_paper.toml --bar-interval-ms 50
     Paper(paper::PaperArgs),
+    /// Re-run a journalled session from its journal and verify that it
+    /// produces the same events, intents and final state; exit 4 if not.
+    ///
+    /// Example: cracktrader replay reports/sma-eurusd.journal
+    Replay(journal::ReplayArgs),
     /// Write a ready-to-build strategy project in Rust, C, JavaScript or Python.
     ///
     /// Example: cracktrader new-strategy my-momentum --lang js
@@ -65,6 +72,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Backtest(args) => backtest::run(args),
         Command::Paper(args) => paper::run(args),
+        Command::Replay(args) => journal::replay(args),
         Command::NewStrategy(args) => new_strategy::run(args),
     };
     match result {

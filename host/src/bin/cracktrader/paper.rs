@@ -35,7 +35,8 @@ pub fn run(args: PaperArgs) -> anyhow::Result<ExitCode> {
     );
     let host = Arc::new(host);
     let loading = Instant::now();
-    let session = Session::from_file(&args.common.session, &host)?;
+    let mut session = Session::from_file(&args.common.session, &host)?;
+    let journal = super::backtest::attach_journal(&args.common, &config, &mut session)?;
     let reloader = Reloader::start(
         Arc::clone(&host),
         reload_targets(&config, &session),
@@ -76,15 +77,21 @@ pub fn run(args: PaperArgs) -> anyhow::Result<ExitCode> {
         std::process::id()
     );
     let running = Instant::now();
-    let report = paper::run(
-        session,
+    paper::drive(
+        &mut session,
         Some(&reloader),
         PaperOptions {
             bar_interval: Duration::from_millis(args.bar_interval_ms),
         },
         &steering,
     );
-    super::backtest::write_and_print(&args.common, &report, load_time, running.elapsed())
+    super::backtest::finish(
+        &args.common,
+        session,
+        journal.as_deref(),
+        load_time,
+        running.elapsed(),
+    )
 }
 
 /// The registrations whose plugin files are watched: all but those pinned by

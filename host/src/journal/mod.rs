@@ -1,0 +1,917 @@
+//! Journal: every runtime event of a session, appended in order to a file,
+//! so that the session can be audited, replayed and resumed after a crash.
+//!
+//! Each event is an [`Envelope`]: a monotonic `sequence`, an `event_id`
+//! (a content hash of everything but the ingest time), the event time (the
+//! step's snapshot time), the ingest time (the only wall-clock field, kept
+//! out of every hash and comparison), the source service, the attribution
+//! ids where they apply, and an [`Event`] payload. The file format and the
+//! schema are documented in `docs/journal.md`; [`store`] frames the records.
+//!
+//! The session calls a [`Journal`] at each point an event happens. A journal
+//! either appends (a new session), verifies (a replay: each event must equal
+//! the recorded one at the same sequence), or both (a resume: the steps after
+//! the last checkpoint are re-run and verified against the recorded tail,
+//! then new events are appended, so nothing is written twice).
+//!
+//! Payloads of host types (order reports, positions, open orders) are those
+//! types' own serde form, kept as JSON values: the journal compares them but
+//! never rebuilds host state from them. Host state is rebuilt by re-running
+//! the host services on the journalled inputs and decisions ([`replay`]).
+
+pub mod replay;
+pub mod store;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::execution::orders::{OrderBook, OrderReport};
+use crate::intents::{Attribution, Intent};
+use crate::inventory::{Account, Inventory, Position};
+use crate::market_data::Bar;
+use crate::model::{Currency, IntentId, OrderId, StrategyId, Timestamp};
+use crate::plugin_api::wit;
+use crate::post_trade::EventKind;
+use crate::state::Snapshot;
+use crate::strategy_host::StrategyError;
+
+pub use store::{scan, Scan, TornTail};
+
+/// Version of the envelope and event schema (see `docs/journal.md`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Steps between two checkpoints unless `--checkpoint-every` says otherwise.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 500;
+
+/// Why a journal could not be written, read or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The file could not be read or written.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// The journal file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file does not start with the journal header.
+    #[error("{0}: not a cracktrader journal (bad header)")]
+    NotAJournal(PathBuf),
+    /// The file was written in another format version.
+    #[error(
+        "{path}: journal format version {found}; this host reads version {}",
+        store::FORMAT_VERSION
+    )]
+    Version {
+        /// The journal file.
+        path: PathBuf,
+        /// The version in its header.
+        found: u32,
+    },
+    /// A record before the end of the file is damaged.
+    #[error("{path}: corrupt record at byte {offset} (after sequence {after}): {problem}")]
+    Corrupt {
+        /// The journal file.
+        path: PathBuf,
+        /// Byte offset of the damaged record.
+        offset: u64,
+        /// Sequence of the last good record before it.
+        after: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A record could not be encoded.
+    #[error("cannot encode a journal record: {0}")]
+    Encode(serde_json::Error),
+    /// A record is larger than the format allows.
+    #[error("journal record {sequence} is {bytes} bytes, more than the format allows")]
+    RecordTooLarge {
+        /// Its sequence.
+        sequence: u64,
+        /// Its size.
+        bytes: usize,
+    },
+    /// The journal does not describe a session this host can re-run.
+    #[error("{path}: {problem}")]
+    Unusable {
+        /// The journal file.
+        path: PathBuf,
+        /// What is missing or unsupported.
+        problem: String,
+    },
+    /// The run produced an event other than the one recorded.
+    #[error("diverged from the journal at sequence {sequence} (step {snapshot_id}): {difference}")]
+    Diverged {
+        /// Sequence of the first differing event.
+        sequence: u64,
+        /// The step it belongs to.
+        snapshot_id: u64,
+        /// What differed: event kinds, or the first differing field with both values.
+        difference: String,
+    },
+}
+
+/// The service an event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Session lifecycle: start, checkpoints, end.
+    Session,
+    /// Market input folded into a snapshot.
+    MarketData,
+    /// A strategy's view and decision.
+    Strategy,
+    /// The intent stamper, before risk.
+    Intents,
+    /// The risk engine.
+    Risk,
+    /// An execution adapter.
+    Execution,
+    /// Inventory (positions and cash).
+    Inventory,
+    /// The control plane (quarantine, enable) and plugin lifecycle (reloads).
+    Control,
+}
+
+/// One journal record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// 1, 2, 3… in the order the events happened.
+    pub sequence: u64,
+    /// First 16 hex digits of the sha256 of the record without `event_id`
+    /// and `ingest_time`: equal ids mean equal events.
+    pub event_id: String,
+    /// Time of the step the event belongs to (ns since the epoch, UTC).
+    pub event_time: Timestamp,
+    /// Wall-clock time the record was written (ns since the epoch, UTC);
+    /// informative only, never hashed or compared.
+    pub ingest_time: i64,
+    /// The service the event comes from.
+    pub source: Source,
+    /// The strategy registration, where the event has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy_id: Option<String>,
+    /// The execution context, where the event has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+    /// The route, where the event has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_id: Option<String>,
+    /// What happened.
+    pub event: Event,
+}
+
+/// The hashed part of an envelope: everything but `event_id` and `ingest_time`.
+#[derive(Serialize)]
+struct Content<'a> {
+    sequence: u64,
+    event_time: Timestamp,
+    source: Source,
+    strategy_id: &'a Option<String>,
+    execution_id: &'a Option<String>,
+    route_id: &'a Option<String>,
+    event: &'a Event,
+}
+
+impl Envelope {
+    /// An envelope with its `event_id` computed and no ingest time.
+    pub fn new(
+        sequence: u64,
+        event_time: Timestamp,
+        source: Source,
+        ids: Ids,
+        event: Event,
+    ) -> Self {
+        let mut envelope = Self {
+            sequence,
+            event_id: String::new(),
+            event_time,
+            ingest_time: 0,
+            source,
+            strategy_id: ids.strategy_id,
+            execution_id: ids.execution_id,
+            route_id: ids.route_id,
+            event,
+        };
+        let digest = Sha256::digest(envelope.content());
+        envelope.event_id = hex::encode(&digest[..8]);
+        envelope
+    }
+
+    fn content(&self) -> Vec<u8> {
+        serde_json::to_vec(&Content {
+            sequence: self.sequence,
+            event_time: self.event_time,
+            source: self.source,
+            strategy_id: &self.strategy_id,
+            execution_id: &self.execution_id,
+            route_id: &self.route_id,
+            event: &self.event,
+        })
+        .expect("journal events serialise")
+    }
+
+    /// The step this event belongs to, where it names one.
+    pub fn snapshot_id(&self) -> Option<u64> {
+        match &self.event {
+            Event::MarketInput { snapshot_id, .. }
+            | Event::View { snapshot_id, .. }
+            | Event::Intents { snapshot_id, .. }
+            | Event::StrategyFailed { snapshot_id, .. }
+            | Event::SessionEnd { snapshot_id, .. } => Some(*snapshot_id),
+            Event::Checkpoint(c) => Some(c.snapshot_id),
+            _ => None,
+        }
+    }
+}
+
+/// The attribution ids of an envelope.
+#[derive(Debug, Clone, Default)]
+pub struct Ids {
+    strategy_id: Option<String>,
+    execution_id: Option<String>,
+    route_id: Option<String>,
+}
+
+impl Ids {
+    /// All three ids of an attribution.
+    pub fn of(a: &Attribution) -> Self {
+        Self {
+            strategy_id: Some(a.strategy_id.to_string()),
+            execution_id: Some(a.execution_id.to_string()),
+            route_id: Some(a.route_id.to_string()),
+        }
+    }
+
+    /// A strategy id alone.
+    pub fn strategy(id: &StrategyId) -> Self {
+        Self {
+            strategy_id: Some(id.to_string()),
+            ..Self::default()
+        }
+    }
+}
+
+/// What happened. Serialised with a `kind` tag; see `docs/journal.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// Sequence 1: what the session is, so that it can be re-run.
+    SessionStart(Box<SessionStart>),
+    /// Bars folded into snapshot `snapshot_id`.
+    MarketInput {
+        /// The step.
+        snapshot_id: u64,
+        /// The bars, as scaled integers.
+        bars: Vec<JournalBar>,
+    },
+    /// sha256 of the view a strategy was given.
+    View {
+        /// The step.
+        snapshot_id: u64,
+        /// Hex sha256 of the view's JSON form.
+        hash: String,
+    },
+    /// The intents a strategy returned, as they crossed the boundary
+    /// (recorded when there are any).
+    Intents {
+        /// The step.
+        snapshot_id: u64,
+        /// The intents.
+        intents: Vec<wit::Intent>,
+    },
+    /// A strategy call failed (the strategy is then quarantined).
+    StrategyFailed {
+        /// The step.
+        snapshot_id: u64,
+        /// The failure.
+        cause: String,
+    },
+    /// The host refused an intent before risk, or the venue refused a cancel.
+    IntentRefused {
+        /// The intent id.
+        intent_id: u64,
+        /// The id of the order it named or would have created.
+        order_id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The risk engine's decision on an intent.
+    RiskDecision {
+        /// The intent, in its stamped form.
+        intent: serde_json::Value,
+        /// `None` if approved; the refusal otherwise.
+        refusal: Option<String>,
+    },
+    /// An order report from an execution adapter (or a risk rejection).
+    OrderReport {
+        /// The report.
+        report: serde_json::Value,
+    },
+    /// Inventory after a fill: the strategy's position and its account.
+    Inventory {
+        /// The instrument filled.
+        instrument: u32,
+        /// The strategy's position in it.
+        position: serde_json::Value,
+        /// Balances of the account, per currency.
+        balances: BTreeMap<Currency, Decimal>,
+        /// Fees the account has paid, per currency.
+        commissions: BTreeMap<Currency, Decimal>,
+    },
+    /// A strategy lifecycle event: quarantine, enable, reload.
+    Lifecycle {
+        /// What happened (as in the report's events).
+        what: serde_json::Value,
+        /// Why.
+        cause: String,
+    },
+    /// Session state at the end of a step.
+    Checkpoint(Box<Checkpoint>),
+    /// The last event of a session that ended normally.
+    SessionEnd {
+        /// The last step run.
+        snapshot_id: u64,
+        /// sha256 over the event ids of every `intents` event.
+        intent_stream: String,
+        /// sha256 of the final host state and strategy states.
+        state: String,
+    },
+}
+
+/// What a journal needs to re-run its session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionStart {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema: u32,
+    /// Session name.
+    pub session: String,
+    /// The session file as given.
+    pub session_file: PathBuf,
+    /// Directory its relative paths resolve against.
+    pub base_dir: PathBuf,
+    /// The session file's text.
+    pub config: String,
+    /// Steps between checkpoints.
+    pub checkpoint_every: u64,
+    /// The plugin behind each registration, in session-file order.
+    pub strategies: Vec<PluginRecord>,
+}
+
+/// A registration's plugin, as loaded at the start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginRecord {
+    /// The registration.
+    pub strategy_id: String,
+    /// The plugin file, resolved.
+    pub plugin: PathBuf,
+    /// sha256 of its bytes.
+    pub sha256: String,
+}
+
+/// One bar, as journalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalBar {
+    /// Instrument index.
+    pub instrument: u32,
+    /// Open time.
+    pub time: Timestamp,
+    /// Scaled open.
+    pub open: i64,
+    /// Scaled high.
+    pub high: i64,
+    /// Scaled low.
+    pub low: i64,
+    /// Scaled close.
+    pub close: i64,
+    /// Scaled volume.
+    pub volume: i64,
+}
+
+impl From<&Bar> for JournalBar {
+    fn from(b: &Bar) -> Self {
+        Self {
+            instrument: b.instrument.0,
+            time: b.time,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+        }
+    }
+}
+
+impl From<JournalBar> for Bar {
+    fn from(b: JournalBar) -> Self {
+        Self {
+            instrument: crate::model::InstrumentId(b.instrument),
+            time: b.time,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+        }
+    }
+}
+
+/// Session state after a step: enough to check a rebuilt host and to
+/// restore every strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The step it follows; the market-data position.
+    pub snapshot_id: u64,
+    /// Each registration's saved state.
+    pub strategies: Vec<StrategyCheckpoint>,
+    /// Accounts, positions and open orders.
+    pub host: serde_json::Value,
+    /// sha256 of `host`.
+    pub host_hash: String,
+}
+
+/// One registration in a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyCheckpoint {
+    /// The registration.
+    pub strategy_id: String,
+    /// Hex of its `save-state` bytes (empty if quarantined).
+    pub state: String,
+    /// Why it is out of the step loop, if it is.
+    pub quarantined: Option<String>,
+}
+
+/// A registration's part of a checkpoint or of the final state, as the session gives it.
+pub struct StrategyState<'a> {
+    /// The registration.
+    pub strategy_id: &'a StrategyId,
+    /// Its saved state, or why it could not be saved.
+    pub state: Result<Vec<u8>, StrategyError>,
+    /// Why it is quarantined, if it is.
+    pub quarantined: Option<&'a str>,
+}
+
+/// An open order in a checkpoint.
+#[derive(Serialize)]
+struct OpenOrder<'a> {
+    order_id: OrderId,
+    intent_id: IntentId,
+    strategy_id: &'a StrategyId,
+    request: &'a crate::intents::OrderRequest,
+    status: crate::execution::orders::OrderStatus,
+    filled_qty: Decimal,
+}
+
+/// Host state as a checkpoint records it: accounts, each strategy's
+/// positions, and the open orders of the session.
+pub fn host_state(inventory: &Inventory, strategies: usize, book: &OrderBook) -> serde_json::Value {
+    let positions: Vec<&[Position]> = (0..strategies).map(|s| inventory.positions(s)).collect();
+    let orders: Vec<OpenOrder> = book
+        .open()
+        .map(|o| OpenOrder {
+            order_id: o.id,
+            intent_id: o.intent_id,
+            strategy_id: &o.attribution.strategy_id,
+            request: &o.request,
+            status: o.status,
+            filled_qty: o.filled_qty,
+        })
+        .collect();
+    serde_json::json!({
+        "accounts": inventory.accounts(),
+        "positions": positions,
+        "open_orders": orders,
+    })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// What the session ended with, for the CLI's summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalSummary {
+    /// Records in the journal.
+    pub records: u64,
+    /// Checkpoints written or verified.
+    pub checkpoints: u64,
+    /// Records verified against a recorded journal (replay, resume).
+    pub verified: u64,
+}
+
+/// The session's event sink: appends, verifies, or both.
+#[derive(Debug)]
+pub struct Journal {
+    appender: Option<store::Appender>,
+    /// Recorded events still to be matched, in sequence; nothing is appended
+    /// while any are left.
+    expected: VecDeque<Envelope>,
+    sequence: u64,
+    checkpoint_every: u64,
+    time: Timestamp,
+    snapshot_id: u64,
+    intent_stream: Sha256,
+    checkpoints: u64,
+    verified: u64,
+    failure: Option<JournalError>,
+}
+
+impl Journal {
+    /// A new journal at `path` that starts with `start`.
+    pub fn create(path: &Path, start: SessionStart) -> Result<Self, JournalError> {
+        let mut journal = Self::with(
+            Some(store::Appender::create(path)?),
+            VecDeque::new(),
+            start.checkpoint_every,
+        );
+        journal.emit(
+            Source::Session,
+            Ids::default(),
+            Event::SessionStart(Box::new(start)),
+        );
+        journal.flush()?;
+        Ok(journal)
+    }
+
+    /// A journal that checks a re-run against the records of `scan` and
+    /// writes nothing. `scan` must start with its session start.
+    pub fn verifier(scan: Scan, checkpoint_every: u64) -> Self {
+        let mut expected: VecDeque<Envelope> = scan.records.into();
+        expected.pop_front();
+        let mut journal = Self::with(None, expected, checkpoint_every);
+        journal.sequence = 1;
+        journal
+    }
+
+    /// A journal that checks a re-run against the records of `scan`, then
+    /// appends to `path` after them (cutting off a torn tail).
+    pub fn resumed(path: &Path, scan: Scan, checkpoint_every: u64) -> Result<Self, JournalError> {
+        let appender = store::Appender::reopen(path, scan.good_len)?;
+        let mut journal = Self::verifier(scan, checkpoint_every);
+        journal.appender = Some(appender);
+        Ok(journal)
+    }
+
+    fn with(
+        appender: Option<store::Appender>,
+        expected: VecDeque<Envelope>,
+        checkpoint_every: u64,
+    ) -> Self {
+        Self {
+            appender,
+            expected,
+            sequence: 0,
+            checkpoint_every: checkpoint_every.max(1),
+            time: 0,
+            snapshot_id: 0,
+            intent_stream: Sha256::new(),
+            checkpoints: 0,
+            verified: 0,
+            failure: None,
+        }
+    }
+
+    /// The first write error or divergence; the journal stops at it.
+    pub fn failure(&self) -> Option<&JournalError> {
+        self.failure.as_ref()
+    }
+
+    fn emit(&mut self, source: Source, ids: Ids, event: Event) {
+        if self.failure.is_some() {
+            return;
+        }
+        self.sequence += 1;
+        let mut envelope = Envelope::new(self.sequence, self.time, source, ids, event);
+        if let Event::Intents { .. } = envelope.event {
+            self.intent_stream.update(envelope.event_id.as_bytes());
+        }
+        if let Event::Checkpoint(_) = envelope.event {
+            self.checkpoints += 1;
+        }
+        if let Some(recorded) = self.expected.pop_front() {
+            // The recorded content, not its stored id: an edited record must not pass.
+            if recorded.content() != envelope.content() {
+                self.failure = Some(JournalError::Diverged {
+                    sequence: envelope.sequence,
+                    snapshot_id: self.snapshot_id,
+                    difference: difference(&recorded, &envelope),
+                });
+            }
+            self.verified += 1;
+            return;
+        }
+        if let Some(appender) = &mut self.appender {
+            envelope.ingest_time = wall_clock();
+            if let Err(e) = appender.append(&envelope) {
+                self.failure = Some(e);
+            }
+        }
+    }
+
+    /// Market input: the bars of a new snapshot.
+    pub fn market(&mut self, snapshot: &Snapshot) {
+        self.time = snapshot.time();
+        self.snapshot_id = snapshot.id().0;
+        let bars = snapshot.bars().iter().map(JournalBar::from).collect();
+        self.emit(
+            Source::MarketData,
+            Ids::default(),
+            Event::MarketInput {
+                snapshot_id: self.snapshot_id,
+                bars,
+            },
+        );
+    }
+
+    /// A strategy call: the view's hash, then its intents or its failure.
+    pub fn decision(
+        &mut self,
+        attribution: &Attribution,
+        view: &wit::View,
+        result: &Result<Vec<wit::Intent>, StrategyError>,
+    ) {
+        let snapshot_id = self.snapshot_id;
+        let view_json = serde_json::to_vec(view).expect("views serialise");
+        let hash = sha256_hex(&view_json);
+        self.emit(
+            Source::Strategy,
+            Ids::of(attribution),
+            Event::View { snapshot_id, hash },
+        );
+        let event = match result {
+            Ok(intents) if intents.is_empty() => return,
+            Ok(intents) => Event::Intents {
+                snapshot_id,
+                intents: intents.clone(),
+            },
+            Err(e) => Event::StrategyFailed {
+                snapshot_id,
+                cause: e.to_string(),
+            },
+        };
+        self.emit(Source::Strategy, Ids::of(attribution), event);
+    }
+
+    /// An intent refused before risk, or a cancel the venue refused.
+    pub fn refusal(
+        &mut self,
+        attribution: &Attribution,
+        intent_id: IntentId,
+        order_id: OrderId,
+        reason: &str,
+    ) {
+        self.emit(
+            Source::Intents,
+            Ids::of(attribution),
+            Event::IntentRefused {
+                intent_id: intent_id.0,
+                order_id: order_id.0,
+                reason: reason.to_owned(),
+            },
+        );
+    }
+
+    /// A risk decision on a stamped intent.
+    pub fn risk(&mut self, intent: &Intent, refusal: Option<String>) {
+        let value = serde_json::to_value(intent).expect("intents serialise");
+        self.emit(
+            Source::Risk,
+            Ids::of(&intent.attribution),
+            Event::RiskDecision {
+                intent: value,
+                refusal,
+            },
+        );
+    }
+
+    /// An order report and, for a fill, the inventory it left.
+    pub fn report(&mut self, report: &OrderReport, position: &Position, account: &Account) {
+        let ids = Ids::of(&report.attribution);
+        let value = serde_json::to_value(report).expect("reports serialise");
+        self.emit(
+            Source::Execution,
+            ids.clone(),
+            Event::OrderReport { report: value },
+        );
+        if report.fill.is_some() {
+            self.emit(
+                Source::Inventory,
+                ids,
+                Event::Inventory {
+                    instrument: report.request.instrument.0,
+                    position: serde_json::to_value(position).expect("positions serialise"),
+                    balances: account.balances.clone(),
+                    commissions: account.commissions.clone(),
+                },
+            );
+        }
+    }
+
+    /// A strategy lifecycle event (control plane, plugin lifecycle).
+    pub fn lifecycle(&mut self, strategy_id: &StrategyId, kind: EventKind, cause: &str) {
+        self.emit(
+            Source::Control,
+            Ids::strategy(strategy_id),
+            Event::Lifecycle {
+                what: serde_json::to_value(kind).expect("event kinds serialise"),
+                cause: cause.to_owned(),
+            },
+        );
+    }
+
+    /// Whether the step just run ends with a checkpoint.
+    pub fn checkpoint_due(&self) -> bool {
+        self.failure.is_none() && self.snapshot_id.is_multiple_of(self.checkpoint_every)
+    }
+
+    /// Records a checkpoint; syncs the file so it survives a power loss.
+    pub fn checkpoint(&mut self, strategies: Vec<StrategyState>, host: serde_json::Value) {
+        let host_hash = sha256_hex(&serde_json::to_vec(&host).expect("host state serialises"));
+        let strategies = strategies
+            .into_iter()
+            .map(|s| StrategyCheckpoint {
+                strategy_id: s.strategy_id.to_string(),
+                state: s.state.map(hex::encode).unwrap_or_default(),
+                quarantined: s.quarantined.map(str::to_owned),
+            })
+            .collect();
+        self.emit(
+            Source::Session,
+            Ids::default(),
+            Event::Checkpoint(Box::new(Checkpoint {
+                snapshot_id: self.snapshot_id,
+                strategies,
+                host,
+                host_hash,
+            })),
+        );
+        if let Err(e) = self.appender.as_mut().map_or(Ok(()), store::Appender::sync) {
+            self.failure.get_or_insert(e);
+        }
+    }
+
+    /// Ends a step: hands its records to the OS, so a crash loses at most
+    /// the step being run.
+    pub fn end_step(&mut self) {
+        if let Err(e) = self.flush() {
+            self.failure.get_or_insert(e);
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), JournalError> {
+        self.appender
+            .as_mut()
+            .map_or(Ok(()), store::Appender::flush)
+    }
+
+    /// Records the end of the session and closes the journal: the summary,
+    /// or the first failure (a recorded event the run did not produce is one).
+    pub fn finish(
+        mut self,
+        strategies: Vec<StrategyState>,
+        host: serde_json::Value,
+    ) -> Result<JournalSummary, JournalError> {
+        let mut state = Sha256::new();
+        state.update(serde_json::to_vec(&host).expect("host state serialises"));
+        for s in strategies {
+            state.update(s.strategy_id.as_str());
+            state.update(s.state.unwrap_or_default());
+        }
+        let intent_stream = std::mem::take(&mut self.intent_stream);
+        self.emit(
+            Source::Session,
+            Ids::default(),
+            Event::SessionEnd {
+                snapshot_id: self.snapshot_id,
+                intent_stream: hex::encode(intent_stream.finalize()),
+                state: hex::encode(state.finalize()),
+            },
+        );
+        if let Some(failure) = self.failure {
+            return Err(failure);
+        }
+        if let Some(next) = self.expected.front() {
+            return Err(JournalError::Diverged {
+                sequence: next.sequence,
+                snapshot_id: self.snapshot_id,
+                difference: format!(
+                    "the journal goes on with {} more record(s) ({} first) that the run did not produce",
+                    self.expected.len(),
+                    kind(next)
+                ),
+            });
+        }
+        if let Some(appender) = &mut self.appender {
+            appender.sync()?;
+        }
+        Ok(JournalSummary {
+            records: self.sequence,
+            checkpoints: self.checkpoints,
+            verified: self.verified,
+        })
+    }
+}
+
+fn wall_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The `kind` tag of an envelope's event.
+pub fn kind(envelope: &Envelope) -> String {
+    serde_json::to_value(&envelope.event)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Words for how a produced event differs from the recorded one.
+fn difference(recorded: &Envelope, produced: &Envelope) -> String {
+    let who = recorded
+        .strategy_id
+        .as_deref()
+        .map(|s| format!(" of strategy {s}"))
+        .unwrap_or_default();
+    let (a, b) = (kind(recorded), kind(produced));
+    if a != b {
+        return format!("recorded a {a} event{who}, the run produced a {b} event");
+    }
+    let to_value = |e: &Envelope| {
+        serde_json::from_slice::<serde_json::Value>(&e.content()).unwrap_or_default()
+    };
+    match first_difference(&to_value(recorded), &to_value(produced), String::new()) {
+        Some(d) => format!("{a} event{who}: {d}"),
+        None => format!("{a} event{who}: event ids differ"),
+    }
+}
+
+/// The first JSON path where `a` and `b` differ, with both values.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (key, value) in x {
+                let sub = format!("{path}/{key}");
+                match y.get(key) {
+                    Some(other) => {
+                        if let Some(d) = first_difference(value, other, sub) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(format!("{sub} recorded {value}, missing in the run")),
+                }
+            }
+            y.keys()
+                .find(|k| !x.contains_key(*k))
+                .map(|k| format!("{path}/{k} not recorded, the run has {}", y[k]))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                if let Some(d) = first_difference(u, v, format!("{path}/{i}")) {
+                    return Some(d);
+                }
+            }
+            (x.len() != y.len())
+                .then(|| format!("{path} recorded {} item(s), the run {}", x.len(), y.len()))
+        }
+        _ => (a != b).then(|| format!("{path} recorded {a}, the run {b}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_id_ignores_the_ingest_time_only() {
+        let event = || Event::StrategyFailed {
+            snapshot_id: 3,
+            cause: "trap".into(),
+        };
+        let a = Envelope::new(7, 10, Source::Strategy, Ids::default(), event());
+        let mut b = a.clone();
+        b.ingest_time = 12345;
+        assert_eq!(
+            Envelope::new(7, 10, Source::Strategy, Ids::default(), event()).event_id,
+            b.event_id
+        );
+        let c = Envelope::new(8, 10, Source::Strategy, Ids::default(), event());
+        assert_ne!(a.event_id, c.event_id);
+    }
+
+    #[test]
+    fn differences_name_the_field_and_both_values() {
+        let a = serde_json::json!({"event": {"intents": [{"place": {"qty": 1000}}]}});
+        let b = serde_json::json!({"event": {"intents": [{"place": {"qty": 1001}}]}});
+        assert_eq!(
+            first_difference(&a, &b, String::new()).as_deref(),
+            Some("/event/intents/0/place/qty recorded 1000, the run 1001")
+        );
+        assert_eq!(first_difference(&a, &a, String::new()), None);
+    }
+}

@@ -1,0 +1,306 @@
+//! Re-running a journalled session.
+//!
+//! - **Replay** rebuilds the session from its journal alone (session file
+//!   text, plugins by path with their sha256 checked, market input from the
+//!   `market_input` records) and verifies every event the run produces
+//!   against the recorded one at the same sequence.
+//! - **Resume** continues a session that died: the host services are rebuilt
+//!   up to the last checkpoint by re-running the steps with each strategy's
+//!   journalled decisions in place of the plugin ([`JournalledStrategy`]);
+//!   the rebuilt host state must hash to the checkpoint's; then each plugin
+//!   gets its checkpointed state (`restore-state`) and the steps after the
+//!   checkpoint run for real, verified against the recorded tail before
+//!   anything new is appended. Orders and fills of the tail are thus
+//!   matched, never placed twice, and none is lost.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use crate::config::SessionConfig;
+use crate::market_data::{Bar, MarketData};
+use crate::plugin_api::wit;
+use crate::post_trade::EventKind;
+use crate::session::{self, Session, SessionError};
+use crate::strategy_host::{Strategy, StrategyError, StrategyHost};
+
+use super::{Checkpoint, Envelope, Event, Journal, JournalError, Scan, SessionStart};
+
+/// Why a journalled session could not be re-run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The journal is unreadable, unusable, or the run diverged from it.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The session in the journal could not be built.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// A plugin file is not the build the journal recorded.
+    #[error(
+        "strategy {strategy_id}: plugin {plugin} has sha256 {found}, but the journal recorded {recorded}; replay needs the same build"
+    )]
+    PluginChanged {
+        /// The registration.
+        strategy_id: String,
+        /// The plugin file.
+        plugin: String,
+        /// sha256 in the journal.
+        recorded: String,
+        /// sha256 of the file now.
+        found: String,
+    },
+    /// The session file given to resume is not the journalled one.
+    #[error("{0}: the session file has changed since the journal was written; resume needs the same file")]
+    ConfigChanged(String),
+    /// A strategy refused its checkpointed state.
+    #[error("strategy {strategy_id} {source}")]
+    Restore {
+        /// The registration.
+        strategy_id: String,
+        /// Why.
+        source: StrategyError,
+    },
+}
+
+/// The session start of a scanned journal.
+pub fn session_start<'a>(scan: &'a Scan, path: &Path) -> Result<&'a SessionStart, JournalError> {
+    match scan.records.first().map(|r| &r.event) {
+        Some(Event::SessionStart(start)) => Ok(start),
+        _ => Err(JournalError::Unusable {
+            path: path.to_owned(),
+            problem: "the journal does not start with a session_start record".to_owned(),
+        }),
+    }
+}
+
+/// Builds the session a journal recorded, from the journal alone, with a
+/// journal attached that verifies every event against the recorded ones.
+///
+/// `host` must use the CPU meter of the journalled session file.
+pub fn replay_session(
+    scan: Scan,
+    path: &Path,
+    host: &StrategyHost,
+) -> Result<Session, ReplayError> {
+    let start = session_start(&scan, path)?.clone();
+    let config = SessionConfig::parse(&start.config, &start.session_file, start.base_dir.clone())
+        .map_err(SessionError::from)?;
+    let reference = session::validate(&config, &start.session_file).map_err(SessionError::from)?;
+    let mut series: Vec<Vec<Bar>> = vec![Vec::new(); reference.len()];
+    for record in &scan.records {
+        if let Event::MarketInput { bars, .. } = &record.event {
+            for bar in bars {
+                let series = series.get_mut(bar.instrument as usize).ok_or_else(|| {
+                    JournalError::Unusable {
+                        path: path.to_owned(),
+                        problem: format!(
+                            "record {} has a bar of instrument {}, which the session does not define",
+                            record.sequence, bar.instrument
+                        ),
+                    }
+                })?;
+                series.push(Bar::from(*bar));
+            }
+        }
+    }
+    let data = MarketData::new(series.into_iter().filter(|s| !s.is_empty()).collect());
+    let strategies = session::load_strategies(&config, host)?;
+    for (loaded, recorded) in strategies.iter().zip(&start.strategies) {
+        if loaded.sha256 != recorded.sha256 {
+            return Err(ReplayError::PluginChanged {
+                strategy_id: recorded.strategy_id.clone(),
+                plugin: recorded.plugin.display().to_string(),
+                recorded: recorded.sha256.clone(),
+                found: loaded.sha256.clone(),
+            });
+        }
+    }
+    let mut session = Session::new(&config, reference, data, strategies)?;
+    session.attach_journal(Journal::verifier(scan, start.checkpoint_every));
+    Ok(session)
+}
+
+/// Where a resumed session picked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resumed {
+    /// The step of the checkpoint it restored (0: none, from the start).
+    pub checkpoint: u64,
+    /// Recorded events after the checkpoint, to be re-run and matched.
+    pub tail: usize,
+}
+
+/// Continues `session` (freshly built from `config_text`'s session file)
+/// from the last checkpoint of the journal at `path`, cutting off a torn
+/// tail. On return the session stands at the checkpoint's step with the
+/// strategies restored; its next steps are verified against the recorded
+/// tail, then appended to the journal.
+pub fn resume(
+    session: &mut Session,
+    path: &Path,
+    scan: Scan,
+    config_text: &str,
+) -> Result<Resumed, ReplayError> {
+    let start = session_start(&scan, path)?;
+    if start.config != config_text {
+        return Err(ReplayError::ConfigChanged(
+            start.session_file.display().to_string(),
+        ));
+    }
+    let every = start.checkpoint_every;
+    let checkpoint_at = scan
+        .records
+        .iter()
+        .rposition(|r| matches!(r.event, Event::Checkpoint(_)));
+    let checkpoint: Option<Checkpoint> = checkpoint_at.map(|i| match &scan.records[i].event {
+        Event::Checkpoint(c) => (**c).clone(),
+        _ => unreachable!("found by rposition"),
+    });
+    let head = &scan.records[..checkpoint_at.map_or(0, |i| i + 1)];
+    if let Some(record) = head.iter().find(|r| is_restart(r)) {
+        return Err(JournalError::Unusable {
+            path: path.to_owned(),
+            problem: format!(
+                "record {} swaps or restarts a strategy before the last checkpoint; resuming across a hot reload or re-enable is not supported",
+                record.sequence
+            ),
+        }
+        .into());
+    }
+    let tail = scan.records.len() - head.len();
+    let ids: Vec<String> = session.strategies().map(|(id, _)| id.to_string()).collect();
+    let mut plugins = Vec::with_capacity(ids.len());
+    for (index, id) in ids.iter().enumerate() {
+        let journalled = JournalledStrategy::new(head, id);
+        plugins.push(session.replace_strategy(index, Box::new(journalled)));
+    }
+    session.attach_journal(Journal::resumed(path, scan, every)?);
+    let target = checkpoint.as_ref().map_or(0, |c| c.snapshot_id);
+    while session.snapshot_id() < target && session.step() {}
+    if session.journal().is_some_and(|j| j.failure().is_some()) {
+        if let Some(Err(failure)) = session.close_journal() {
+            return Err(failure.into());
+        }
+    }
+    for (index, plugin) in plugins.into_iter().enumerate() {
+        let mut plugin = plugin;
+        if let Some(saved) = checkpoint
+            .as_ref()
+            .and_then(|c| c.strategies.iter().find(|s| s.strategy_id == ids[index]))
+            .filter(|s| s.quarantined.is_none())
+        {
+            let bytes = hex::decode(&saved.state).map_err(|e| JournalError::Unusable {
+                path: path.to_owned(),
+                problem: format!("checkpoint state of {} is not hex: {e}", ids[index]),
+            })?;
+            plugin
+                .restore_state(&bytes)
+                .map_err(|source| ReplayError::Restore {
+                    strategy_id: ids[index].clone(),
+                    source,
+                })?;
+        }
+        session.replace_strategy(index, plugin);
+    }
+    Ok(Resumed {
+        checkpoint: target,
+        tail,
+    })
+}
+
+/// Whether a record swaps or restarts a strategy, which a rebuild from
+/// journalled decisions cannot follow.
+fn is_restart(record: &Envelope) -> bool {
+    let Event::Lifecycle { what, .. } = &record.event else {
+        return false;
+    };
+    [EventKind::ReloadSwapped, EventKind::Enabled]
+        .iter()
+        .any(|k| serde_json::to_value(k).ok().as_ref() == Some(what))
+}
+
+/// A strategy that answers each step with the decision a journal recorded
+/// for it, and each `save-state` with the state its next checkpoint
+/// recorded. It stands in for a plugin while a resume rebuilds the host up
+/// to a checkpoint.
+#[derive(Debug)]
+pub struct JournalledStrategy {
+    strategy_id: String,
+    /// `(snapshot id, intents or failure)`, in step order.
+    decisions: VecDeque<(u64, Result<Vec<wit::Intent>, String>)>,
+    /// Saved states of the checkpoints, in order.
+    states: VecDeque<Vec<u8>>,
+}
+
+impl JournalledStrategy {
+    /// The decisions and checkpointed states of `strategy_id` in `records`.
+    pub fn new(records: &[Envelope], strategy_id: &str) -> Self {
+        let mut decisions = VecDeque::new();
+        let mut states = VecDeque::new();
+        for record in records {
+            match &record.event {
+                Event::Intents {
+                    snapshot_id,
+                    intents,
+                } if record.strategy_id.as_deref() == Some(strategy_id) => {
+                    decisions.push_back((*snapshot_id, Ok(intents.clone())));
+                }
+                Event::StrategyFailed { snapshot_id, cause }
+                    if record.strategy_id.as_deref() == Some(strategy_id) =>
+                {
+                    decisions.push_back((*snapshot_id, Err(cause.clone())));
+                }
+                Event::Checkpoint(c) => {
+                    if let Some(s) = c
+                        .strategies
+                        .iter()
+                        .find(|s| s.strategy_id == strategy_id && s.quarantined.is_none())
+                    {
+                        states.push_back(hex::decode(&s.state).unwrap_or_default());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Self {
+            strategy_id: strategy_id.to_owned(),
+            decisions,
+            states,
+        }
+    }
+
+    fn cannot(&self, what: &str) -> StrategyError {
+        StrategyError::Journalled(format!(
+            "of {} is replayed from a journal and cannot {what}",
+            self.strategy_id
+        ))
+    }
+}
+
+impl Strategy for JournalledStrategy {
+    fn init(&mut self, _config: &wit::Config) -> Result<wit::Info, StrategyError> {
+        Err(self.cannot("be initialised again"))
+    }
+
+    fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError> {
+        match self.decisions.front() {
+            Some((step, _)) if *step == view.snapshot_id => {
+                let (_, decision) = self.decisions.pop_front().expect("front exists");
+                decision.map_err(StrategyError::Journalled)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn save_state(&mut self) -> Result<Vec<u8>, StrategyError> {
+        self.states
+            .pop_front()
+            .ok_or_else(|| self.cannot("save a state its journal did not record"))
+    }
+
+    fn restore_state(&mut self, _state: &[u8]) -> Result<(), StrategyError> {
+        Err(self.cannot("restore a state"))
+    }
+
+    fn reset(&mut self) -> Result<(), StrategyError> {
+        Err(self.cannot("restart"))
+    }
+}

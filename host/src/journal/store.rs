@@ -1,0 +1,313 @@
+//! The journal file: a versioned header, then length- and checksum-framed
+//! records appended in sequence.
+//!
+//! ```text
+//! header  b"CRKJRNL\n" (8 bytes) · format version u32 LE
+//! record  payload length u32 LE · crc32 (IEEE) of the payload u32 LE · payload (JSON envelope)
+//! ```
+//!
+//! A crash can only leave the *last* record short or unchecked (records are
+//! appended in order and never rewritten), so a bad record at the end is a
+//! torn tail, cut off on repair; a bad record followed by more bytes is
+//! corruption, an error naming its byte offset.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::{Envelope, JournalError};
+
+/// First bytes of every journal file.
+pub const MAGIC: &[u8; 8] = b"CRKJRNL\n";
+/// The file format (framing and envelope schema) this host writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: u64 = 12;
+const FRAME_LEN: u64 = 8;
+/// Larger records are not written by this host: a length beyond it is garbage.
+const MAX_RECORD: u64 = 256 << 20;
+
+/// Appends records to a journal file.
+#[derive(Debug)]
+pub struct Appender {
+    path: PathBuf,
+    file: BufWriter<File>,
+    /// Bytes written, including the header.
+    len: u64,
+}
+
+impl Appender {
+    /// Creates (or truncates) `path` and writes the header.
+    pub fn create(path: &Path) -> Result<Self, JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = BufWriter::new(File::create(path).map_err(io)?);
+        file.write_all(MAGIC).map_err(io)?;
+        file.write_all(&FORMAT_VERSION.to_le_bytes()).map_err(io)?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            len: HEADER_LEN,
+        })
+    }
+
+    /// Opens `path` to append after its first `len` bytes (the end of its
+    /// last good record), cutting off anything beyond.
+    pub fn reopen(path: &Path, len: u64) -> Result<Self, JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = OpenOptions::new().write(true).open(path).map_err(io)?;
+        file.set_len(len).map_err(io)?;
+        file.seek(SeekFrom::Start(len)).map_err(io)?;
+        Ok(Self {
+            path: path.to_owned(),
+            file: BufWriter::new(file),
+            len,
+        })
+    }
+
+    /// Appends one record (buffered; see [`Appender::flush`]).
+    pub fn append(&mut self, envelope: &Envelope) -> Result<(), JournalError> {
+        let payload = serde_json::to_vec(envelope).map_err(JournalError::Encode)?;
+        let len = u32::try_from(payload.len())
+            .ok()
+            .filter(|&l| u64::from(l) <= MAX_RECORD)
+            .ok_or(JournalError::RecordTooLarge {
+                sequence: envelope.sequence,
+                bytes: payload.len(),
+            })?;
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.write_all(&len.to_le_bytes()).map_err(io)?;
+        self.file
+            .write_all(&crc32fast::hash(&payload).to_le_bytes())
+            .map_err(io)?;
+        self.file.write_all(&payload).map_err(io)?;
+        self.len += FRAME_LEN + payload.len() as u64;
+        Ok(())
+    }
+
+    /// Hands buffered records to the operating system: they survive a
+    /// crash of this process from here on.
+    pub fn flush(&mut self) -> Result<(), JournalError> {
+        self.file.flush().map_err(|source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Flushes and asks the OS to put the records on disk: they survive a
+    /// power loss from here on.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        self.flush()?;
+        self.file
+            .get_ref()
+            .sync_data()
+            .map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// A record that a crash left incomplete at the end of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// Byte offset where the incomplete record starts.
+    pub offset: u64,
+    /// Bytes from there to the end of the file.
+    pub bytes: u64,
+}
+
+/// Every good record of a journal file.
+#[derive(Debug)]
+pub struct Scan {
+    /// The records, in sequence.
+    pub records: Vec<Envelope>,
+    /// Byte offset of the end of each record, parallel to `records`.
+    pub ends: Vec<u64>,
+    /// Length of the file up to the end of the last good record.
+    pub good_len: u64,
+    /// An incomplete last record, if a crash left one.
+    pub torn: Option<TornTail>,
+}
+
+/// Reads a whole journal file, checking the header, every checksum and the
+/// sequence. A torn tail is reported in [`Scan::torn`], not as an error.
+pub fn scan(path: &Path) -> Result<Scan, JournalError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|source| JournalError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    scan_bytes(&bytes, path)
+}
+
+fn scan_bytes(bytes: &[u8], path: &Path) -> Result<Scan, JournalError> {
+    let corrupt = |offset: u64, after: u64, problem: String| JournalError::Corrupt {
+        path: path.to_owned(),
+        offset,
+        after,
+        problem,
+    };
+    if bytes.len() < HEADER_LEN as usize || &bytes[..8] != MAGIC {
+        return Err(JournalError::NotAJournal(path.to_owned()));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(JournalError::Version {
+            path: path.to_owned(),
+            found: version,
+        });
+    }
+    let total = bytes.len() as u64;
+    let mut scan = Scan {
+        records: Vec::new(),
+        ends: Vec::new(),
+        good_len: HEADER_LEN,
+        torn: None,
+    };
+    let mut offset = HEADER_LEN;
+    while offset < total {
+        let after = scan.records.last().map_or(0, |r| r.sequence);
+        let torn = Some(TornTail {
+            offset,
+            bytes: total - offset,
+        });
+        if total - offset < FRAME_LEN {
+            scan.torn = torn;
+            break;
+        }
+        let at = offset as usize;
+        let len = u64::from(u32::from_le_bytes(
+            bytes[at..at + 4].try_into().expect("4 bytes"),
+        ));
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        let end = offset + FRAME_LEN + len;
+        if end > total {
+            // A length running past the end: the crash came mid-write.
+            scan.torn = torn;
+            break;
+        }
+        let payload = &bytes[at + FRAME_LEN as usize..end as usize];
+        if crc32fast::hash(payload) != crc {
+            if end == total {
+                scan.torn = torn;
+                break;
+            }
+            return Err(corrupt(offset, after, "checksum mismatch".to_owned()));
+        }
+        let envelope: Envelope = serde_json::from_slice(payload)
+            .map_err(|e| corrupt(offset, after, format!("unreadable record: {e}")))?;
+        if envelope.sequence != after + 1 {
+            return Err(corrupt(
+                offset,
+                after,
+                format!("sequence {} out of order", envelope.sequence),
+            ));
+        }
+        scan.records.push(envelope);
+        scan.ends.push(end);
+        scan.good_len = end;
+        offset = end;
+    }
+    Ok(scan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Event, Ids, Source};
+
+    fn envelope(sequence: u64) -> Envelope {
+        Envelope::new(
+            sequence,
+            1_000,
+            Source::Session,
+            Ids::default(),
+            Event::StrategyFailed {
+                snapshot_id: sequence,
+                cause: format!("record {sequence}"),
+            },
+        )
+    }
+
+    fn write(path: &Path, n: u64) -> Vec<u8> {
+        let mut a = Appender::create(path).unwrap();
+        for s in 1..=n {
+            a.append(&envelope(s)).unwrap();
+        }
+        a.flush().unwrap();
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn a_torn_tail_is_reported_and_cut_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let full = write(&path, 3);
+        let whole = scan(&path).unwrap();
+        assert_eq!((whole.records.len(), whole.torn), (3, None));
+        // Every cut inside the last record is a torn tail after record 2.
+        for cut in whole.ends[1] + 1..full.len() as u64 {
+            let s = scan_bytes(&full[..cut as usize], &path).unwrap();
+            assert_eq!(s.records.len(), 2, "cut at {cut}");
+            assert_eq!(
+                s.torn,
+                Some(TornTail {
+                    offset: whole.ends[1],
+                    bytes: cut - whole.ends[1]
+                })
+            );
+        }
+        // A flipped byte in the last record is torn too.
+        let mut flipped = full.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        std::fs::write(&path, &flipped).unwrap();
+        let s = scan(&path).unwrap();
+        assert_eq!(s.records.len(), 2);
+        let mut a = Appender::reopen(&path, s.good_len).unwrap();
+        a.append(&envelope(3)).unwrap();
+        a.flush().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), full);
+    }
+
+    #[test]
+    fn corruption_before_the_end_names_the_offset_and_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut bytes = write(&path, 3);
+        let s = scan(&path).unwrap();
+        let second = s.ends[0] as usize;
+        bytes[second + FRAME_LEN as usize + 3] ^= 0x20;
+        let err = scan_bytes(&bytes, &path).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("byte {second}")) && err.contains("after sequence 1"),
+            "{err}"
+        );
+        assert!(err.contains("checksum mismatch"), "{err}");
+    }
+
+    #[test]
+    fn other_files_and_versions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        std::fs::write(&path, b"time,Open\n").unwrap();
+        assert!(matches!(scan(&path), Err(JournalError::NotAJournal(_))));
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(2u32.to_le_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let err = scan(&path).unwrap_err().to_string();
+        assert!(err.contains("format version 2"), "{err}");
+    }
+}
