@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod backtest;
 mod new_strategy;
 mod paper;
+mod sweep;
 
 /// Trading runtime whose strategies are sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -40,6 +41,11 @@ enum Command {
     ///
     /// Example: cracktrader new-strategy my-momentum --lang js
     NewStrategy(new_strategy::Args),
+    /// Backtest a session once per point of a grid of strategy parameters,
+    /// in parallel; `sweep merge` combines the results of `--shard`ed runs.
+    ///
+    /// Example: cracktrader sweep examples/sma_eurusd.toml --grid fast=5..20:5 --grid slow=20..60:10
+    Sweep(sweep::Args),
 }
 
 /// Where compiled components are cached unless `--cache-dir` says otherwise.
@@ -66,6 +72,7 @@ fn main() -> ExitCode {
         Command::Backtest(args) => backtest::run(args),
         Command::Paper(args) => paper::run(args),
         Command::NewStrategy(args) => new_strategy::run(args),
+        Command::Sweep(args) => sweep::run(args),
     };
     match result {
         Ok(code) => code,
