@@ -34,7 +34,7 @@ use crate::model::StrategyId;
 use crate::post_trade::Report;
 use crate::reference_data::ReferenceData;
 use crate::session::{load_market_data, validate, LoadedStrategy, Session, SessionError};
-use crate::strategy_host::{Plugin, StrategyHost};
+use crate::strategy_host::{Limits, Plugin, PluginError, StrategyHost};
 
 /// Name of the result file written into a sweep's output directory.
 pub const RESULT_FILE: &str = "sweep.json";
@@ -455,6 +455,34 @@ pub struct SweepResult {
     pub keep: usize,
     /// The runs, best first.
     pub rows: Vec<Row>,
+}
+
+/// A strategy host for sweeping `config` on `jobs` threads: instances come
+/// from a pool with a slot for every registration of every worker, sized by
+/// the largest of the registrations' limits.
+pub fn host(
+    config: &SessionConfig,
+    cache_dir: Option<PathBuf>,
+    jobs: usize,
+) -> Result<StrategyHost, PluginError> {
+    let limits = config
+        .strategies
+        .iter()
+        .map(|s| s.limits)
+        .reduce(|a, b| Limits {
+            memory_mib: a.memory_mib.max(b.memory_mib),
+            table_elements: a.table_elements.max(b.table_elements),
+            instances: a.instances.max(b.instances),
+            ..a
+        })
+        .unwrap_or_default();
+    let slots = jobs.saturating_mul(config.strategies.len().max(1));
+    StrategyHost::pooled(
+        cache_dir,
+        config.session.cpu_meter(),
+        u32::try_from(slots).unwrap_or(u32::MAX),
+        &limits,
+    )
 }
 
 /// A session loaded once for many runs.

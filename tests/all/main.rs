@@ -7,4 +7,5 @@ mod hostile;
 mod hot_reload;
 mod languages;
 mod scenario;
+mod sweep;
 mod templates;

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cracktrader::config::SessionConfig;
-use cracktrader::strategy_host::StrategyHost;
 use cracktrader::sweep::{self, Axis, Grid, Metric, Options, Shard, Sweep, SweepResult};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rust_decimal::Decimal;
@@ -82,15 +81,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let session = args.session.context("a session file is required")?;
     let config = SessionConfig::load(&session)?;
-    let host = StrategyHost::new(args.cache.dir(), config.session.cpu_meter())?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let host = sweep::host(&config, args.cache.dir(), jobs)?;
     let grid = Grid::new(args.grid)?;
     let sweep = Sweep::load(&session, &host, args.strategy.as_deref(), grid)?;
     let shard = args.shard.unwrap_or(Shard::ALL);
     let options = Options {
-        jobs: args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1),
+        jobs,
         shard,
         sort: args.sort,
         keep: args.keep,
