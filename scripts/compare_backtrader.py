@@ -23,6 +23,7 @@ import argparse
 import datetime
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -135,10 +136,10 @@ cerebro.adddata(data)
 cerebro.addstrategy(SmaCross)
 cerebro.broker.setcash(100000.0)
 cerebro.broker.setcommission(commission=0.001)
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 strategy = cerebro.run()[0]
-elapsed = time.perf_counter() - start
-print(f"{elapsed} {strategy.fills} {cerebro.broker.getvalue()}")
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(f"{elapsed} {cpu} {strategy.fills} {cerebro.broker.getvalue()}")
 '''
 
 
@@ -177,12 +178,13 @@ def main():
             f.write(SESSION.format(data=data, plugin=plugin))
 
         # Cracktrader: its own figures (step loop, and loading: CSV, plugin
-        # from the compiled-component cache, instantiation), and the wall
-        # time of the whole process.
-        start = time.perf_counter()
-        out = run([cracktrader, "backtest", session, "--report", os.path.join(tmp, "report.json")],
-                  capture_output=True, text=True).stdout
-        ct_wall = time.perf_counter() - start
+        # from the compiled-component cache, instantiation), and the wall and
+        # CPU time of the whole process. The first run fills the cache.
+        backtest = [cracktrader, "backtest", session, "--report", os.path.join(tmp, "report.json")]
+        run(backtest, capture_output=True)
+        start, cpu = time.perf_counter(), cpu_children()
+        out = run(backtest, capture_output=True, text=True).stdout
+        ct_wall, ct_cpu = time.perf_counter() - start, cpu_children() - cpu
         match = re.search(r"\(([\d.]+) ms run, ([\d.]+) ms load\)", out)
         ct_run, ct_load = float(match.group(1)) / 1e3, float(match.group(2)) / 1e3
         ct_fills = int(re.search(r"from (\d+) fills", out).group(1))
@@ -193,20 +195,32 @@ def main():
         with open(script, "w") as f:
             f.write(BACKTRADER_RUN)
         bt_out = run([python, script, data], capture_output=True, text=True).stdout.split()
-        bt_time, bt_fills, bt_equity = float(bt_out[0]), int(bt_out[1]), float(bt_out[2])
+        bt_time, bt_cpu = float(bt_out[0]), float(bt_out[1])
+        bt_fills, bt_equity = int(bt_out[2]), float(bt_out[3])
 
     load = os.getloadavg()
     print(f"SMA(10, 30) crossover, {bars} bars of {os.path.basename(data)}; "
           f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"{'':32} {'seconds':>9} {'bars/s':>12} {'fills':>6} {'final equity':>14}")
-    print(f"{'cracktrader (wasm), step loop':32} {ct_run:9.3f} {bars / ct_run:12.0f} {ct_fills:6} {ct_equity:>14}")
-    print(f"{'cracktrader, load + step loop':32} {ct_run + ct_load:9.3f} {bars / (ct_run + ct_load):12.0f}")
-    print(f"{'cracktrader, whole process':32} {ct_wall:9.3f} {bars / ct_wall:12.0f}")
-    print(f"{BACKTRADER + ', cerebro.run()':32} {bt_time:9.3f} {bars / bt_time:12.0f} {bt_fills:6} {bt_equity:14.2f}")
-    print(f"ratio cracktrader/backtrader (bars/s): step loop {bt_time / ct_run:.1f}x, "
-          f"load + step loop {bt_time / (ct_run + ct_load):.1f}x, whole process {bt_time / ct_wall:.1f}x")
+    print(f"{'':34} {'wall s':>8} {'bars/s':>10} {'CPU s':>8} {'bars/CPU s':>11} {'fills':>6} {'final equity':>14}")
+    rows = [
+        ("cracktrader (wasm), step loop", ct_run, None, ct_fills, ct_equity),
+        ("cracktrader, load + step loop", ct_run + ct_load, None, "", ""),
+        ("cracktrader, whole process", ct_wall, ct_cpu, "", ""),
+        (f"{BACKTRADER}, cerebro.run()", bt_time, bt_cpu, bt_fills, f"{bt_equity:.5f}"),
+    ]
+    for name, wall, cpu, fills, equity in rows:
+        cpu_cols = f"{cpu:8.3f} {bars / cpu:11.0f}" if cpu else f"{'':8} {'':11}"
+        print(f"{name:34} {wall:8.3f} {bars / wall:10.0f} {cpu_cols} {fills:>6} {equity:>14}")
+    print(f"ratio cracktrader/backtrader in bars/s: wall, step loop {bt_time / ct_run:.1f}x; "
+          f"wall, whole process vs cerebro.run() {bt_time / ct_wall:.1f}x; "
+          f"CPU, whole process vs cerebro.run() {bt_cpu / ct_cpu:.1f}x")
     if ct_fills != bt_fills:
         print(f"note: fills differ ({ct_fills} vs {bt_fills})", file=sys.stderr)
+
+
+def cpu_children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

@@ -60,7 +60,14 @@ pub fn cracktrader_bin() -> &'static Path {
         };
         let output = std::process::Command::new(env!("CARGO"))
             .current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "cracktrader", "--bin", "cracktrader"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "cracktrader",
+                "--bin",
+                "cracktrader",
+            ])
             .args(["--profile", profile, "--message-format=json"])
             .output()
             .expect("run cargo");

@@ -122,11 +122,15 @@ impl FromStr for Axis {
             spec: spec.to_owned(),
             problem,
         };
-        let (name, values) = spec.split_once('=').ok_or_else(|| {
-            bad("expected name=start..end:step, name=a,b,c or name=value".into())
-        })?;
+        let (name, values) = spec
+            .split_once('=')
+            .ok_or_else(|| bad("expected name=start..end:step, name=a,b,c or name=value".into()))?;
         let name = name.trim();
-        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || "_-".contains(c)) {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_alphanumeric() || "_-".contains(c))
+        {
             return Err(bad(format!(
                 "parameter name '{name}' must be letters, digits, '_' or '-'"
             )));
@@ -411,7 +415,7 @@ pub struct Row {
 }
 
 impl Row {
-    /// Whether `self` comes before `other` in a table sorted by `metric`:
+    /// Where `self` goes relative to `other` in a table sorted by `metric`:
     /// failed runs last, ties by grid index.
     fn order(&self, other: &Row, metric: Metric) -> Ordering {
         match (&self.metrics, &other.metrics) {
@@ -603,12 +607,12 @@ impl Sweep {
             .zip(&self.plugins)
             .map(|(s, plugin)| {
                 let strategy_id = StrategyId::new(s.id.clone());
-                let instance = host
-                    .instantiate(plugin, &strategy_id, s.limits)
-                    .map_err(|source| SessionError::Strategy {
-                        strategy_id,
-                        source,
-                    })?;
+                let instance =
+                    host.instantiate(plugin, &strategy_id, s.limits)
+                        .map_err(|source| SessionError::Strategy {
+                            strategy_id,
+                            source,
+                        })?;
                 Ok(LoadedStrategy {
                     strategy: Box::new(instance),
                     plugin: s.plugin.display().to_string(),
@@ -679,10 +683,7 @@ impl Sweep {
                             refused: s.refused,
                             commissions: s.commissions,
                         });
-                        row.error = report
-                            .strategies
-                            .iter()
-                            .find_map(|s| s.quarantined.clone());
+                        row.error = report.strategies.iter().find_map(|s| s.quarantined.clone());
                         kept.offer(&row, &report)?;
                     }
                     Err(e) => row.error = Some(e.to_string()),

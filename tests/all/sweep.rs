@@ -78,8 +78,15 @@ fn results_do_not_depend_on_the_number_of_jobs() {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].params, ["20", "20"]);
     let error = failed[0].error.as_deref().unwrap();
-    assert!(error.contains("'slow' (20) must be greater than 'fast' (20)"), "{error}");
-    assert_eq!(one.rows.last().unwrap().run, failed[0].run, "failures sort last");
+    assert!(
+        error.contains("'slow' (20) must be greater than 'fast' (20)"),
+        "{error}"
+    );
+    assert_eq!(
+        one.rows.last().unwrap().run,
+        failed[0].run,
+        "failures sort last"
+    );
 
     // Best first by Sharpe; every run distinct; the best three kept, and
     // their reports are those of their parameters.
@@ -94,7 +101,12 @@ fn results_do_not_depend_on_the_number_of_jobs() {
     assert_eq!(runs, (0..20).collect());
     let kept: Vec<_> = one.rows.iter().filter_map(|r| r.report.clone()).collect();
     assert_eq!(kept.len(), 3);
-    assert_eq!(std::fs::read_dir(dir.path().join("one/reports")).unwrap().count(), 3);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("one/reports"))
+            .unwrap()
+            .count(),
+        3
+    );
     for row in &one.rows[..3] {
         let report: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.path().join("one").join(row.report.as_ref().unwrap())).unwrap(),
@@ -130,10 +142,19 @@ fn shards_run_as_processes_merge_into_the_unsharded_table() {
         args
     };
     let all = Command::new(cracktrader_bin())
-        .args(sweep_args(&["--jobs".into(), "2".into(), "--out".into(), out("all")]))
+        .args(sweep_args(&[
+            "--jobs".into(),
+            "2".into(),
+            "--out".into(),
+            out("all"),
+        ]))
         .output()
         .unwrap();
-    assert!(all.status.success(), "{}", String::from_utf8_lossy(&all.stderr));
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
     let stdout = String::from_utf8_lossy(&all.stdout);
     assert!(stdout.contains("20 runs on 2 jobs"), "{stdout}");
 
@@ -172,7 +193,11 @@ fn shards_run_as_processes_merge_into_the_unsharded_table() {
     let merged_dir = out("merged");
     args.extend(["--out", &merged_dir]);
     let merged = cli(&args);
-    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
+    assert!(
+        merged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
     let (all, merged) = (
         files(&dir.path().join("all")),
         files(&dir.path().join("merged")),
@@ -185,7 +210,10 @@ fn shards_run_as_processes_merge_into_the_unsharded_table() {
 
     // A missing shard is named, not silently merged into a partial table.
     let err = sweep::merge(
-        &shard_files[..2].iter().map(PathBuf::from).collect::<Vec<_>>(),
+        &shard_files[..2]
+            .iter()
+            .map(PathBuf::from)
+            .collect::<Vec<_>>(),
         &dir.path().join("partial"),
     )
     .unwrap_err();
@@ -198,11 +226,23 @@ fn bad_grid_specs_name_the_bad_part() {
         ("fast", "grid axis 'fast': expected name=start..end:step"),
         ("=1,2", "grid axis '=1,2': parameter name '' must be"),
         ("fast=5..20", "grid axis 'fast=5..20': a range needs a step"),
-        ("fast=5..x:5", "grid axis 'fast=5..x:5': end 'x' is not a number"),
-        ("fast=5..20:0", "grid axis 'fast=5..20:0': step 0 must be positive"),
-        ("fast=20..5:1", "grid axis 'fast=20..5:1': end 5 is below start 20"),
+        (
+            "fast=5..x:5",
+            "grid axis 'fast=5..x:5': end 'x' is not a number",
+        ),
+        (
+            "fast=5..20:0",
+            "grid axis 'fast=5..20:0': step 0 must be positive",
+        ),
+        (
+            "fast=20..5:1",
+            "grid axis 'fast=20..5:1': end 5 is below start 20",
+        ),
         ("fast=1,,2", "grid axis 'fast=1,,2': value 2 is empty"),
-        ("fast=1,2,1", "grid axis 'fast=1,2,1': value '1' is listed twice"),
+        (
+            "fast=1,2,1",
+            "grid axis 'fast=1,2,1': value '1' is listed twice",
+        ),
         (
             "fast=0..100000000:1",
             "grid axis 'fast=0..100000000:1': 100000001 values; at most 10000000",

@@ -332,10 +332,15 @@ fn sweeps(dir: &Path, bars: usize, rounds: usize) {
             results.push(result);
         }
     }
-    assert!(results.windows(2).all(|w| w[0] == w[1]), "jobs change no result");
+    assert!(
+        results.windows(2).all(|w| w[0] == w[1]),
+        "jobs change no result"
+    );
     let [one, two] = times.map(median);
     let rate = |d: Duration| points as f64 / d.as_secs_f64();
-    println!("## sweep: {points} runs of sma-cross over {bars} bars each, rounds {rounds} (median)");
+    println!(
+        "## sweep: {points} runs of sma-cross over {bars} bars each, rounds {rounds} (median)"
+    );
     println!(
         "jobs 1: {:.2} runs/s ({:.2} s); jobs 2: {:.2} runs/s ({:.2} s); ratio 2/1: {:.2}",
         rate(one),
