@@ -41,7 +41,7 @@ fn main() {
     sweeps(dir.path(), arg("--sweep-bars", 100_000), rounds);
 }
 
-/// 1. `n` bars over 20 instruments, WASM vs native.
+/// Item 1: `n` bars over 20 instruments, WASM vs native.
 fn instruments(dir: &Path, n: usize, rounds: usize) {
     const COUNT: usize = 20;
     let csv = dir.join("per-instrument.csv");
@@ -124,7 +124,7 @@ quantity = "1000"
     text
 }
 
-/// 2. The host's share of building views: `fill_market_view` for every
+/// Item 2: the host's share of building views: `fill_market_view` for every
 /// strategy at every step, less stepping the data alone.
 fn views() {
     const STEPS: usize = 20_000;
@@ -174,7 +174,7 @@ fn views() {
     }
 }
 
-/// 3. `on-step` of a do-nothing guest (`trap-on-step`, never trapping here)
+/// Item 3: `on-step` of a do-nothing guest (`trap-on-step`, never trapping here)
 /// against the number of bars in the view.
 fn calls() {
     const CALLS: u32 = 100_000;
@@ -228,7 +228,7 @@ fn rss_bytes() -> u64 {
         * 4096
 }
 
-/// 4. Loading and instantiating `sma-cross`.
+/// Item 4: loading and instantiating `sma-cross`.
 fn instantiation(dir: &Path) {
     const INSTANCES: u32 = 200;
     const LIVE: usize = 20;
@@ -296,7 +296,7 @@ fn instantiation(dir: &Path) {
     }
 }
 
-/// 5. A 16-point sweep over `bars` synthetic bars with 1 and 2 jobs.
+/// Item 5: a 16-point sweep over `bars` synthetic bars with 1 and 2 jobs.
 fn sweeps(dir: &Path, bars: usize, rounds: usize) {
     let csv = dir.join("sweep.csv");
     write_synthetic_csv(&csv, bars);
