@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Cracktrader vs Backtrader: the same SMA(10, 30) crossover on the same bars.
 
-Not run in CI. Reproducible: it builds `cracktrader` (release) and the
-`sma-cross` component, installs a pinned Backtrader from PyPI into a throwaway
+Not run in CI. Reproducible: it builds `cracktrader` (release; the
+`sma-cross` component comes from `cargo xtask plugins`), installs a pinned Backtrader from PyPI into a throwaway
 virtualenv, writes the synthetic series of the Rust benchmarks
 (tests/bench.rs `write_synthetic_csv`, ported below bar for bar), backtests it
 with both, and prints both throughputs and their ratio side by side, plus the
@@ -14,7 +14,7 @@ when fast - slow goes from <= 0 to > 0, sell the whole position when it goes
 from >= 0 to < 0; market orders fill at the next bar's open; commission 0.1%
 of notional; 100,000 starting cash.
 
-Usage: scripts/compare_backtrader.py [--bars N] [--data FILE.csv]
+Usage: cargo xtask plugins && scripts/compare_backtrader.py [--bars N] [--data FILE.csv]
 (default: 1,000,000 synthetic bars; --data takes a CSV in the bundled format,
 e.g. examples/data/EURUSD.csv)
 """
@@ -156,8 +156,9 @@ def main():
 
     run(["cargo", "build", "--release", "--quiet", "-p", "cracktrader", "--bin", "cracktrader"],
         cwd=ROOT)
-    run(["cargo", "xtask", "plugin", "plugins/sma-cross"], cwd=ROOT, stdout=subprocess.DEVNULL)
     plugin = os.path.join(ROOT, "target", "plugins", "sma-cross.wasm")
+    if not os.path.isfile(plugin):
+        sys.exit(f"{plugin} is missing: run `cargo xtask plugins` first")
     cracktrader = os.path.join(ROOT, "target", "release", "cracktrader")
 
     with tempfile.TemporaryDirectory(prefix="compare-backtrader-") as tmp:
