@@ -2,8 +2,8 @@
 """Cracktrader vs Backtrader: the same SMA(10, 30) crossover on the same bars.
 
 Not run in CI. Reproducible: it builds `cracktrader` (release; the
-`sma-cross` component comes from `cargo xtask plugins`), installs a pinned Backtrader from PyPI into a throwaway
-virtualenv, writes the synthetic series of the Rust benchmarks
+`sma-cross` component comes from `cargo xtask plugins`), installs a pinned
+Backtrader from PyPI into a throwaway virtualenv, writes the synthetic series of the Rust benchmarks
 (tests/bench.rs `write_synthetic_csv`, ported below bar for bar), backtests it
 with both, and prints both throughputs and their ratio side by side, plus the
 fills of each (they must agree: same rules, same data).
