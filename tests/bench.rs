@@ -44,19 +44,22 @@ pub fn write_synthetic_csv(path: &Path, n: usize) {
     std::fs::write(path, csv).expect("write synthetic data");
 }
 
-/// Runs one backtest and returns its step-loop time and its fills.
+/// Runs one backtest of `strategies` (in the order of `config.strategies`)
+/// and returns its step-loop time and its fills.
 pub fn run(
     config: &SessionConfig,
     reference: &ReferenceData,
     data: &MarketData,
-    strategy: LoadedStrategy,
+    strategies: Vec<LoadedStrategy>,
 ) -> (Duration, u64) {
     let session =
-        Session::new(config, reference.clone(), data.clone(), vec![strategy]).expect("session");
+        Session::new(config, reference.clone(), data.clone(), strategies).expect("session");
     let start = Instant::now();
     let report = session.run();
     let elapsed = start.elapsed();
-    assert_eq!(report.strategies[0].quarantined, None);
+    for strategy in &report.strategies {
+        assert_eq!(strategy.quarantined, None);
+    }
     (elapsed, report.summary.fills)
 }
 

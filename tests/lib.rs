@@ -44,6 +44,49 @@ pub fn built_plugin(name: &str) -> PathBuf {
     path
 }
 
+/// The `cracktrader` CLI binary, built (once per test process) in the
+/// profile the tests were built in, for tests that run it as a real process.
+///
+/// # Panics
+///
+/// If cargo cannot build it.
+pub fn cracktrader_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let profile = if cfg!(debug_assertions) {
+            "dev"
+        } else {
+            "release"
+        };
+        let output = std::process::Command::new(env!("CARGO"))
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "cracktrader",
+                "--bin",
+                "cracktrader",
+            ])
+            .args(["--profile", profile, "--message-format=json"])
+            .output()
+            .expect("run cargo");
+        assert!(
+            output.status.success(),
+            "cargo build -p cracktrader failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The last artifact message names the binary, wherever the target
+        // directory is.
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .next_back()
+            .expect("cargo names the cracktrader executable")
+    })
+}
+
 /// EURUSD as the host grants it in `init`: instrument 0, prices with 5
 /// decimals, whole units, lots of `lot_size`.
 pub fn eurusd(lot_size: i64) -> wit::Instrument {

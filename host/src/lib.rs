@@ -9,7 +9,8 @@
 //! market data → state → strategy host → intents → risk → execution →
 //! inventory → post-trade. The [`session`] owns them all and drives the steps;
 //! [`paper`] paces a session on the wall clock and swaps in new plugin
-//! versions prepared by [`hot_reload`].
+//! versions prepared by [`hot_reload`]; [`sweep`] backtests a session over a
+//! grid of strategy parameters.
 #![deny(missing_docs)]
 
 pub mod model;
@@ -43,3 +44,5 @@ pub mod session;
 pub mod hot_reload;
 
 pub mod paper;
+
+pub mod sweep;

@@ -8,4 +8,5 @@ mod hot_reload;
 mod languages;
 mod orders;
 mod scenario;
+mod sweep;
 mod templates;

@@ -109,7 +109,7 @@ fn main() {
             plugin: name.into(),
             sha256: String::new(),
         };
-        let (elapsed, f) = run(&run_config, &reference, &data, strategy);
+        let (elapsed, f) = run(&run_config, &reference, &data, vec![strategy]);
         fills.push(f);
         println!(
             "| {lang} | {:.1} KiB | {} | {} | {:.2} MiB | {} | {:.2} s | {:.0} | {f} |",

@@ -39,7 +39,7 @@ fn main() {
             .expect("plugin")
             .pop()
             .unwrap();
-        let (t, f) = run(&config, &reference, &data, strategy);
+        let (t, f) = run(&config, &reference, &data, vec![strategy]);
         wasm.push(t);
         fills.0 = f;
         let strategy = LoadedStrategy {
@@ -47,7 +47,7 @@ fn main() {
             plugin: "native".into(),
             sha256: String::new(),
         };
-        let (t, f) = run(&config, &reference, &data, strategy);
+        let (t, f) = run(&config, &reference, &data, vec![strategy]);
         native.push(t);
         fills.1 = f;
     }
@@ -109,7 +109,7 @@ fn cpu_meters(
                 .expect("plugin")
                 .pop()
                 .unwrap();
-            times.push(run(config, reference, data, strategy).0);
+            times.push(run(config, reference, data, vec![strategy]).0);
         }
     }
     let base = median(runs[0].clone());

@@ -230,8 +230,50 @@ impl StrategyHost {
     /// A host whose compiled components are cached in `cache_dir` (none: no
     /// cache) and whose guests' CPU time is bounded by `meter`.
     pub fn new(cache_dir: Option<PathBuf>, meter: CpuMeter) -> Result<Self, PluginError> {
+        Self::build(cache_dir, meter, None)
+    }
+
+    /// Like [`new`](Self::new), with instances allocated from a pool of
+    /// `slots` instances reserved up front, each within `limits` (memory,
+    /// tables, core instances): instantiating is then cheaper, which pays when
+    /// many short-lived instances are made, as in a parameter sweep. More than
+    /// `slots` live instances at once fail to instantiate.
+    pub fn pooled(
+        cache_dir: Option<PathBuf>,
+        meter: CpuMeter,
+        slots: u32,
+        limits: &Limits,
+    ) -> Result<Self, PluginError> {
+        let per_instance = limits.instances;
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .max_core_instances_per_component(per_instance)
+            .max_memories_per_component(per_instance)
+            .max_tables_per_component(per_instance)
+            .total_core_instances(slots.saturating_mul(per_instance))
+            .total_memories(slots.saturating_mul(per_instance))
+            .total_tables(slots.saturating_mul(per_instance))
+            .table_elements(limits.table_elements as usize)
+            .max_memory_size(
+                usize::try_from(u64::from(limits.memory_mib) * 1024 * 1024).unwrap_or(usize::MAX),
+            );
+        Self::build(
+            cache_dir,
+            meter,
+            Some(wasmtime::InstanceAllocationStrategy::Pooling(pool)),
+        )
+    }
+
+    fn build(
+        cache_dir: Option<PathBuf>,
+        meter: CpuMeter,
+        allocation: Option<wasmtime::InstanceAllocationStrategy>,
+    ) -> Result<Self, PluginError> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        if let Some(allocation) = allocation {
+            config.allocation_strategy(allocation);
+        }
         config.consume_fuel(meter == CpuMeter::Fuel);
         config.epoch_interruption(meter == CpuMeter::Epoch);
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;

@@ -20,14 +20,32 @@ pub struct Args {
     /// Where to write the JSON report [default: reports/<session name>.json].
     #[arg(long)]
     report: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    pub journal: super::journal::JournalArgs,
+}
+
+/// Where compiled components are cached (shared by the commands that load plugins).
+#[derive(clap::Args)]
+pub struct CacheArgs {
     /// Directory caching compiled components [default: ~/.cache/cracktrader/components].
     #[arg(long, env = "CRACKTRADER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Compile plugins every time instead of caching them.
     #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
-    #[command(flatten)]
-    pub journal: super::journal::JournalArgs,
+}
+
+impl CacheArgs {
+    /// The cache directory to use, if any.
+    pub fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(super::default_cache_dir)
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -81,14 +99,9 @@ fn report_path(args: &Args, session: &str) -> PathBuf {
 
 /// The session file and a strategy host for it.
 pub fn load(args: &Args) -> anyhow::Result<(SessionConfig, StrategyHost)> {
-    let cache_dir = if args.no_cache {
-        None
-    } else {
-        args.cache_dir.clone().or_else(super::default_cache_dir)
-    };
     // The CPU meter is compiled into the plugins: read it before loading them.
     let config = SessionConfig::load(&args.session)?;
-    let host = StrategyHost::new(cache_dir, config.session.cpu_meter())?;
+    let host = StrategyHost::new(args.cache.dir(), config.session.cpu_meter())?;
     Ok((config, host))
 }
 

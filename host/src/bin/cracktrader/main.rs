@@ -15,6 +15,7 @@ mod backtest;
 mod journal;
 mod new_strategy;
 mod paper;
+mod sweep;
 
 /// Trading runtime whose strategies are sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -47,6 +48,11 @@ enum Command {
     ///
     /// Example: cracktrader new-strategy my-momentum --lang js
     NewStrategy(new_strategy::Args),
+    /// Backtest a session once per point of a grid of strategy parameters,
+    /// in parallel; `sweep merge` combines the results of `--shard`ed runs.
+    ///
+    /// Example: cracktrader sweep examples/sma_eurusd.toml --grid fast=5..20:5 --grid slow=20..60:10
+    Sweep(sweep::Args),
 }
 
 /// Where compiled components are cached unless `--cache-dir` says otherwise.
@@ -74,6 +80,7 @@ fn main() -> ExitCode {
         Command::Paper(args) => paper::run(args),
         Command::Replay(args) => journal::replay(args),
         Command::NewStrategy(args) => new_strategy::run(args),
+        Command::Sweep(args) => sweep::run(args),
     };
     match result {
         Ok(code) => code,
