@@ -421,7 +421,7 @@ impl Session {
                 reference,
                 simulators,
                 stamper: IntentStamper::default(),
-                recorder: Recorder::default(),
+                recorder: Recorder::new(registrations.len()),
                 reports: Vec::new(),
             },
             registrations,
@@ -430,8 +430,19 @@ impl Session {
     }
 
     /// Runs every step and returns the report.
-    pub fn run(mut self) -> Report {
-        while self.step() {}
+    pub fn run(self) -> Report {
+        self.run_observed(|_, _| {})
+    }
+
+    /// Runs every step, telling `progress` after each how many bars have
+    /// been replayed and how many there are in all; it sees nothing else, so
+    /// it cannot change the outcome.
+    pub fn run_observed(mut self, mut progress: impl FnMut(u64, u64)) -> Report {
+        let (total, mut done) = (self.coordinator.bar_count() as u64, 0);
+        while self.step() {
+            done += self.coordinator.snapshot().bars().len() as u64;
+            progress(done, total);
+        }
         self.finish()
     }
 
@@ -463,6 +474,7 @@ impl Session {
                     ..r.record
                 })
                 .collect(),
+            services.inventory.accounts(),
             self.coordinator.bar_count() as u64,
             self.starting_equity,
             commissions,
@@ -478,12 +490,13 @@ impl Session {
         let services = &mut self.services;
         services.execute_fills(snapshot, &mut self.registrations);
         let reference = &services.reference;
-        let value = services.inventory.valuation(|i| {
-            snapshot
-                .last_bar(i)
-                .map(|b| from_scaled(b.close, reference.get(i).price_scale))
-        });
-        services.recorder.on_step(snapshot.time(), value);
+        services
+            .recorder
+            .on_step(snapshot.time(), &services.inventory, |i| {
+                snapshot
+                    .last_bar(i)
+                    .map(|b| from_scaled(b.close, reference.get(i).price_scale))
+            });
 
         for reg in &mut self.registrations {
             if reg.quarantined.is_some()
