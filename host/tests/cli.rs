@@ -62,11 +62,19 @@ fn example_prints_summary_and_writes_identical_reports() {
     }
     let second = cracktrader(&["backtest", "examples/sma_eurusd.toml"], &b);
     assert!(second.status.success());
-    assert_eq!(
-        std::fs::read(&a).unwrap(),
-        std::fs::read(&b).unwrap(),
-        "reports differ between runs"
-    );
+    for (x, y) in [
+        ("a.json", "b.json"),
+        ("a.html", "b.html"),
+        ("a-fills.csv", "b-fills.csv"),
+        ("a-trades.csv", "b-trades.csv"),
+        ("a-equity.csv", "b-equity.csv"),
+    ] {
+        assert_eq!(
+            std::fs::read(dir.path().join(x)).unwrap(),
+            std::fs::read(dir.path().join(y)).unwrap(),
+            "{x} and {y} differ between runs"
+        );
+    }
 }
 
 #[test]
@@ -236,7 +244,11 @@ fn html_report_renders_in_a_headless_browser() {
         .output()
         .expect("run cracktrader");
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    assert_eq!(text(&out.stderr), "", "no progress bar when stderr is not a terminal");
+    assert_eq!(
+        text(&out.stderr),
+        "",
+        "no progress bar when stderr is not a terminal"
+    );
     let html = dir.path().join("sma-eurusd.html");
     assert!(
         text(&out.stdout).contains(&format!("report        {}", html.display())),
@@ -250,14 +262,22 @@ fn html_report_renders_in_a_headless_browser() {
     let fills = json["summary"]["fills"].as_u64().unwrap() as usize;
     assert_eq!(json["round_trips"].as_array().unwrap().len(), trades);
     for (file, rows) in [("fills", fills), ("trades", trades), ("equity", 5000)] {
-        let csv = std::fs::read_to_string(dir.path().join(format!("sma-eurusd-{file}.csv"))).unwrap();
-        assert_eq!(csv.lines().count(), rows + 1, "{file}.csv: header and one line per row");
+        let csv =
+            std::fs::read_to_string(dir.path().join(format!("sma-eurusd-{file}.csv"))).unwrap();
+        assert_eq!(
+            csv.lines().count(),
+            rows + 1,
+            "{file}.csv: header and one line per row"
+        );
     }
 
     // Self-contained: nothing to fetch.
     let source = std::fs::read_to_string(&html).unwrap();
     for external in ["<script", "<link", " src=", "url("] {
-        assert!(!source.contains(external), "the page refers to something outside: {external}");
+        assert!(
+            !source.contains(external),
+            "the page refers to something outside: {external}"
+        );
     }
 
     let dom = text(&browse(&html, &["--dump-dom"]).stdout);
@@ -270,10 +290,17 @@ fn html_report_renders_in_a_headless_browser() {
     assert_eq!(select("#drawdown-plot svg"), 1);
     // The equity line and the drawdown area are drawn, with axis labels.
     assert!(select("#equity-plot svg polyline") >= 1, "no equity line");
-    assert!(select("#drawdown-plot svg polygon") >= 1, "no drawdown area");
+    assert!(
+        select("#drawdown-plot svg polygon") >= 1,
+        "no drawdown area"
+    );
     assert!(select("#equity-plot svg text") >= 8, "axis labels missing");
     assert_eq!(select("#trades tbody tr.trade"), trades);
-    assert_eq!(select("#strategies tbody tr"), 2, "the strategy and the session");
+    assert_eq!(
+        select("#strategies tbody tr"),
+        2,
+        "the strategy and the session"
+    );
     let sha = json["strategies"][0]["sha256"].as_str().unwrap();
     assert!(
         dom.root_element().html().contains(sha),
@@ -301,6 +328,10 @@ fn html_report_renders_in_a_headless_browser() {
         .filter(|p| p[..3].iter().any(|c| *c < 200))
         .count();
     let total = (frame.width * frame.height) as usize;
-    assert!(colors.len() > 50, "only {} colours: a blank page?", colors.len());
+    assert!(
+        colors.len() > 50,
+        "only {} colours: a blank page?",
+        colors.len()
+    );
     assert!(ink * 100 > total, "only {ink} of {total} pixels are drawn");
 }

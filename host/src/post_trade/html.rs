@@ -67,12 +67,20 @@ pub fn render(report: &Report, session_file: &str, links: Links<'_>) -> Result<S
         .zip(drawdowns(&samples))
         .map(|(s, dd)| (time(s.time), -dd.to_f64().unwrap_or(0.0) * 100.0))
         .collect();
-    let equity_svg = plot("equity", "Equity", Shape::Lines, &[("equity", &curve)], |v| {
-        format!("{v:.0}")
-    })?;
-    let drawdown_svg = plot("drawdown", "Drawdown (% below peak)", Shape::Area, &[("drawdown", &drawdown)], |v| {
-        format!("{v:.2}%")
-    })?;
+    let equity_svg = plot(
+        "equity",
+        "Equity",
+        Shape::Lines,
+        &[("equity", &curve)],
+        |v| format!("{v:.0}"),
+    )?;
+    let drawdown_svg = plot(
+        "drawdown",
+        "Drawdown (% below peak)",
+        Shape::Area,
+        &[("drawdown", &drawdown)],
+        |v| format!("{v:.2}%"),
+    )?;
     let strategy_curves: Vec<(&str, Vec<(DateTime<Utc>, f64)>)> = report
         .strategy_pnl
         .iter()
@@ -93,7 +101,13 @@ pub fn render(report: &Report, session_file: &str, links: Links<'_>) -> Result<S
             .iter()
             .map(|(id, c)| (*id, c.as_slice()))
             .collect();
-        Some(plot("strategies", "Net PnL by strategy", Shape::Lines, &series, |v| format!("{v:.0}"))?)
+        Some(plot(
+            "strategies",
+            "Net PnL by strategy",
+            Shape::Lines,
+            &series,
+            |v| format!("{v:.0}"),
+        )?)
     } else {
         None
     };
@@ -308,7 +322,8 @@ fn envelope(points: &[(DateTime<Utc>, f64)]) -> Vec<(DateTime<Utc>, f64)> {
     points
         .chunks(size)
         .flat_map(|chunk| {
-            let by_value = |a: &&(DateTime<Utc>, f64), b: &&(DateTime<Utc>, f64)| a.1.total_cmp(&b.1);
+            let by_value =
+                |a: &&(DateTime<Utc>, f64), b: &&(DateTime<Utc>, f64)| a.1.total_cmp(&b.1);
             let lo = chunk.iter().min_by(by_value).copied();
             let hi = chunk.iter().max_by(by_value).copied();
             let mut pair: Vec<_> = lo.into_iter().chain(hi).collect();
@@ -417,7 +432,12 @@ mod tests {
     #[test]
     fn envelope_keeps_extremes_and_bounds_points() {
         let points: Vec<(DateTime<Utc>, f64)> = (0..10_000)
-            .map(|i| (time(i * 1_000_000_000), if i == 4321 { -50.0 } else { (i % 7) as f64 }))
+            .map(|i| {
+                (
+                    time(i * 1_000_000_000),
+                    if i == 4321 { -50.0 } else { (i % 7) as f64 },
+                )
+            })
             .collect();
         let drawn = envelope(&points);
         assert!(drawn.len() <= MAX_POINTS);

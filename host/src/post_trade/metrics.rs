@@ -106,7 +106,10 @@ impl Metrics {
             .map(|ppy| ratios(&returns, ppy))
             .unwrap_or_default();
         let (max_drawdown_steps, max_drawdown_secs) = max_drawdown_duration(curve);
-        let wins = inputs.trade_pnl.iter().filter(|p| p.is_sign_positive() && !p.is_zero());
+        let wins = inputs
+            .trade_pnl
+            .iter()
+            .filter(|p| p.is_sign_positive() && !p.is_zero());
         let won: Decimal = wins.clone().sum();
         let lost: Decimal = -inputs
             .trade_pnl
@@ -114,9 +117,8 @@ impl Metrics {
             .filter(|p| p.is_sign_negative() && !p.is_zero())
             .sum::<Decimal>();
         let trades = inputs.trade_pnl.len();
-        let mean_equity = (!curve.is_empty()).then(|| {
-            curve.iter().map(|s| s.equity).sum::<Decimal>() / Decimal::from(curve.len())
-        });
+        let mean_equity = (!curve.is_empty())
+            .then(|| curve.iter().map(|s| s.equity).sum::<Decimal>() / Decimal::from(curve.len()));
         Self {
             capital: inputs.capital,
             final_equity,
@@ -225,7 +227,10 @@ fn max_drawdown_duration(curve: &[Sample]) -> (u64, i64) {
     let (mut peak, mut peak_index, mut peak_time) = (first.equity, 0, first.time);
     let (mut longest, mut underwater) = ((0u64, 0i64), false);
     for (i, s) in curve.iter().enumerate() {
-        let span = ((i - peak_index) as u64, (s.time - peak_time) / 1_000_000_000);
+        let span = (
+            (i - peak_index) as u64,
+            (s.time - peak_time) / 1_000_000_000,
+        );
         if s.equity >= peak {
             // The point that regains the peak ends the drawdown.
             if underwater {
@@ -327,7 +332,10 @@ mod tests {
         assert_eq!(max_drawdown(&curve(&[100, 120, 90, 130, 117])), d("0.25"));
         assert_eq!(max_drawdown(&curve(&[100, 101, 102])), Decimal::ZERO);
         // never regained: the span runs to the last point
-        assert_eq!(max_drawdown_duration(&curve(&[100, 120, 90, 100, 110])), (3, 3 * 86_400));
+        assert_eq!(
+            max_drawdown_duration(&curve(&[100, 120, 90, 100, 110])),
+            (3, 3 * 86_400)
+        );
     }
 
     #[test]

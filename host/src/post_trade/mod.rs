@@ -22,8 +22,7 @@ use crate::execution::orders::{OrderReport, OrderStatus, CANCELLED_BY_STRATEGY};
 use crate::intents::Attribution;
 use crate::inventory::{Account, Inventory, Position, Valuation};
 use crate::model::{
-    format_time, ExecutionId, InstrumentId, IntentId, OrderId, RouteId, Side, StrategyId,
-    Timestamp,
+    format_time, ExecutionId, InstrumentId, IntentId, OrderId, RouteId, Side, StrategyId, Timestamp,
 };
 use crate::reference_data::ReferenceData;
 use metrics::{Inputs, Metrics, Sample};

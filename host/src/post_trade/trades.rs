@@ -123,13 +123,7 @@ impl RoundTrips {
         let open = match self.open.get_mut(&key) {
             Some(open) if !before.is_zero() => open,
             _ => {
-                let mut open = Open::new(
-                    fill.side,
-                    fill.time,
-                    fill.qty,
-                    fill.price,
-                    realized,
-                );
+                let mut open = Open::new(fill.side, fill.time, fill.qty, fill.price, realized);
                 open.commission = fill.commission;
                 self.open.insert(key, open);
                 return false;
@@ -152,8 +146,7 @@ impl RoundTrips {
         open.exit_notional += closing * fill.price;
         open.commission += share;
         open.fills += 1;
-        if !qty.is_zero() && qty.is_sign_positive() == before.is_sign_positive()
-        {
+        if !qty.is_zero() && qty.is_sign_positive() == before.is_sign_positive() {
             return false;
         }
         let done = self.open.remove(&key).expect("looked up above");
@@ -250,7 +243,10 @@ mod tests {
         assert_eq!(long.fills, 4);
         let short = &trades[1];
         assert_eq!(short.direction, Direction::Short);
-        assert_eq!((short.qty, short.entry_price, short.exit_price), (d("1"), d("1.25"), d("1.00")));
+        assert_eq!(
+            (short.qty, short.entry_price, short.exit_price),
+            (d("1"), d("1.25"), d("1.00"))
+        );
         assert_eq!((short.gross_pnl, short.commission), (d("0.25"), d("0.2")));
         assert_eq!(short.entry_time, long.exit_time);
     }
