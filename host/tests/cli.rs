@@ -44,8 +44,9 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn example_prints_summary_and_writes_identical_reports() {
     plugins();
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    // Same file names in two directories: the HTML links its siblings by name.
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (one.path().join("r.json"), two.path().join("r.json"));
     let first = cracktrader(&["backtest", "examples/sma_eurusd.toml"], &a);
     assert!(first.status.success(), "stderr: {}", text(&first.stderr));
     let out = text(&first.stdout);
@@ -62,17 +63,17 @@ fn example_prints_summary_and_writes_identical_reports() {
     }
     let second = cracktrader(&["backtest", "examples/sma_eurusd.toml"], &b);
     assert!(second.status.success());
-    for (x, y) in [
-        ("a.json", "b.json"),
-        ("a.html", "b.html"),
-        ("a-fills.csv", "b-fills.csv"),
-        ("a-trades.csv", "b-trades.csv"),
-        ("a-equity.csv", "b-equity.csv"),
+    for file in [
+        "r.json",
+        "r.html",
+        "r-fills.csv",
+        "r-trades.csv",
+        "r-equity.csv",
     ] {
         assert_eq!(
-            std::fs::read(dir.path().join(x)).unwrap(),
-            std::fs::read(dir.path().join(y)).unwrap(),
-            "{x} and {y} differ between runs"
+            std::fs::read(one.path().join(file)).unwrap(),
+            std::fs::read(two.path().join(file)).unwrap(),
+            "{file} differs between runs"
         );
     }
 }

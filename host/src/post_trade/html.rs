@@ -21,7 +21,7 @@ const CSS: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:24px auto;max-width:1140px;color:#222;padding:0 12px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
 .sub{color:#666;margin:0 0 16px}
-table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums;display:block;max-width:100%;overflow-x:auto}
 th,td{padding:3px 10px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 th:first-child,td:first-child,td.l,th.l{text-align:left}
 thead th{background:#f4f4f4;position:sticky;top:0}
