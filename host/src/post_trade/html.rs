@@ -13,6 +13,9 @@ use rust_decimal::Decimal;
 use super::metrics::{drawdowns, Metrics};
 use super::{samples, Report};
 
+/// One point of a plotted series.
+type Point = (DateTime<Utc>, f64);
+
 /// Most points drawn per series; longer curves keep each bucket's extremes.
 const MAX_POINTS: usize = 2000;
 const PLOT_SIZE: (u32, u32) = (1100, 340);
@@ -56,13 +59,13 @@ pub struct PlotError {
 
 /// Renders the report as one HTML page; `session_file` is the session's TOML.
 pub fn render(report: &Report, session_file: &str, links: Links<'_>) -> Result<String, PlotError> {
-    let curve: Vec<(DateTime<Utc>, f64)> = report
+    let curve: Vec<Point> = report
         .equity_curve
         .iter()
         .map(|p| (time(p.time), p.value.equity.to_f64().unwrap_or(f64::NAN)))
         .collect();
     let samples = samples(&report.equity_curve);
-    let drawdown: Vec<(DateTime<Utc>, f64)> = samples
+    let drawdown: Vec<Point> = samples
         .iter()
         .zip(drawdowns(&samples))
         .map(|(s, dd)| (time(s.time), -dd.to_f64().unwrap_or(0.0) * 100.0))
@@ -81,7 +84,7 @@ pub fn render(report: &Report, session_file: &str, links: Links<'_>) -> Result<S
         &[("drawdown", &drawdown)],
         |v| format!("{v:.2}%"),
     )?;
-    let strategy_curves: Vec<(&str, Vec<(DateTime<Utc>, f64)>)> = report
+    let strategy_curves: Vec<(&str, Vec<Point>)> = report
         .strategy_pnl
         .iter()
         .map(|s| {
@@ -97,7 +100,7 @@ pub fn render(report: &Report, session_file: &str, links: Links<'_>) -> Result<S
         })
         .collect();
     let strategy_svg = if strategy_curves.len() > 1 {
-        let series: Vec<(&str, &[(DateTime<Utc>, f64)])> = strategy_curves
+        let series: Vec<(&str, &[Point])> = strategy_curves
             .iter()
             .map(|(id, c)| (*id, c.as_slice()))
             .collect();
@@ -314,7 +317,7 @@ pub fn duration(secs: i64) -> String {
 /// At most [`MAX_POINTS`] points of `points`: each bucket of a longer
 /// series keeps its lowest and highest point, in time order, so spikes and
 /// drawdowns stay visible.
-fn envelope(points: &[(DateTime<Utc>, f64)]) -> Vec<(DateTime<Utc>, f64)> {
+fn envelope(points: &[Point]) -> Vec<Point> {
     if points.len() <= MAX_POINTS {
         return points.to_vec();
     }
@@ -322,8 +325,7 @@ fn envelope(points: &[(DateTime<Utc>, f64)]) -> Vec<(DateTime<Utc>, f64)> {
     points
         .chunks(size)
         .flat_map(|chunk| {
-            let by_value =
-                |a: &&(DateTime<Utc>, f64), b: &&(DateTime<Utc>, f64)| a.1.total_cmp(&b.1);
+            let by_value = |a: &&Point, b: &&Point| a.1.total_cmp(&b.1);
             let lo = chunk.iter().min_by(by_value).copied();
             let hi = chunk.iter().max_by(by_value).copied();
             let mut pair: Vec<_> = lo.into_iter().chain(hi).collect();
@@ -348,7 +350,7 @@ fn plot(
     name: &'static str,
     caption: &str,
     shape: Shape,
-    series: &[(&str, &[(DateTime<Utc>, f64)])],
+    series: &[(&str, &[Point])],
     y_label: impl Fn(&f64) -> String,
 ) -> Result<String, PlotError> {
     let failed = |e: &dyn std::fmt::Display| PlotError {
@@ -431,7 +433,7 @@ mod tests {
 
     #[test]
     fn envelope_keeps_extremes_and_bounds_points() {
-        let points: Vec<(DateTime<Utc>, f64)> = (0..10_000)
+        let points: Vec<Point> = (0..10_000)
             .map(|i| {
                 (
                     time(i * 1_000_000_000),
