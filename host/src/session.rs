@@ -31,7 +31,7 @@ use crate::intents::{
     Action, Attribution, Intent, IntentStamper, NamedOrder, OrderRequest, OrderType, RefusedKind,
     TimeInForce,
 };
-use crate::inventory::{Account, AccountKind, Inventory, Position, Rates};
+use crate::inventory::{Account, AccountKind, Inventory, Position, Rates, Valuation};
 use crate::journal::{self, Journal, JournalError, JournalSummary, StrategyState};
 use crate::market_data::{load_csv, DataKind, MarketData, MarketDataError};
 use crate::model::{
@@ -137,6 +137,8 @@ struct Services {
     events: Vec<VenueEvent>,
     /// Where every event goes, if the session is journalled.
     journal: Option<Journal>,
+    /// Each strategy's PnL and whether it is in the market (buffer reused).
+    strategy_pnl: Vec<(Decimal, bool)>,
 }
 
 /// A runnable session.
@@ -149,6 +151,9 @@ pub struct Session {
     /// Equity at the first step (no order can have filled yet), valued at
     /// that step's prices; set by the first step.
     starting_equity: Option<Decimal>,
+    /// Each account's equity at the first step, in the session currency:
+    /// the capital its strategies' returns are measured against.
+    starting_capital: Vec<Decimal>,
 }
 
 /// Loads every `[[data]]` file of a session.
@@ -580,19 +585,32 @@ impl Session {
                 simulators,
                 book: OrderBook::default(),
                 stamper: IntentStamper::default(),
-                recorder: Recorder::default(),
+                recorder: Recorder::new(registrations.len()),
                 events: Vec::new(),
                 journal: None,
+                strategy_pnl: Vec::new(),
             },
             registrations,
             starting_equity: None,
+            starting_capital: Vec::new(),
         })
     }
 
     /// Runs every step and returns the report.
     pub fn run(mut self) -> Report {
-        while self.step() {}
+        self.run_steps(|_, _| {});
         self.finish()
+    }
+
+    /// Runs every remaining step, telling `progress` after each how many
+    /// bars have been replayed and how many there are in all; it sees
+    /// nothing else, so it cannot change the outcome.
+    pub fn run_steps(&mut self, mut progress: impl FnMut(u64, u64)) {
+        let (total, mut done) = (self.coordinator.bar_count() as u64, 0);
+        while self.step() {
+            done += self.coordinator.snapshot().bars().len() as u64;
+            progress(done, total);
+        }
     }
 
     /// The report of the steps run so far.
@@ -638,6 +656,18 @@ impl Session {
                 )
             })
             .sum();
+        let capital: Vec<(ExecutionId, Decimal)> = services
+            .inventory
+            .accounts()
+            .iter()
+            .zip(
+                self.starting_capital
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(starting_equity)),
+            )
+            .map(|(a, c)| (a.id.clone(), c))
+            .collect();
         services.recorder.finish(
             self.name,
             self.mode,
@@ -648,6 +678,7 @@ impl Session {
                     ..r.record
                 })
                 .collect(),
+            &capital,
             self.coordinator.bar_count() as u64,
             starting_equity,
             commissions,
@@ -668,15 +699,18 @@ impl Session {
             j.market(snapshot);
         }
         services.execute_fills(snapshot, &mut self.registrations);
-        let value = services.inventory.valuation(
-            None,
-            &services.currency,
-            &services.reference,
-            &services.rates,
-            |i| services.mark(snapshot, i),
-        );
-        self.starting_equity.get_or_insert(value.equity);
-        services.recorder.on_step(snapshot.time(), value);
+        let value = services.account_value(None, snapshot);
+        if self.starting_equity.is_none() {
+            self.starting_equity = Some(value.equity);
+            self.starting_capital = (0..services.inventory.accounts().len())
+                .map(|a| services.account_value(Some(a), snapshot).equity)
+                .collect();
+        }
+        let mut pnl = std::mem::take(&mut services.strategy_pnl);
+        pnl.clear();
+        pnl.extend((0..self.registrations.len()).map(|s| services.strategy_pnl(s, snapshot)));
+        services.recorder.on_step(snapshot.time(), value, &pnl);
+        services.strategy_pnl = pnl;
 
         for reg in &mut self.registrations {
             if reg.quarantined.is_some()
@@ -1118,6 +1152,39 @@ impl Services {
             })
             .sum();
         (value.equity, value.margin_used + working)
+    }
+
+    /// Account `account` (every account, if `None`) valued in the session
+    /// currency at this snapshot's prices.
+    fn account_value(&self, account: Option<usize>, snapshot: &Snapshot) -> Valuation {
+        self.inventory
+            .valuation(account, &self.currency, &self.reference, &self.rates, |i| {
+                self.mark(snapshot, i)
+            })
+    }
+
+    /// Strategy `strategy`'s PnL before fees (realized plus unrealized, in
+    /// the session currency) and whether it holds any position.
+    fn strategy_pnl(&self, strategy: usize, snapshot: &Snapshot) -> (Decimal, bool) {
+        let mark = |i| self.mark(snapshot, i);
+        let (mut pnl, mut open) = (Decimal::ZERO, false);
+        for (i, p) in self.inventory.positions(strategy).iter().enumerate() {
+            let inst = self.reference.get(InstrumentId(i as u32));
+            let unrealized = if p.qty.is_zero() {
+                Decimal::ZERO
+            } else {
+                open = true;
+                mark(inst.id).map_or(Decimal::ZERO, |m| p.qty * m - p.cost)
+            };
+            pnl += self.rates.convert(
+                p.realized_pnl + unrealized,
+                &inst.quote_currency,
+                &self.currency,
+                &self.reference,
+                mark,
+            );
+        }
+        (pnl, open)
     }
 
     fn mark(&self, snapshot: &Snapshot, instrument: InstrumentId) -> Option<Decimal> {

@@ -44,8 +44,9 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn example_prints_summary_and_writes_identical_reports() {
     plugins();
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    // Same file names in two directories: the HTML links its siblings by name.
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (one.path().join("r.json"), two.path().join("r.json"));
     let first = cracktrader(&["backtest", "examples/sma_eurusd.toml"], &a);
     assert!(first.status.success(), "stderr: {}", text(&first.stderr));
     let out = text(&first.stdout);
@@ -62,11 +63,19 @@ fn example_prints_summary_and_writes_identical_reports() {
     }
     let second = cracktrader(&["backtest", "examples/sma_eurusd.toml"], &b);
     assert!(second.status.success());
-    assert_eq!(
-        std::fs::read(&a).unwrap(),
-        std::fs::read(&b).unwrap(),
-        "reports differ between runs"
-    );
+    for file in [
+        "r.json",
+        "r.html",
+        "r-fills.csv",
+        "r-trades.csv",
+        "r-equity.csv",
+    ] {
+        assert_eq!(
+            std::fs::read(one.path().join(file)).unwrap(),
+            std::fs::read(two.path().join(file)).unwrap(),
+            "{file} differs between runs"
+        );
+    }
 }
 
 #[test]
@@ -504,4 +513,153 @@ fn backtest_resumes_across_a_quarantine() {
         std::fs::read(&resumed).unwrap(),
         std::fs::read(&whole).unwrap()
     );
+}
+
+/// The headless browser the HTML report is checked in (`apt-get install
+/// chromium`; `.ci/run` installs it).
+fn chromium() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("chromium"))
+            .find(|p| p.is_file())
+    });
+    found.expect(
+        "chromium not found on PATH: the HTML report is checked in a real headless browser; \
+         install it with `apt-get install -y chromium` (.ci/run does)",
+    )
+}
+
+/// Runs headless chromium on `page` with `args`, in a fresh profile and
+/// with no network services.
+fn browse(page: &Path, args: &[&str]) -> Output {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(out.status.success(), "chromium: {}", text(&out.stderr));
+    out
+}
+
+/// `backtest` writes the HTML report and the CSV files beside the JSON; a
+/// real browser renders the page with its plots and one table row per round
+/// trip, and the screenshot shows more than a blank page.
+#[test]
+fn html_report_renders_in_a_headless_browser() {
+    plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cracktrader"))
+        .args(["backtest", "examples/sma_eurusd.toml", "--report-dir"])
+        .arg(dir.path())
+        .env(
+            "CRACKTRADER_CACHE_DIR",
+            root().join("target").join("component-cache"),
+        )
+        .current_dir(root())
+        .output()
+        .expect("run cracktrader");
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "",
+        "no progress bar when stderr is not a terminal"
+    );
+    let html = dir.path().join("sma-eurusd.html");
+    assert!(
+        text(&out.stdout).contains(&format!("report        {}", html.display())),
+        "{}",
+        text(&out.stdout)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("sma-eurusd.json")).unwrap())
+            .unwrap();
+    let trades = json["summary"]["trades"].as_u64().unwrap() as usize;
+    let fills = json["summary"]["fills"].as_u64().unwrap() as usize;
+    assert_eq!(json["round_trips"].as_array().unwrap().len(), trades);
+    for (file, rows) in [("fills", fills), ("trades", trades), ("equity", 5000)] {
+        let csv =
+            std::fs::read_to_string(dir.path().join(format!("sma-eurusd-{file}.csv"))).unwrap();
+        assert_eq!(
+            csv.lines().count(),
+            rows + 1,
+            "{file}.csv: header and one line per row"
+        );
+    }
+
+    // Self-contained: nothing to fetch.
+    let source = std::fs::read_to_string(&html).unwrap();
+    for external in ["<script", "<link", " src=", "url("] {
+        assert!(
+            !source.contains(external),
+            "the page refers to something outside: {external}"
+        );
+    }
+
+    let dom = text(&browse(&html, &["--dump-dom"]).stdout);
+    let dom = scraper::Html::parse_document(&dom);
+    let select = |css: &str| {
+        let selector = scraper::Selector::parse(css).unwrap();
+        dom.select(&selector).count()
+    };
+    assert_eq!(select("#equity-plot svg"), 1);
+    assert_eq!(select("#drawdown-plot svg"), 1);
+    // The equity line and the drawdown area are drawn, with axis labels.
+    assert!(select("#equity-plot svg polyline") >= 1, "no equity line");
+    assert!(
+        select("#drawdown-plot svg polygon") >= 1,
+        "no drawdown area"
+    );
+    assert!(select("#equity-plot svg text") >= 8, "axis labels missing");
+    assert_eq!(select("#trades tbody tr.trade"), trades);
+    assert_eq!(
+        select("#strategies tbody tr"),
+        2,
+        "the strategy and the session"
+    );
+    let sha = json["strategies"][0]["sha256"].as_str().unwrap();
+    assert!(
+        dom.root_element().html().contains(sha),
+        "the plugin hash is on the page"
+    );
+
+    let shot = dir.path().join("report.png");
+    browse(
+        &html,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,1400",
+        ],
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((frame.width, frame.height), (1280, 1400));
+    let channels = frame.color_type.samples();
+    let pixels = &pixels[..frame.buffer_size()];
+    let colors: std::collections::BTreeSet<&[u8]> = pixels.chunks(channels).collect();
+    let ink = pixels
+        .chunks(channels)
+        .filter(|p| p[..3].iter().any(|c| *c < 200))
+        .count();
+    let total = (frame.width * frame.height) as usize;
+    assert!(
+        colors.len() > 50,
+        "only {} colours: a blank page?",
+        colors.len()
+    );
+    assert!(ink * 100 > total, "only {ink} of {total} pixels are drawn");
 }

@@ -7,19 +7,27 @@ use std::time::Instant;
 
 use anyhow::Context;
 use cracktrader::config::{Mode, SessionConfig};
+use cracktrader::post_trade::files::ReportFiles;
+use cracktrader::post_trade::html::{duration, percent};
 use cracktrader::post_trade::Report;
 use cracktrader::session::{default_report_path, Session};
 use cracktrader::strategy_host::StrategyHost;
-use rust_decimal::Decimal;
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `cracktrader backtest` (and the common part of `paper`).
 #[derive(clap::Args)]
 pub struct Args {
     /// The session file (TOML), e.g. examples/sma_eurusd.toml.
     pub session: PathBuf,
-    /// Where to write the JSON report [default: reports/<session name>.json].
+    /// Where to write the JSON report [default: reports/<session name>.json];
+    /// the HTML report and the CSV files go beside it.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Directory of the report files, named after the session
+    /// (<dir>/<session name>.json, .html, -fills.csv, -trades.csv, -equity.csv)
+    /// [default: reports].
+    #[arg(long, conflicts_with = "report")]
+    report_dir: Option<PathBuf>,
     #[command(flatten)]
     cache: CacheArgs,
     #[command(flatten)]
@@ -48,16 +56,41 @@ impl CacheArgs {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (config, host) = load(&args)?;
+/// Arguments of `cracktrader backtest`.
+#[derive(clap::Args)]
+pub struct BacktestArgs {
+    #[command(flatten)]
+    common: Args,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(args: BacktestArgs) -> anyhow::Result<ExitCode> {
+    let (config, host) = load(&args.common)?;
     let loading = Instant::now();
-    let mut session = Session::from_file(&args.session, &host)?;
-    let journal = attach_journal(&args, &config, &mut session)?;
+    let mut session = Session::from_file(&args.common.session, &host)?;
+    let journal = attach_journal(&args.common, &config, &mut session)?;
     let load_time = loading.elapsed();
     let running = Instant::now();
-    while session.step() {}
+    let progress = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        // Draws on stderr only if it is a terminal, at most 20 times a second.
+        ProgressBar::new(0).with_style(
+            ProgressStyle::with_template(
+                "{bar:40.cyan/blue} {human_pos}/{human_len} bars  {per_sec}  ETA {eta}",
+            )
+            .context("progress bar template")?,
+        )
+    };
+    session.run_steps(|done, total| {
+        progress.set_length(total);
+        progress.set_position(done);
+    });
+    progress.finish_and_clear();
     finish(
-        &args,
+        &args.common,
         session,
         journal.as_deref(),
         load_time,
@@ -91,10 +124,14 @@ pub fn finish(
     Ok(code)
 }
 
+/// The JSON report's path: `--report`, else `<--report-dir>/<session>.json`,
+/// else `reports/<session>.json`.
 fn report_path(args: &Args, session: &str) -> PathBuf {
-    args.report
-        .clone()
-        .unwrap_or_else(|| default_report_path(session))
+    match (&args.report, &args.report_dir) {
+        (Some(path), _) => path.clone(),
+        (None, Some(dir)) => dir.join(format!("{session}.json")),
+        (None, None) => default_report_path(session),
+    }
 }
 
 /// The session file and a strategy host for it.
@@ -105,7 +142,7 @@ pub fn load(args: &Args) -> anyhow::Result<(SessionConfig, StrategyHost)> {
     Ok((config, host))
 }
 
-/// Writes the JSON report, prints the summary, and picks the exit code: 3
+/// Writes the report files, prints the summary, and picks the exit code: 3
 /// if a strategy ended quarantined.
 pub fn write_and_print(
     args: &Args,
@@ -113,17 +150,13 @@ pub fn write_and_print(
     load_time: std::time::Duration,
     run_time: std::time::Duration,
 ) -> anyhow::Result<ExitCode> {
-    let path = report_path(args, &report.session);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create report directory {}", dir.display()))?;
-    }
-    let json = serde_json::to_vec_pretty(report).context("cannot serialise the report")?;
-    std::fs::write(&path, json)
-        .with_context(|| format!("cannot write report {}", path.display()))?;
+    let files = ReportFiles::beside(&report_path(args, &report.session));
+    let session_file = std::fs::read_to_string(&args.session)
+        .with_context(|| format!("cannot read {}", args.session.display()))?;
+    files.write(report, &session_file)?;
 
     let mut out = std::io::stdout().lock();
-    print_summary(&mut out, report, load_time, run_time, &path)
+    print_summary(&mut out, report, load_time, run_time, &files)
         .context("cannot print the summary")?;
     let quarantined: Vec<_> = report
         .strategies
@@ -140,8 +173,12 @@ pub fn write_and_print(
     })
 }
 
-fn percent(fraction: Decimal) -> String {
-    format!("{:.2}%", (fraction * Decimal::ONE_HUNDRED).round_dp(2))
+fn ratio(value: Option<f64>) -> String {
+    value.map_or("n/a".to_owned(), |v| format!("{v:.3}"))
+}
+
+fn opt_percent(value: Option<f64>) -> String {
+    value.map_or("n/a".to_owned(), |v| format!("{:.2}%", v * 100.0))
 }
 
 fn print_summary(
@@ -149,9 +186,10 @@ fn print_summary(
     report: &Report,
     load: std::time::Duration,
     run: std::time::Duration,
-    path: &std::path::Path,
+    files: &ReportFiles,
 ) -> std::io::Result<()> {
     let s = &report.summary;
+    let m = &report.metrics.session;
     let mode = match report.mode {
         Mode::Backtest => "Backtest",
         Mode::Paper => "Paper",
@@ -198,12 +236,36 @@ fn print_summary(
         s.starting_equity.round_dp(2),
         s.final_equity.round_dp(2)
     )?;
-    writeln!(out, "  return        {}", percent(s.total_return))?;
-    writeln!(out, "  max drawdown  {}", percent(s.max_drawdown))?;
     writeln!(
         out,
-        "  sharpe        {}",
-        s.sharpe.map_or("n/a".to_owned(), |v| format!("{v:.3}"))
+        "  return        {} ({} annualized)",
+        percent(s.total_return),
+        opt_percent(m.annualized_return)
+    )?;
+    writeln!(
+        out,
+        "  max drawdown  {} (longest {})",
+        percent(s.max_drawdown),
+        duration(m.max_drawdown_secs)
+    )?;
+    writeln!(
+        out,
+        "  sharpe        {} (sortino {}, volatility {})",
+        ratio(s.sharpe),
+        ratio(m.sortino),
+        opt_percent(m.volatility)
+    )?;
+    writeln!(
+        out,
+        "  win rate      {} (profit factor {})",
+        opt_percent(m.win_rate),
+        ratio(m.profit_factor)
+    )?;
+    writeln!(
+        out,
+        "  exposure      {:.1}% (turnover {})",
+        m.exposure * 100.0,
+        ratio(m.turnover)
     )?;
     writeln!(out, "  commissions   {}", s.commissions.round_dp(2))?;
     writeln!(
@@ -220,6 +282,14 @@ fn print_summary(
         secs * 1e3,
         load.as_secs_f64() * 1e3
     )?;
-    writeln!(out, "  report        {}", path.display())?;
+    writeln!(out, "  report        {}", files.html.display())?;
+    writeln!(
+        out,
+        "                {}, {}, {}, {}",
+        files.json.display(),
+        files.fills.display(),
+        files.trades.display(),
+        files.equity.display()
+    )?;
     Ok(())
 }

@@ -33,7 +33,7 @@ enum Command {
     /// Backtest a session file on its stored data and print a summary.
     ///
     /// Example: cracktrader backtest examples/sma_eurusd.toml
-    Backtest(backtest::Args),
+    Backtest(backtest::BacktestArgs),
     /// Run a paper session: the stored data replayed on the wall clock with
     /// simulated fills; plugins are hot-reloaded when their files change.
     ///

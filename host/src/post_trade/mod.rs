@@ -5,12 +5,16 @@
 //! The report is a pure function of the session's inputs — no wall-clock
 //! figure goes in it — so two runs of the same backtest write identical bytes.
 //!
-//! Metrics: total return and max drawdown are exact decimals. Sharpe is a
-//! statistic, computed in f64 from per-step simple returns (risk-free rate 0,
-//! sample standard deviation), annualised by the number of steps per year
-//! implied by the median step interval.
+//! Metrics ([`metrics`]) are computed for the session and for each strategy,
+//! whose equity is its share of its account's starting cash plus its own net
+//! PnL; round trips ([`trades`]) are assembled from the fills. [`files`]
+//! writes the report as JSON, HTML and CSV.
 
-use rust_decimal::prelude::ToPrimitive;
+pub mod files;
+pub mod html;
+pub mod metrics;
+pub mod trades;
+
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -21,6 +25,8 @@ use crate::model::{
     format_time, ExecutionId, IntentId, OrderId, RouteId, Side, StrategyId, Timestamp,
 };
 use crate::reference_data::ReferenceData;
+use metrics::{Inputs, Metrics, Sample};
+use trades::{Fill, RoundTrips, TradeRecord};
 
 /// One fill, as it appears in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -217,21 +223,82 @@ pub struct Report {
     pub refusals: Vec<RefusalRecord>,
     /// Equity after each step.
     pub equity_curve: Vec<EquityPoint>,
+    /// Performance metrics of the session and of each strategy.
+    pub metrics: ReportMetrics,
+    /// Every closed round trip, in the order they closed.
+    pub round_trips: Vec<TradeRecord>,
+    /// Each strategy's net PnL after each step (aligned with `equity_curve`).
+    pub strategy_pnl: Vec<StrategyPnl>,
+}
+
+/// Performance metrics of a session and of its strategies.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportMetrics {
+    /// The whole session: every account together.
+    pub session: Metrics,
+    /// Each strategy, in registration order.
+    pub strategies: Vec<StrategyMetrics>,
+}
+
+/// Performance metrics of one strategy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StrategyMetrics {
+    /// The registration.
+    pub strategy_id: StrategyId,
+    /// Its figures; `capital` is its account's starting cash divided
+    /// equally among the strategies trading in that account.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+}
+
+/// A strategy's net PnL curve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StrategyPnl {
+    /// The registration.
+    pub strategy_id: StrategyId,
+    /// Realized + unrealized PnL − commissions after each step.
+    pub net_pnl: Vec<Decimal>,
+}
+
+/// What is tracked of one strategy while the session runs.
+#[derive(Debug, Clone, Default)]
+struct StrategyTrack {
+    net_pnl: Vec<Decimal>,
+    steps_in_market: u64,
+    commissions: Decimal,
+    traded_notional: Decimal,
 }
 
 /// Collects what the session reports while it runs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Recorder {
     sequence: u64,
     steps: u64,
-    trades: u64,
+    steps_in_market: u64,
+    round_trips: RoundTrips,
     fills: Vec<FillRecord>,
     refusals: Vec<RefusalRecord>,
     events: Vec<EventRecord>,
     equity: Vec<EquityPoint>,
+    strategies: Vec<StrategyTrack>,
 }
 
 impl Recorder {
+    /// A recorder for a session of `strategies` registrations.
+    pub fn new(strategies: usize) -> Self {
+        Self {
+            sequence: 0,
+            steps: 0,
+            steps_in_market: 0,
+            round_trips: RoundTrips::default(),
+            fills: Vec::new(),
+            refusals: Vec::new(),
+            events: Vec::new(),
+            equity: Vec::new(),
+            strategies: vec![StrategyTrack::default(); strategies],
+        }
+    }
+
     fn next_sequence(&mut self) -> u64 {
         self.sequence += 1;
         self.sequence
@@ -247,13 +314,23 @@ impl Recorder {
         let sequence = self.next_sequence();
         let a = &report.attribution;
         if let Some(fill) = report.fill {
-            let before = position.qty - report.request.side.sign() * fill.qty;
-            if position.qty.is_zero()
-                || (!before.is_zero()
-                    && before.is_sign_positive() != position.qty.is_sign_positive())
-            {
-                self.trades += 1;
-            }
+            let instrument = reference.get(report.request.instrument);
+            self.round_trips.on_fill(
+                &Fill {
+                    time: report.time,
+                    strategy: (a.strategy_index, &a.strategy_id),
+                    instrument: (instrument.id, &instrument.symbol),
+                    side: report.request.side,
+                    qty: fill.qty,
+                    price: fill.price,
+                    commission: fill.commission,
+                },
+                position.qty,
+                position.realized_pnl,
+            );
+            let track = &mut self.strategies[a.strategy_index];
+            track.commissions += fill.commission;
+            track.traded_notional += fill.qty * fill.price;
             self.fills.push(FillRecord {
                 sequence,
                 time: format_time(report.time),
@@ -263,7 +340,7 @@ impl Recorder {
                 order_id: report.order_id,
                 intent_id: report.intent_id,
                 plugin_version: a.plugin_version,
-                instrument: reference.get(report.request.instrument).symbol.clone(),
+                instrument: instrument.symbol.clone(),
                 side: report.request.side,
                 qty: fill.qty,
                 price: fill.price,
@@ -355,10 +432,20 @@ impl Recorder {
         });
     }
 
-    /// Records the equity at the end of a step.
-    pub fn on_step(&mut self, time: Timestamp, value: Valuation) {
+    /// Records the equity of the session and each strategy's net PnL at the
+    /// end of a step, with positions marked by `mark` (a position without a
+    /// mark is valued at cost).
+    pub fn on_step(&mut self, time: Timestamp, value: Valuation, strategy_pnl: &[(Decimal, bool)]) {
         self.steps += 1;
         self.equity.push(EquityPoint { time, value });
+        let mut any_open = false;
+        for (index, track) in self.strategies.iter_mut().enumerate() {
+            let (pnl, open) = strategy_pnl[index];
+            track.net_pnl.push(pnl - track.commissions);
+            track.steps_in_market += u64::from(open);
+            any_open |= open;
+        }
+        self.steps_in_market += u64::from(any_open);
     }
 
     /// The equity curve so far.
@@ -366,13 +453,15 @@ impl Recorder {
         &self.equity
     }
 
-    /// Builds the report.
+    /// Builds the report; `accounts` give each account's starting equity,
+    /// the capital of its strategies.
     #[allow(clippy::too_many_arguments)]
     pub fn finish(
         self,
         session: String,
         mode: crate::config::Mode,
         strategies: Vec<StrategyRecord>,
+        accounts: &[(ExecutionId, Decimal)],
         bars: u64,
         starting_equity: Decimal,
         commissions: Decimal,
@@ -382,13 +471,64 @@ impl Recorder {
             .equity
             .last()
             .map_or(starting_equity, |p| p.value.equity);
+        let curve = samples(&self.equity);
+        let trades = self.round_trips.into_closed();
+        let trade_pnl = |id: Option<&StrategyId>| -> Vec<Decimal> {
+            trades
+                .iter()
+                .filter(|t| id.is_none_or(|id| &t.strategy_id == id))
+                .map(|t| t.net_pnl)
+                .collect()
+        };
+        let session_metrics = Metrics::compute(&Inputs {
+            curve: &curve,
+            capital: starting_equity,
+            trade_pnl: &trade_pnl(None),
+            steps_in_market: self.steps_in_market,
+            traded_notional: self.strategies.iter().map(|s| s.traded_notional).sum(),
+            commissions,
+        });
+        let strategy_metrics = strategies
+            .iter()
+            .zip(&self.strategies)
+            .map(|(record, track)| {
+                let capital = capital(record, &strategies, accounts);
+                let curve: Vec<Sample> = curve
+                    .iter()
+                    .zip(&track.net_pnl)
+                    .map(|(s, pnl)| Sample {
+                        time: s.time,
+                        equity: capital + pnl,
+                    })
+                    .collect();
+                StrategyMetrics {
+                    strategy_id: record.strategy_id.clone(),
+                    metrics: Metrics::compute(&Inputs {
+                        curve: &curve,
+                        capital,
+                        trade_pnl: &trade_pnl(Some(&record.strategy_id)),
+                        steps_in_market: track.steps_in_market,
+                        traded_notional: track.traded_notional,
+                        commissions: track.commissions,
+                    }),
+                }
+            })
+            .collect();
+        let strategy_pnl = strategies
+            .iter()
+            .zip(self.strategies)
+            .map(|(record, track)| StrategyPnl {
+                strategy_id: record.strategy_id.clone(),
+                net_pnl: track.net_pnl,
+            })
+            .collect();
         let summary = Summary {
             bars,
             steps: self.steps,
             start: self.equity.first().map(|p| format_time(p.time)),
             end: self.equity.last().map(|p| format_time(p.time)),
             fills: self.fills.len() as u64,
-            trades: self.trades,
+            trades: trades.len() as u64,
             refused: self.refusals.len() as u64,
             starting_equity,
             final_equity,
@@ -397,8 +537,8 @@ impl Recorder {
             } else {
                 final_equity / starting_equity - Decimal::ONE
             },
-            max_drawdown: max_drawdown(&self.equity),
-            sharpe: sharpe(&self.equity),
+            max_drawdown: session_metrics.max_drawdown,
+            sharpe: session_metrics.sharpe,
             commissions,
             realized_pnl,
             unrealized_pnl: self
@@ -415,83 +555,42 @@ impl Recorder {
             fills: self.fills,
             refusals: self.refusals,
             equity_curve: self.equity,
+            metrics: ReportMetrics {
+                session: session_metrics,
+                strategies: strategy_metrics,
+            },
+            round_trips: trades,
+            strategy_pnl,
         }
     }
 }
 
-/// Largest fall from a running peak, as a fraction of that peak.
-pub fn max_drawdown(curve: &[EquityPoint]) -> Decimal {
-    let mut peak = Decimal::MIN;
-    let mut worst = Decimal::ZERO;
-    for point in curve {
-        let equity = point.value.equity;
-        peak = peak.max(equity);
-        if peak > Decimal::ZERO {
-            worst = worst.max((peak - equity) / peak);
-        }
-    }
-    worst
-}
-
-const NANOS_PER_YEAR: f64 = 365.25 * 24.0 * 3600.0 * 1e9;
-
-/// Annualised Sharpe ratio of per-step returns, if defined.
-pub fn sharpe(curve: &[EquityPoint]) -> Option<f64> {
-    if curve.len() < 3 {
-        return None;
-    }
-    let returns: Vec<f64> = curve
-        .windows(2)
-        .filter_map(|w| {
-            let (a, b) = (w[0].value.equity.to_f64()?, w[1].value.equity.to_f64()?);
-            (a != 0.0).then(|| b / a - 1.0)
+/// The equity of each point of a curve.
+pub fn samples(curve: &[EquityPoint]) -> Vec<Sample> {
+    curve
+        .iter()
+        .map(|p| Sample {
+            time: p.time,
+            equity: p.value.equity,
         })
-        .collect();
-    let n = returns.len() as f64;
-    let mean = returns.iter().sum::<f64>() / n;
-    let var = returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    let mut intervals: Vec<i64> = curve.windows(2).map(|w| w[1].time - w[0].time).collect();
-    intervals.sort_unstable();
-    let median = intervals[intervals.len() / 2] as f64;
-    (var > 0.0 && median > 0.0).then(|| mean / var.sqrt() * (NANOS_PER_YEAR / median).sqrt())
+        .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn curve(values: &[i64]) -> Vec<EquityPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| EquityPoint {
-                time: i as i64 * 86_400_000_000_000,
-                value: Valuation {
-                    cash: Decimal::from(*v),
-                    equity: Decimal::from(*v),
-                    ..Valuation::default()
-                },
-            })
-            .collect()
-    }
-
-    #[test]
-    fn drawdown_is_from_the_running_peak() {
-        assert_eq!(
-            max_drawdown(&curve(&[100, 120, 90, 130, 117])),
-            "0.25".parse().unwrap()
-        );
-        assert_eq!(max_drawdown(&curve(&[100, 101, 102])), Decimal::ZERO);
-    }
-
-    #[test]
-    fn sharpe_of_a_flat_curve_is_undefined() {
-        assert_eq!(sharpe(&curve(&[100, 100, 100, 100])), None);
-        let s = sharpe(&curve(&[100, 101, 100, 102, 101])).unwrap();
-        // daily steps: annualisation factor sqrt(365.25)
-        let r = [0.01, -1.0 / 101.0, 0.02, -1.0 / 102.0];
-        let mean = r.iter().sum::<f64>() / 4.0;
-        let sd = (r.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / 3.0).sqrt();
-        assert!((s - mean / sd * 365.25f64.sqrt()).abs() < 1e-12);
-    }
+/// A strategy's PnL before commissions — realized plus unrealized — and
+/// whether it holds any position.
+/// A strategy's capital: its account's starting equity, shared equally by
+/// the strategies trading in that account.
+fn capital(
+    record: &StrategyRecord,
+    all: &[StrategyRecord],
+    accounts: &[(ExecutionId, Decimal)],
+) -> Decimal {
+    let sharing = all
+        .iter()
+        .filter(|s| s.execution_id == record.execution_id)
+        .count();
+    accounts
+        .iter()
+        .find(|(id, _)| *id == record.execution_id)
+        .map_or(Decimal::ZERO, |(_, c)| c / Decimal::from(sharing))
 }
