@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use crate::config::{ConfigError, Mode, OrderPolicy, Problems, SessionConfig};
+use crate::config::{ConfigError, Mode, OrderPolicy, Problems, SessionConfig, StrategyConfig};
 use crate::execution::orders::{
     Order, OrderBook, OrderReport, ReportKind, VenueEvent, CANCELLED_BY_STRATEGY,
 };
@@ -42,7 +42,7 @@ use crate::post_trade::{EventKind, PluginVersion, Recorder, Report, StrategyReco
 use crate::reference_data::ReferenceData;
 use crate::risk::{self, RiskContext, RiskLimits};
 use crate::state::{empty_view, fill_market_view, Snapshot, StateCoordinator};
-use crate::strategy_host::{CpuMeter, PluginError, Strategy, StrategyError, StrategyHost};
+use crate::strategy_host::{CpuMeter, Plugin, PluginError, Strategy, StrategyError, StrategyHost};
 
 /// Why a session could not be built or stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -185,26 +185,35 @@ pub fn load_strategies(
         .strategies
         .iter()
         .map(|s| {
-            let strategy_id = StrategyId::new(s.id.clone());
             let plugin = host
                 .load_pinned(&config.resolve(&s.plugin), s.sha256.as_deref())
                 .map_err(|source| SessionError::Plugin {
-                    strategy_id: strategy_id.clone(),
+                    strategy_id: StrategyId::new(s.id.clone()),
                     source,
                 })?;
-            let instance = host
-                .instantiate(&plugin, &strategy_id, s.limits)
-                .map_err(|source| SessionError::Strategy {
-                    strategy_id,
-                    source,
-                })?;
-            Ok(LoadedStrategy {
-                strategy: Box::new(instance),
-                plugin: s.plugin.display().to_string(),
-                sha256: plugin.sha256().to_owned(),
-            })
+            instantiate(host, s, &plugin)
         })
         .collect()
+}
+
+/// A fresh instance of registration `s` from its loaded `plugin`.
+pub fn instantiate(
+    host: &StrategyHost,
+    s: &StrategyConfig,
+    plugin: &Plugin,
+) -> Result<LoadedStrategy, SessionError> {
+    let strategy_id = StrategyId::new(s.id.clone());
+    let instance = host
+        .instantiate(plugin, &strategy_id, s.limits)
+        .map_err(|source| SessionError::Strategy {
+            strategy_id,
+            source,
+        })?;
+    Ok(LoadedStrategy {
+        strategy: Box::new(instance),
+        plugin: s.plugin.display().to_string(),
+        sha256: plugin.sha256().to_owned(),
+    })
 }
 
 /// The `[[fx]]` rates of a session file, reporting invalid ones.

@@ -33,7 +33,7 @@ use crate::market_data::MarketData;
 use crate::model::StrategyId;
 use crate::post_trade::Report;
 use crate::reference_data::ReferenceData;
-use crate::session::{load_market_data, validate, LoadedStrategy, Session, SessionError};
+use crate::session::{instantiate, load_market_data, validate, Session, SessionError};
 use crate::strategy_host::{Limits, Plugin, PluginError, StrategyHost};
 
 /// Name of the result file written into a sweep's output directory.
@@ -605,20 +605,7 @@ impl Sweep {
             .strategies
             .iter()
             .zip(&self.plugins)
-            .map(|(s, plugin)| {
-                let strategy_id = StrategyId::new(s.id.clone());
-                let instance =
-                    host.instantiate(plugin, &strategy_id, s.limits)
-                        .map_err(|source| SessionError::Strategy {
-                            strategy_id,
-                            source,
-                        })?;
-                Ok(LoadedStrategy {
-                    strategy: Box::new(instance),
-                    plugin: s.plugin.display().to_string(),
-                    sha256: plugin.sha256().to_owned(),
-                })
-            })
+            .map(|(s, plugin)| instantiate(host, s, plugin))
             .collect::<Result<_, SessionError>>()?;
         let session = Session::new(
             &config,
