@@ -23,16 +23,24 @@ fn plugins() -> PathBuf {
     dir
 }
 
-fn cracktrader(args: &[&str], report: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cracktrader"))
-        .args(args)
-        .arg("--report")
-        .arg(report)
+/// The `cracktrader` binary, run from the workspace root with the shared
+/// component cache.
+fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cracktrader"));
+    command
         .env(
             "CRACKTRADER_CACHE_DIR",
             root().join("target").join("component-cache"),
         )
-        .current_dir(root())
+        .current_dir(root());
+    command
+}
+
+fn cracktrader(args: &[&str], report: &Path) -> Output {
+    command()
+        .args(args)
+        .arg("--report")
+        .arg(report)
         .output()
         .expect("run cracktrader")
 }
@@ -141,10 +149,7 @@ fn quarantined_strategy_exits_3_and_the_session_completes() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cracktrader"))
-        .arg("backtest")
-        .output()
-        .unwrap();
+    let out = command().arg("backtest").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -155,7 +160,7 @@ fn paper_session_stops_cleanly_on_ctrl_c() {
     plugins();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("paper.json");
-    let child = Command::new(env!("CARGO_BIN_EXE_cracktrader"))
+    let child = command()
         .args([
             "paper",
             "examples/sma_eurusd_paper.toml",
@@ -164,11 +169,6 @@ fn paper_session_stops_cleanly_on_ctrl_c() {
             "--report",
         ])
         .arg(&report)
-        .env(
-            "CRACKTRADER_CACHE_DIR",
-            root().join("target").join("component-cache"),
-        )
-        .current_dir(root())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -196,15 +196,7 @@ fn paper_session_stops_cleanly_on_ctrl_c() {
 
 /// Runs `cracktrader` with `args` as given (no `--report` added).
 fn cracktrader_raw(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cracktrader"))
-        .args(args)
-        .env(
-            "CRACKTRADER_CACHE_DIR",
-            root().join("target").join("component-cache"),
-        )
-        .current_dir(root())
-        .output()
-        .expect("run cracktrader")
+    command().args(args).output().expect("run cracktrader")
 }
 
 /// A backtest writes a journal next to its report; `replay` re-runs the
@@ -365,7 +357,7 @@ fn paper_session_killed_and_resumed_matches_an_uninterrupted_run() {
 
     let crashed = dir.path().join("crashed.json");
     let journal_path = dir.path().join("crashed.journal");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cracktrader"))
+    let mut child = command()
         .args([
             "paper",
             "examples/sma_eurusd_paper.toml",
@@ -376,11 +368,6 @@ fn paper_session_killed_and_resumed_matches_an_uninterrupted_run() {
             "--report",
         ])
         .arg(&crashed)
-        .env(
-            "CRACKTRADER_CACHE_DIR",
-            root().join("target").join("component-cache"),
-        )
-        .current_dir(root())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -561,14 +548,9 @@ fn browse(page: &Path, args: &[&str]) -> Output {
 fn html_report_renders_in_a_headless_browser() {
     plugins();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cracktrader"))
+    let out = command()
         .args(["backtest", "examples/sma_eurusd.toml", "--report-dir"])
         .arg(dir.path())
-        .env(
-            "CRACKTRADER_CACHE_DIR",
-            root().join("target").join("component-cache"),
-        )
-        .current_dir(root())
         .output()
         .expect("run cracktrader");
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
