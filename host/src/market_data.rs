@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{format_time, to_scaled, InstrumentId, Timestamp};
 use crate::reference_data::Instrument;
@@ -49,7 +49,7 @@ pub enum DataKind {
 }
 
 /// Best bid and ask of an instrument, scaled like [`Bar`] prices and sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quote {
     /// The instrument.
     pub instrument: InstrumentId,
@@ -66,7 +66,7 @@ pub struct Quote {
 }
 
 /// One trade print, scaled like [`Bar`] prices and sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trade {
     /// The instrument.
     pub instrument: InstrumentId,
@@ -81,7 +81,7 @@ pub struct Trade {
 /// One OHLCV bar. Prices are integers scaled by the instrument's
 /// `price_scale`, volume by its `qty_scale`: exact, and exactly what crosses
 /// the plugin boundary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bar {
     /// The instrument.
     pub instrument: InstrumentId,
@@ -429,12 +429,18 @@ pub enum Series {
 }
 
 impl Series {
-    fn len(&self) -> usize {
+    /// Number of bars, quotes or trades.
+    pub fn len(&self) -> usize {
         match self {
             Series::Bars(v) => v.len(),
             Series::Quotes(v) => v.len(),
             Series::Trades(v) => v.len(),
         }
+    }
+
+    /// Whether the series holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn time(&self, i: usize) -> Option<Timestamp> {

@@ -41,6 +41,16 @@ impl Snapshot {
         self.data.bars.iter().find(|b| b.instrument == instrument)
     }
 
+    /// Quotes at this step, in instrument order.
+    pub fn quotes(&self) -> &[Quote] {
+        &self.data.quotes
+    }
+
+    /// Trades printed at this step, in instrument order.
+    pub fn all_trades(&self) -> &[Trade] {
+        &self.data.trades
+    }
+
     /// The quote of `instrument` at this step, if any.
     pub fn quote(&self, instrument: InstrumentId) -> Option<&Quote> {
         self.data.quotes.iter().find(|q| q.instrument == instrument)

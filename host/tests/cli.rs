@@ -645,3 +645,79 @@ fn html_report_renders_in_a_headless_browser() {
     );
     assert!(ink * 100 > total, "only {ink} of {total} pixels are drawn");
 }
+
+/// A session on quotes and trades journals them too: replay rebuilds the
+/// market from the journal alone and finds every event identical.
+#[test]
+fn tick_data_session_replays_from_its_journal() {
+    let plugin = plugins().join("order-script.wasm");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("quotes.csv"),
+        "time,bid,bid_size,ask,ask_size\n2020-01-01 00:00:00,99.90,5,100.10,3\n\
+         2020-01-01 00:00:01,99.90,5,100.10,3\n2020-01-01 00:00:02,99.90,5,100.20,10\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("trades.csv"),
+        "time,price,size\n2020-01-01 00:00:03,99.90,4\n2020-01-01 00:00:05,99.80,10\n",
+    )
+    .unwrap();
+    let session = dir.path().join("ticks.toml");
+    std::fs::write(
+        &session,
+        format!(
+            r#"[session]
+name = "ticks"
+
+[[instruments]]
+symbol = "X"
+base_currency = "XXX"
+quote_currency = "USD"
+tick_size = "0.01"
+lot_size = "1"
+
+[[data]]
+instrument = "X"
+kind = "quotes"
+path = "quotes.csv"
+
+[[data]]
+instrument = "X"
+kind = "trades"
+path = "trades.csv"
+
+[[execution]]
+id = "acc"
+currency = "USD"
+starting_cash = "100000"
+
+[[strategies]]
+id = "s1"
+plugin = "{}"
+execution = "acc"
+instruments = ["X"]
+
+[strategies.params]
+instrument = "X"
+script = "1: buy market 5\n1: buy limit 99.90 5"
+"#,
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let report = dir.path().join("ticks.json");
+    let out = cracktrader(&["backtest", session.to_str().unwrap()], &report);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["summary"]["fills"], 3, "{}", json["fills"]);
+    let journal = dir.path().join("ticks.journal");
+    let replay = cracktrader_raw(&["replay", journal.to_str().unwrap()]);
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{}{}",
+        text(&replay.stdout),
+        text(&replay.stderr)
+    );
+}

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::execution::orders::{OrderBook, OrderReport};
 use crate::intents::{Attribution, Intent};
 use crate::inventory::{Account, Inventory, Position};
-use crate::market_data::Bar;
+use crate::market_data::{Bar, Quote, Trade};
 use crate::model::{Currency, IntentId, OrderId, StrategyId, Timestamp};
 use crate::plugin_api::wit;
 use crate::post_trade::EventKind;
@@ -262,12 +262,18 @@ impl Ids {
 pub enum Event {
     /// Sequence 1: what the session is, so that it can be re-run.
     SessionStart(Box<SessionStart>),
-    /// Bars folded into snapshot `snapshot_id`.
+    /// Market data folded into snapshot `snapshot_id`.
     MarketInput {
         /// The step.
         snapshot_id: u64,
         /// The bars, as scaled integers.
-        bars: Vec<JournalBar>,
+        bars: Vec<Bar>,
+        /// The quotes, as scaled integers.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        quotes: Vec<Quote>,
+        /// The trades, as scaled integers.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        trades: Vec<Trade>,
     },
     /// sha256 of the view a strategy was given.
     View {
@@ -371,53 +377,6 @@ pub struct PluginRecord {
     pub plugin: PathBuf,
     /// sha256 of its bytes.
     pub sha256: String,
-}
-
-/// One bar, as journalled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JournalBar {
-    /// Instrument index.
-    pub instrument: u32,
-    /// Open time.
-    pub time: Timestamp,
-    /// Scaled open.
-    pub open: i64,
-    /// Scaled high.
-    pub high: i64,
-    /// Scaled low.
-    pub low: i64,
-    /// Scaled close.
-    pub close: i64,
-    /// Scaled volume.
-    pub volume: i64,
-}
-
-impl From<&Bar> for JournalBar {
-    fn from(b: &Bar) -> Self {
-        Self {
-            instrument: b.instrument.0,
-            time: b.time,
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-        }
-    }
-}
-
-impl From<JournalBar> for Bar {
-    fn from(b: JournalBar) -> Self {
-        Self {
-            instrument: crate::model::InstrumentId(b.instrument),
-            time: b.time,
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-        }
-    }
 }
 
 /// Session state after a step: enough to check a rebuilt host and to
@@ -612,17 +571,18 @@ impl Journal {
         }
     }
 
-    /// Market input: the bars of a new snapshot.
+    /// Market input: the bars, quotes and trades of a new snapshot.
     pub fn market(&mut self, snapshot: &Snapshot) {
         self.time = snapshot.time();
         self.snapshot_id = snapshot.id().0;
-        let bars = snapshot.bars().iter().map(JournalBar::from).collect();
         self.emit(
             Source::MarketData,
             Ids::default(),
             Event::MarketInput {
                 snapshot_id: self.snapshot_id,
-                bars,
+                bars: snapshot.bars().to_vec(),
+                quotes: snapshot.quotes().to_vec(),
+                trades: snapshot.all_trades().to_vec(),
             },
         );
     }

@@ -17,7 +17,8 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use crate::config::SessionConfig;
-use crate::market_data::{Bar, MarketData};
+use crate::market_data::{MarketData, Series};
+use crate::model::InstrumentId;
 use crate::plugin_api::wit;
 use crate::post_trade::EventKind;
 use crate::session::{self, Session, SessionError};
@@ -85,24 +86,58 @@ pub fn replay_session(
     let config = SessionConfig::parse(&start.config, &start.session_file, start.base_dir.clone())
         .map_err(SessionError::from)?;
     let reference = session::validate(&config, &start.session_file).map_err(SessionError::from)?;
-    let mut series: Vec<Vec<Bar>> = vec![Vec::new(); reference.len()];
+    // Per instrument: its bars, quotes and trades, in the order
+    // `session::load_market_data` gives them.
+    let n = reference.len();
+    let (mut bars, mut quotes, mut trades) = (
+        vec![Vec::new(); n],
+        vec![Vec::new(); n],
+        vec![Vec::new(); n],
+    );
     for record in &scan.records {
-        if let Event::MarketInput { bars, .. } = &record.event {
-            for bar in bars {
-                let series = series.get_mut(bar.instrument as usize).ok_or_else(|| {
-                    JournalError::Unusable {
-                        path: path.to_owned(),
-                        problem: format!(
-                            "record {} has a bar of instrument {}, which the session does not define",
-                            record.sequence, bar.instrument
-                        ),
-                    }
-                })?;
-                series.push(Bar::from(*bar));
+        if let Event::MarketInput {
+            bars: b,
+            quotes: q,
+            trades: t,
+            ..
+        } = &record.event
+        {
+            let unknown = |instrument: InstrumentId| {
+                JournalError::Unusable {
+                path: path.to_owned(),
+                problem: format!(
+                    "record {} has data of instrument {instrument}, which the session does not define",
+                    record.sequence
+                ),
+            }
+            };
+            for bar in b {
+                bars.get_mut(bar.instrument.0 as usize)
+                    .ok_or_else(|| unknown(bar.instrument))?
+                    .push(*bar);
+            }
+            for quote in q {
+                quotes
+                    .get_mut(quote.instrument.0 as usize)
+                    .ok_or_else(|| unknown(quote.instrument))?
+                    .push(*quote);
+            }
+            for trade in t {
+                trades
+                    .get_mut(trade.instrument.0 as usize)
+                    .ok_or_else(|| unknown(trade.instrument))?
+                    .push(*trade);
             }
         }
     }
-    let data = MarketData::new(series.into_iter().filter(|s| !s.is_empty()).collect());
+    let series = bars
+        .into_iter()
+        .zip(quotes)
+        .zip(trades)
+        .flat_map(|((b, q), t)| [Series::Bars(b), Series::Quotes(q), Series::Trades(t)])
+        .filter(|s| !s.is_empty())
+        .collect();
+    let data = MarketData::from_series(series);
     let strategies = session::load_strategies(&config, host)?;
     for (loaded, recorded) in strategies.iter().zip(&start.strategies) {
         if loaded.sha256 != recorded.sha256 {
