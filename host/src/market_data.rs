@@ -13,6 +13,8 @@
 //! informative rather than money, so digits beyond the lot precision are
 //! truncated.
 
+pub mod live;
+
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, NaiveDateTime};

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::config::decimal;
 use crate::inventory::AccountKind;
 
+pub mod binance;
 pub mod orders;
 
 pub mod simulator;
