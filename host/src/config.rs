@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::execution::binance::VenueConfig;
 use crate::execution::ExecutionConfig;
 use crate::market_data::DataConfig;
 use crate::reference_data::InstrumentConfig;
@@ -36,6 +37,9 @@ pub struct SessionConfig {
     /// `[[fx]]`: conversion rates for currencies no pair instrument prices.
     #[serde(default)]
     pub fx: Vec<FxConfig>,
+    /// `[[venues]]`: venue APIs and accounts (sandbox and live modes, live data).
+    #[serde(default)]
+    pub venues: Vec<VenueConfig>,
     /// Directory that relative paths in the file are resolved against: the
     /// directory of the file itself.
     #[serde(skip)]
@@ -48,7 +52,7 @@ pub struct SessionConfig {
 pub struct SessionSection {
     /// Name of the session, used in reports.
     pub name: String,
-    /// Only `backtest` exists so far. Default `backtest`.
+    /// `backtest`, `paper`, `sandbox` or `live`. Default `backtest`.
     #[serde(default)]
     pub mode: Mode,
     /// How guest CPU time is bounded. Default `fuel` (deterministic).
@@ -76,7 +80,7 @@ impl SessionSection {
     pub fn cpu_meter(&self) -> CpuMeter {
         self.cpu_meter.unwrap_or(match self.mode {
             Mode::Backtest => CpuMeter::Fuel,
-            Mode::Paper => CpuMeter::Epoch,
+            Mode::Paper | Mode::Sandbox | Mode::Live => CpuMeter::Epoch,
         })
     }
 }
@@ -89,8 +93,15 @@ pub enum Mode {
     #[default]
     Backtest,
     /// The same runtime with simulated fills, fed on the wall clock (a timed
-    /// replay of stored data); plugins are hot-reloaded.
+    /// replay of stored data, or a venue's live streams); plugins are
+    /// hot-reloaded.
     Paper,
+    /// Orders go to a venue's test environment (its testnet, or the bundled
+    /// emulator); market data from its streams.
+    Sandbox,
+    /// Orders go to a real venue with real money: needs `--confirm-live`
+    /// and risk limits on every strategy.
+    Live,
 }
 
 /// One `[[strategies]]` entry: a plugin registered in the session.

@@ -30,8 +30,13 @@ use crate::reference_data::Instrument;
 pub struct DataConfig {
     /// Symbol of the instrument the file holds data for.
     pub instrument: String,
-    /// CSV file, relative to the session file.
-    pub path: PathBuf,
+    /// CSV file, relative to the session file; or, instead, `venue`.
+    pub path: Option<PathBuf>,
+    /// The `[[venues]]` entry whose WebSocket streams deliver the data live
+    /// (bars: klines, quotes: book ticker, trades: trade stream).
+    pub venue: Option<String>,
+    /// Kline interval of live bars, e.g. `1m`. Default `1m`.
+    pub interval: Option<String>,
     /// What the file holds. Default `bars`.
     #[serde(default)]
     pub kind: DataKind,

@@ -9,6 +9,7 @@
 //! handlers or by a test).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::hot_reload::{ReloadEvent, Reloader};
@@ -18,15 +19,19 @@ use crate::session::{Session, SwapOutcome};
 /// How the paper feed is paced.
 #[derive(Debug, Clone, Copy)]
 pub struct PaperOptions {
-    /// Wall-clock time per step; zero replays as fast as possible.
+    /// Wall-clock time per step; zero replays as fast as possible (live
+    /// feeds pace themselves).
     pub bar_interval: Duration,
+    /// End after this many steps.
+    pub max_steps: Option<u64>,
 }
 
 /// Flags another thread sets to steer a running paper session.
 #[derive(Debug, Default)]
 pub struct Steering {
-    /// End after the current step, with the report so far.
-    pub stop: AtomicBool,
+    /// End after the current step, with the report so far (shared with a
+    /// live feed, which stops waiting for data when it is set).
+    pub stop: Arc<AtomicBool>,
     /// Reload every reloadable plugin, changed or not.
     pub reload: AtomicBool,
 }
@@ -51,7 +56,8 @@ pub fn drive(
     steering: &Steering,
 ) {
     let mut next = Instant::now();
-    while !steering.stop.load(Ordering::Relaxed) {
+    let mut steps = 0;
+    while !steering.stop.load(Ordering::Relaxed) && options.max_steps.is_none_or(|m| steps < m) {
         if let Some(reloader) = reloader {
             if steering.reload.swap(false, Ordering::Relaxed) {
                 reloader.request_all();
@@ -63,6 +69,7 @@ pub fn drive(
         if !session.step() {
             break;
         }
+        steps += 1;
         next += options.bar_interval;
         // Sleep in slices, so that a stop request is honoured promptly.
         while !steering.stop.load(Ordering::Relaxed) {

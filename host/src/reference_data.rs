@@ -15,19 +15,22 @@ use crate::model::{Currency, InstrumentId};
 pub struct InstrumentConfig {
     /// Symbol used everywhere else in the session file, e.g. `EURUSD`.
     pub symbol: String,
+    /// The `[[venues]]` entry whose exchange info gives the fields below
+    /// that are left out (and checks those that are given).
+    pub venue: Option<String>,
     /// The asset bought or sold, e.g. `EUR`.
-    pub base_currency: String,
+    pub base_currency: Option<String>,
     /// The currency prices are quoted in, e.g. `USD`.
-    pub quote_currency: String,
+    pub quote_currency: Option<String>,
     /// Smallest price increment. Prices in data and orders must be multiples.
-    #[serde(with = "decimal")]
-    pub tick_size: Decimal,
+    #[serde(default, deserialize_with = "decimal::option::deserialize")]
+    pub tick_size: Option<Decimal>,
     /// Smallest quantity increment. Order quantities must be multiples.
-    #[serde(with = "decimal")]
-    pub lot_size: Decimal,
+    #[serde(default, deserialize_with = "decimal::option::deserialize")]
+    pub lot_size: Option<Decimal>,
     /// Smallest order notional (qty × price) in the quote currency. Default 0.
-    #[serde(with = "decimal", default)]
-    pub min_notional: Decimal,
+    #[serde(default, deserialize_with = "decimal::option::deserialize")]
+    pub min_notional: Option<Decimal>,
 }
 
 /// An instrument with its trading rules, as the rest of the host sees it.
@@ -92,15 +95,36 @@ impl ReferenceData {
                 problems.push(format!("{at}: symbol defined twice"));
                 continue;
             }
-            for (field, value) in [("tick_size", cfg.tick_size), ("lot_size", cfg.lot_size)] {
+            let missing = |field: &str| {
+                format!("{at}.{field}: missing; give it, or name a [[venues]] entry in `venue` to load it from the venue's exchange info")
+            };
+            let (Some(base), Some(quote), Some(tick_size), Some(lot_size)) = (
+                cfg.base_currency.as_ref(),
+                cfg.quote_currency.as_ref(),
+                cfg.tick_size,
+                cfg.lot_size,
+            ) else {
+                for (field, given) in [
+                    ("base_currency", cfg.base_currency.is_some()),
+                    ("quote_currency", cfg.quote_currency.is_some()),
+                    ("tick_size", cfg.tick_size.is_some()),
+                    ("lot_size", cfg.lot_size.is_some()),
+                ] {
+                    if !given {
+                        problems.push(missing(field));
+                    }
+                }
+                continue;
+            };
+            let min_notional = cfg.min_notional.unwrap_or_default();
+            for (field, value) in [("tick_size", tick_size), ("lot_size", lot_size)] {
                 if value <= Decimal::ZERO {
                     problems.push(format!("{at}.{field}: must be positive, got {value}"));
                 }
             }
-            if cfg.min_notional < Decimal::ZERO {
+            if min_notional < Decimal::ZERO {
                 problems.push(format!(
-                    "{at}.min_notional: must not be negative, got {}",
-                    cfg.min_notional
+                    "{at}.min_notional: must not be negative, got {min_notional}"
                 ));
             }
             let id = InstrumentId(index as u32);
@@ -108,13 +132,13 @@ impl ReferenceData {
             data.instruments.push(Instrument {
                 id,
                 symbol: cfg.symbol.clone(),
-                base_currency: Currency::new(cfg.base_currency.clone()),
-                quote_currency: Currency::new(cfg.quote_currency.clone()),
-                tick_size: cfg.tick_size,
-                lot_size: cfg.lot_size,
-                min_notional: cfg.min_notional,
-                price_scale: scale_of(cfg.tick_size),
-                qty_scale: scale_of(cfg.lot_size),
+                base_currency: Currency::new(base.clone()),
+                quote_currency: Currency::new(quote.clone()),
+                tick_size,
+                lot_size,
+                min_notional,
+                price_scale: scale_of(tick_size),
+                qty_scale: scale_of(lot_size),
             });
         }
         data
@@ -163,11 +187,12 @@ mod tests {
     fn eurusd() -> InstrumentConfig {
         InstrumentConfig {
             symbol: "EURUSD".into(),
-            base_currency: "EUR".into(),
-            quote_currency: "USD".into(),
-            tick_size: "0.00001".parse().unwrap(),
-            lot_size: "1".parse().unwrap(),
-            min_notional: "1".parse().unwrap(),
+            venue: None,
+            base_currency: Some("EUR".into()),
+            quote_currency: Some("USD".into()),
+            tick_size: Some("0.00001".parse().unwrap()),
+            lot_size: Some("1".parse().unwrap()),
+            min_notional: Some("1".parse().unwrap()),
         }
     }
 
@@ -186,8 +211,8 @@ mod tests {
     #[test]
     fn every_bad_field_is_reported() {
         let mut bad = eurusd();
-        bad.tick_size = Decimal::ZERO;
-        bad.lot_size = Decimal::NEGATIVE_ONE;
+        bad.tick_size = Some(Decimal::ZERO);
+        bad.lot_size = Some(Decimal::NEGATIVE_ONE);
         let mut problems = Problems::default();
         ReferenceData::from_config(&[bad, eurusd()], &mut problems);
         let text = problems.to_string();

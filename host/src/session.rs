@@ -22,11 +22,13 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use crate::config::{ConfigError, Mode, OrderPolicy, Problems, SessionConfig, StrategyConfig};
+use crate::execution::binance::Binance;
 use crate::execution::orders::{
     Order, OrderBook, OrderReport, ReportKind, VenueEvent, CANCELLED_BY_STRATEGY,
 };
 use crate::execution::simulator::{Funds, Simulator};
 use crate::execution::AccountType;
+use crate::execution::Adapter;
 use crate::intents::{
     Action, Attribution, Intent, IntentStamper, NamedOrder, OrderRequest, OrderType, RefusedKind,
     TimeInForce,
@@ -41,8 +43,10 @@ use crate::plugin_api::{decimal_to_wit, wit};
 use crate::post_trade::{EventKind, PluginVersion, Recorder, Report, StrategyRecord};
 use crate::reference_data::ReferenceData;
 use crate::risk::{self, RiskContext, RiskLimits};
-use crate::state::{empty_view, fill_market_view, Snapshot, StateCoordinator};
+use crate::state::{empty_view, fill_market_view, Feed, Snapshot, StateCoordinator};
 use crate::strategy_host::{CpuMeter, Plugin, PluginError, Strategy, StrategyError, StrategyHost};
+
+mod live;
 
 /// Why a session could not be built or stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +127,8 @@ struct Registration {
 /// strategy's intents are handled.
 struct Services {
     reference: ReferenceData,
-    simulators: Vec<Simulator>,
+    /// The adapter of each execution context, by index.
+    routes: Vec<Adapter>,
     inventory: Inventory,
     /// Account index of each strategy.
     strategy_account: Vec<usize>,
@@ -164,8 +169,12 @@ pub fn load_market_data(
     let mut series = Vec::new();
     for data in &config.data {
         // Unknown symbols were reported by validation.
-        if let Some(inst) = reference.by_symbol(&data.instrument) {
-            let loaded = load_csv(&config.resolve(&data.path), data.kind, inst)?;
+        // Live data (`venue`) arrives through the session's live feed.
+        let (Some(inst), Some(path)) = (reference.by_symbol(&data.instrument), &data.path) else {
+            continue;
+        };
+        {
+            let loaded = load_csv(&config.resolve(path), data.kind, inst)?;
             series.push(((inst.id, data.kind), loaded));
         }
     }
@@ -247,6 +256,75 @@ fn session_currency(config: &SessionConfig) -> Currency {
             .or_else(|| config.execution.first().map(|e| e.currency.clone()))
             .unwrap_or_else(|| "USD".to_owned()),
     )
+}
+
+/// Checks the `venue` fields against `[[venues]]` and the mode.
+fn validate_venues(config: &SessionConfig, problems: &mut Problems) {
+    let mode = config.session.mode;
+    let known = |id: &str| config.venues.iter().any(|v| v.id == id);
+    for (i, v) in config.venues.iter().enumerate() {
+        if config.venues[..i].iter().any(|o| o.id == v.id) {
+            problems.push(format!("venues[{i}] ({}): id defined twice", v.id));
+        }
+    }
+    for (i, inst) in config.instruments.iter().enumerate() {
+        if let Some(v) = inst.venue.as_deref().filter(|v| !known(v)) {
+            problems.push(format!(
+                "instruments[{i}] ({}).venue: unknown venue '{v}'",
+                inst.symbol
+            ));
+        }
+    }
+    for (i, data) in config.data.iter().enumerate() {
+        let at = format!("data[{i}] ({})", data.instrument);
+        match (&data.path, &data.venue) {
+            (Some(_), Some(_)) | (None, None) => problems.push(format!(
+                "{at}: give either `path` (stored data) or `venue` (live streams)"
+            )),
+            (None, Some(v)) if !known(v) => problems.push(format!("{at}.venue: unknown venue '{v}'")),
+            (None, Some(_)) if mode == Mode::Backtest => problems.push(format!(
+                "{at}.venue: a backtest runs on stored data; live data needs mode paper, sandbox or live"
+            )),
+            (Some(_), None) if matches!(mode, Mode::Sandbox | Mode::Live) => problems.push(format!(
+                "{at}.path: {mode:?} sessions trade on the venue's live data; name the venue instead"
+            ).to_lowercase()),
+            _ => {}
+        }
+        if data.interval.is_some() && (data.venue.is_none() || data.kind != DataKind::Bars) {
+            problems.push(format!("{at}.interval: only live bars have an interval"));
+        }
+    }
+    for (i, ex) in config.execution.iter().enumerate() {
+        let at = format!("execution[{i}] ({})", ex.id);
+        match &ex.venue {
+            Some(v) if !known(v) => problems.push(format!("{at}.venue: unknown venue '{v}'")),
+            Some(_) if !matches!(mode, Mode::Sandbox | Mode::Live) => problems.push(format!(
+                "{at}.venue: orders go to a venue only in sandbox and live modes; {} sessions use the simulator",
+                format!("{mode:?}").to_lowercase()
+            )),
+            Some(_) if ex.starting_cash != Decimal::ZERO || !ex.balances.is_empty() => problems.push(format!(
+                "{at}: a venue context's balances are the venue account's; remove starting_cash and balances"
+            )),
+            None if matches!(mode, Mode::Sandbox | Mode::Live) => problems.push(format!(
+                "{at}.venue: {} sessions send orders to a venue; name one",
+                format!("{mode:?}").to_lowercase()
+            )),
+            _ => {}
+        }
+    }
+    if mode == Mode::Live {
+        for (i, s) in config.strategies.iter().enumerate() {
+            let r = &s.risk;
+            if (r.max_order_qty.is_none() && r.max_order_notional.is_none())
+                || r.max_position.is_none()
+            {
+                problems.push(format!(
+                    "strategies[{i}] ({}).risk: live sessions need max_position and max_order_qty or max_order_notional",
+                    s.id
+                ));
+            }
+        }
+    }
 }
 
 /// Checks the session file, returning reference data if it is usable.
@@ -370,6 +448,7 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
             ));
         }
     }
+    validate_venues(config, &mut problems);
     if config.strategies.is_empty() {
         problems.push("strategies: at least one [[strategies]] entry is needed".to_owned());
     }
@@ -452,6 +531,18 @@ impl Session {
         data: MarketData,
         strategies: Vec<LoadedStrategy>,
     ) -> Result<Self, SessionError> {
+        Self::build(config, reference, data.into(), strategies, BTreeMap::new())
+    }
+
+    /// [`Session::new`] over any feed, with the connected venue of each
+    /// execution context that has one (`venues` by execution id).
+    fn build(
+        config: &SessionConfig,
+        reference: ReferenceData,
+        feed: Feed,
+        strategies: Vec<LoadedStrategy>,
+        mut venues: BTreeMap<String, Binance>,
+    ) -> Result<Self, SessionError> {
         let accounts = config
             .execution
             .iter()
@@ -472,16 +563,20 @@ impl Session {
                 )
             })
             .collect::<Vec<_>>();
-        let simulators = config
+        let routes = config
             .execution
             .iter()
-            .map(|e| {
-                Simulator::new(
+            .map(|e| match venues.remove(&e.id) {
+                Some(venue) => Adapter::Binance {
+                    venue: Box::new(venue),
+                    fees: e.fees(),
+                },
+                None => Adapter::Simulator(Simulator::new(
                     e.fees(),
                     e.slippage_bps / Decimal::from(10_000),
                     e.latency(),
                     e.max_participation,
-                )
+                )),
             })
             .collect();
         let rates = configured_rates(config, &mut Problems::default());
@@ -584,14 +679,14 @@ impl Session {
         Ok(Self {
             name: config.session.name.clone(),
             mode: config.session.mode,
-            coordinator: StateCoordinator::new(data, instruments),
+            coordinator: StateCoordinator::new(feed, instruments),
             services: Services {
                 inventory,
                 strategy_account,
                 rates,
                 currency,
                 reference,
-                simulators,
+                routes,
                 book: OrderBook::default(),
                 stamper: IntentStamper::default(),
                 recorder: Recorder::new(registrations.len()),
@@ -708,6 +803,7 @@ impl Session {
             j.market(snapshot);
         }
         services.execute_fills(snapshot, &mut self.registrations);
+        services.venue_notices(snapshot.time());
         let value = services.account_value(None, snapshot);
         if self.starting_equity.is_none() {
             self.starting_equity = Some(value.equity);
@@ -999,12 +1095,12 @@ impl Services {
     /// to the order book, inventory and post-trade, and routed.
     fn execute_fills(&mut self, snapshot: &Snapshot, registrations: &mut [Registration]) {
         let mut events = std::mem::take(&mut self.events);
-        for index in 0..self.simulators.len() {
-            if self.simulators[index].is_idle() {
+        for index in 0..self.routes.len() {
+            if self.routes[index].is_idle() {
                 continue;
             }
             let mut funds = self.funds(index);
-            self.simulators[index].on_market(snapshot, &self.reference, &mut funds, &mut events);
+            self.routes[index].on_market(snapshot, &self.reference, &mut funds, &mut events);
             for event in events.drain(..) {
                 if let Some(report) = self.book.apply(&event) {
                     let owner = report.attribution.strategy_index;
@@ -1095,7 +1191,7 @@ impl Services {
     /// Cash of execution context `index` in `currency` reserved by working
     /// buy orders (cash accounts).
     fn reserved_cash(&self, index: usize, currency: &Currency, snapshot: &Snapshot) -> Decimal {
-        let simulator = &self.simulators[index];
+        let simulator = &self.routes[index];
         self.book
             .open()
             .filter(|o| {
@@ -1328,7 +1424,7 @@ impl Services {
                     .submit(order_id, approved.intent(), request.clone());
                 self.publish(&report, reg);
                 let touch = self.touch(snapshot, &request);
-                self.simulators[execution_index].submit(
+                self.routes[execution_index].submit(
                     order_id,
                     strategy_index,
                     request,
@@ -1378,7 +1474,7 @@ impl Services {
                     request.order_type = order_type;
                     request.qty = amendment.qty.unwrap_or(request.qty);
                     match self.risk_check(reg, snapshot, intent.clone(), &request, Some(&order)) {
-                        risk::Decision::Approved(_) => self.simulators[execution_index].replace(
+                        risk::Decision::Approved(_) => self.routes[execution_index].replace(
                             order_id,
                             strategy_index,
                             &amendment,
@@ -1423,7 +1519,7 @@ impl Services {
             return false;
         }
         let (execution_index, strategy_index) = (a.execution_index, a.strategy_index);
-        let sent = self.simulators[execution_index].cancel(
+        let sent = self.routes[execution_index].cancel(
             order_id,
             strategy_index,
             time,
@@ -1431,6 +1527,8 @@ impl Services {
             &mut self.events,
         );
         if sent.is_err() {
+            // A venue may have reported news about the order meanwhile (a fill).
+            self.apply_events(reg);
             return false;
         }
         if let Some(report) = self.book.request_cancel(order_id, time) {
@@ -1527,7 +1625,7 @@ impl Services {
     ) -> risk::Decision {
         let a = &reg.attribution;
         let index = a.execution_index;
-        let simulator = &self.simulators[index];
+        let simulator = &self.routes[index];
         let (mut working_buys, mut working_sells) = (Decimal::ZERO, Decimal::ZERO);
         for o in self.book.open_orders(a.strategy_index) {
             if o.request.instrument == request.instrument && replacing.is_none_or(|r| r.id != o.id)

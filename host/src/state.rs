@@ -6,6 +6,7 @@
 //! once buffers have grown; during a step the snapshot is only ever lent out
 //! immutably.
 
+use crate::market_data::live::LiveFeed;
 use crate::market_data::{Bar, MarketData, Quote, StepCursor, StepData, Trade};
 use crate::model::{InstrumentId, SnapshotId, Timestamp};
 use crate::plugin_api::wit;
@@ -84,20 +85,41 @@ impl Snapshot {
     }
 }
 
+/// Where a session's market inputs come from.
+#[derive(Debug)]
+pub enum Feed {
+    /// Stored data, replayed step by step (backtest, paper).
+    Stored {
+        /// The data.
+        data: MarketData,
+        /// How far the replay has come.
+        cursor: StepCursor,
+    },
+    /// Venue streams, as they arrive.
+    Live(LiveFeed),
+}
+
+impl From<MarketData> for Feed {
+    fn from(data: MarketData) -> Self {
+        Self::Stored {
+            cursor: data.steps(),
+            data,
+        }
+    }
+}
+
 /// Drives market data through snapshots.
 #[derive(Debug)]
 pub struct StateCoordinator {
-    data: MarketData,
-    cursor: StepCursor,
+    feed: Feed,
     snapshot: Snapshot,
 }
 
 impl StateCoordinator {
-    /// A coordinator over `data` for a session of `instruments` instruments.
-    pub fn new(data: MarketData, instruments: usize) -> Self {
+    /// A coordinator over `feed` for a session of `instruments` instruments.
+    pub fn new(feed: Feed, instruments: usize) -> Self {
         Self {
-            cursor: data.steps(),
-            data,
+            feed,
             snapshot: Snapshot {
                 id: SnapshotId(0),
                 time: Timestamp::MIN,
@@ -108,15 +130,22 @@ impl StateCoordinator {
         }
     }
 
-    /// Total bars the session will replay.
+    /// Total bars the session will replay (live: received so far).
     pub fn bar_count(&self) -> usize {
-        self.data.bar_count()
+        match &self.feed {
+            Feed::Stored { data, .. } => data.bar_count(),
+            Feed::Live(feed) => feed.received(),
+        }
     }
 
-    /// Folds the next step's inputs into a new snapshot; `None` at the end.
+    /// Folds the next step's inputs into a new snapshot; `None` at the end
+    /// (live: once stopped).
     pub fn advance(&mut self) -> Option<&Snapshot> {
         let snapshot = &mut self.snapshot;
-        snapshot.time = self.cursor.next_step(&self.data, &mut snapshot.data)?;
+        snapshot.time = match &mut self.feed {
+            Feed::Stored { data, cursor } => cursor.next_step(data, &mut snapshot.data)?,
+            Feed::Live(feed) => feed.next_step(&mut snapshot.data)?,
+        };
         snapshot.id = SnapshotId(snapshot.id.0 + 1);
         for bar in &snapshot.data.bars {
             snapshot.last[bar.instrument.0 as usize] = Some(*bar);
@@ -221,7 +250,7 @@ mod tests {
     #[test]
     fn views_carry_only_subscribed_bars() {
         let data = MarketData::new(vec![vec![bar(0, 10)], vec![bar(1, 10), bar(1, 20)]]);
-        let mut coordinator = StateCoordinator::new(data, 2);
+        let mut coordinator = StateCoordinator::new(data.into(), 2);
         let mut view = empty_view();
         let snapshot = coordinator.advance().unwrap();
         assert_eq!((snapshot.id(), snapshot.bars().len()), (SnapshotId(1), 2));

@@ -88,6 +88,7 @@ fn run_with_edits(session_file: &Path, edits: Vec<Vec<u8>>, gap: Duration) -> Re
         Some(&reloader),
         PaperOptions {
             bar_interval: Duration::from_millis(1),
+            max_steps: None,
         },
         &Steering::default(),
     );

@@ -149,7 +149,7 @@ fn views() {
             .collect();
         let data = MarketData::new(series);
         let stepping = {
-            let mut coordinator = StateCoordinator::new(data.clone(), instruments);
+            let mut coordinator = StateCoordinator::new(data.clone().into(), instruments);
             let start = Instant::now();
             while coordinator.advance().is_some() {}
             start.elapsed()
@@ -157,7 +157,7 @@ fn views() {
         for strategies in [1usize, 20] {
             let subscribed = vec![true; instruments];
             let mut views = vec![empty_view(); strategies];
-            let mut coordinator = StateCoordinator::new(data.clone(), instruments);
+            let mut coordinator = StateCoordinator::new(data.clone().into(), instruments);
             let start = Instant::now();
             while let Some(snapshot) = coordinator.advance() {
                 for view in &mut views {

@@ -1,6 +1,7 @@
 //! Execution: orders, their reports, and the adapters that execute approved
-//! intents. Backtests and paper sessions use the [`simulator`]; every
-//! adapter's events go through the one [`orders`] state machine.
+//! intents. Backtests and paper sessions use the [`simulator`]; sandbox and
+//! live sessions a venue adapter ([`binance`]); every adapter's events go
+//! through the one [`orders`] state machine.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,14 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::config::decimal;
+use crate::intents::{Amendment, OrderRequest};
 use crate::inventory::AccountKind;
+use crate::model::{OrderId, Timestamp};
+use crate::reference_data::ReferenceData;
+use crate::state::Snapshot;
+use binance::Binance;
+use orders::VenueEvent;
+use simulator::{Funds, Simulator};
 
 pub mod binance;
 pub mod orders;
@@ -27,8 +35,12 @@ pub struct ExecutionConfig {
     pub route: String,
     /// Base currency of the account: equity and margin are valued in it.
     pub currency: String,
-    /// Cash in the base currency at the start of the session.
-    #[serde(with = "decimal")]
+    /// The `[[venues]]` entry orders are sent to (sandbox and live modes);
+    /// without it, the simulator fills them. A venue context's balances
+    /// are the venue account's.
+    pub venue: Option<String>,
+    /// Cash in the base currency at the start of the session. Default 0.
+    #[serde(with = "decimal", default)]
     pub starting_cash: Decimal,
     /// Other starting balances, e.g. `{ EUR = 5000 }`. Default none.
     #[serde(default)]
@@ -154,4 +166,108 @@ fn ms_to_nanos(ms: u64) -> i64 {
     i64::try_from(ms)
         .unwrap_or(i64::MAX)
         .saturating_mul(1_000_000)
+}
+
+/// The adapter behind one execution context's route.
+#[derive(Debug)]
+pub enum Adapter {
+    /// The simulated venue (backtest and paper).
+    Simulator(Simulator),
+    /// A Binance-spot-compatible venue (sandbox and live).
+    Binance {
+        /// The connection.
+        venue: Box<Binance>,
+        /// The fees the context expects, for risk estimates (the venue charges its own).
+        fees: FeeSchedule,
+    },
+}
+
+impl Adapter {
+    /// The context's fee schedule.
+    pub fn fees(&self) -> &FeeSchedule {
+        match self {
+            Self::Simulator(s) => s.fees(),
+            Self::Binance { fees, .. } => fees,
+        }
+    }
+
+    /// Slippage the simulator adds to taker fills; none at a venue.
+    pub fn slippage(&self) -> Decimal {
+        match self {
+            Self::Simulator(s) => s.slippage(),
+            Self::Binance { .. } => Decimal::ZERO,
+        }
+    }
+
+    /// Whether there is nothing to do at a step.
+    pub fn is_idle(&self) -> bool {
+        match self {
+            Self::Simulator(s) => s.is_idle(),
+            // The user-data stream may have news at any step.
+            Self::Binance { .. } => false,
+        }
+    }
+
+    /// Sends a new order; see [`Simulator::submit`] and [`Binance::submit`].
+    pub fn submit(
+        &mut self,
+        id: OrderId,
+        strategy: usize,
+        request: OrderRequest,
+        time: Timestamp,
+        touch: Option<Decimal>,
+        out: &mut Vec<VenueEvent>,
+    ) {
+        match self {
+            Self::Simulator(s) => s.submit(id, strategy, request, time, touch, out),
+            Self::Binance { venue, .. } => venue.submit(id, strategy, &request, time, out),
+        }
+    }
+
+    /// Cancels a working order; `Err` says why it cannot be.
+    pub fn cancel(
+        &mut self,
+        id: OrderId,
+        strategy: usize,
+        time: Timestamp,
+        reason: &str,
+        out: &mut Vec<VenueEvent>,
+    ) -> Result<(), String> {
+        match self {
+            Self::Simulator(s) => s.cancel(id, strategy, time, reason, out),
+            Self::Binance { venue, .. } => venue.cancel(id, out),
+        }
+    }
+
+    /// Amends a working order; `Err` says why it cannot be.
+    pub fn replace(
+        &mut self,
+        id: OrderId,
+        strategy: usize,
+        amendment: &Amendment,
+        time: Timestamp,
+        out: &mut Vec<VenueEvent>,
+    ) -> Result<(), String> {
+        match self {
+            Self::Simulator(s) => s.replace(id, strategy, amendment, time, out),
+            Self::Binance { venue, .. } => Err(format!(
+                "venue {} (binance-spot) cannot amend an order; cancel it and place a new one",
+                venue.id()
+            )),
+        }
+    }
+
+    /// The step's matching (simulator) or the venue's news since the last step.
+    pub fn on_market(
+        &mut self,
+        snapshot: &Snapshot,
+        reference: &ReferenceData,
+        funds: &mut Funds,
+        out: &mut Vec<VenueEvent>,
+    ) {
+        match self {
+            Self::Simulator(s) => s.on_market(snapshot, reference, funds, out),
+            Self::Binance { venue, .. } => venue.poll(out),
+        }
+    }
 }

@@ -698,11 +698,12 @@ mod tests {
     fn reference() -> ReferenceData {
         let config = InstrumentConfig {
             symbol: "X".into(),
-            base_currency: "X".into(),
-            quote_currency: "USD".into(),
-            tick_size: d("0.01"),
-            lot_size: d("1"),
-            min_notional: Decimal::ZERO,
+            venue: None,
+            base_currency: Some("X".into()),
+            quote_currency: Some("USD".into()),
+            tick_size: Some(d("0.01")),
+            lot_size: Some(d("1")),
+            min_notional: None,
         };
         ReferenceData::from_config(&[config], &mut Problems::default())
     }
@@ -758,7 +759,7 @@ mod tests {
         funds: &mut Funds,
     ) -> Vec<(i64, VenueEventKind)> {
         let reference = reference();
-        let mut coordinator = StateCoordinator::new(MarketData::from_series(data), 1);
+        let mut coordinator = StateCoordinator::new(MarketData::from_series(data).into(), 1);
         let mut out = Vec::new();
         let mut seen = Vec::new();
         let mut next_id = 0;
@@ -1115,7 +1116,7 @@ mod tests {
                 },
                 None,
             );
-            let mut coordinator = StateCoordinator::new(MarketData::from_series(bars()), 1);
+            let mut coordinator = StateCoordinator::new(MarketData::from_series(bars()).into(), 1);
             let mut out = Vec::new();
             let mut funds = cash("100000");
             coordinator.advance();

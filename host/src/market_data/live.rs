@@ -108,10 +108,12 @@ impl LiveFeed {
         match event {
             MarketEvent::Bar(b) => out.bars.push(b),
             // The latest quote of an instrument replaces earlier ones.
-            MarketEvent::Quote(q) => match out.quotes.iter_mut().find(|x| x.instrument == q.instrument) {
-                Some(x) => *x = q,
-                None => out.quotes.push(q),
-            },
+            MarketEvent::Quote(q) => {
+                match out.quotes.iter_mut().find(|x| x.instrument == q.instrument) {
+                    Some(x) => *x = q,
+                    None => out.quotes.push(q),
+                }
+            }
             MarketEvent::Trade(t) => out.trades.push(t),
         }
     }

@@ -152,6 +152,9 @@ pub enum EventKind {
     ReloadSwapped,
     /// The new version could not take over; the old one keeps trading.
     ReloadFailed,
+    /// A venue's notice: start-up reconciliation, orphan orders, dropped
+    /// streams (strategy id `venue:<execution id>` when no strategy owns it).
+    Venue,
 }
 
 /// A strategy lifecycle event, as it appears in the report.

@@ -193,6 +193,8 @@ fn print_summary(
     let mode = match report.mode {
         Mode::Backtest => "Backtest",
         Mode::Paper => "Paper",
+        Mode::Sandbox => "Sandbox",
+        Mode::Live => "Live",
     };
     writeln!(out, "{mode} {}", report.session)?;
     for st in &report.strategies {

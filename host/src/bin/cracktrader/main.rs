@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cracktrader::config::Mode;
 
 mod backtest;
 mod journal;
@@ -39,6 +40,15 @@ enum Command {
     ///
     /// Example: cracktrader paper examples/sma_eurusd_paper.toml --bar-interval-ms 50
     Paper(paper::PaperArgs),
+    /// Run a sandbox session: orders go to a venue's test environment (the
+    /// Binance spot testnet, or the bundled cracktrader-venue-emulator) and
+    /// market data comes from its streams.
+    ///
+    /// Example: cracktrader sandbox examples/sandbox_emulator.toml
+    Sandbox(paper::PaperArgs),
+    /// Run a live session: real orders with real money (needs --confirm-live
+    /// and risk limits on every strategy).
+    Live(paper::PaperArgs),
     /// Re-run a journalled session from its journal and verify that it
     /// produces the same events, intents and final state; exit 4 if not.
     ///
@@ -66,7 +76,10 @@ fn default_cache_dir() -> Option<PathBuf> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Paper sessions run for a while: show reloads and quarantines by default.
-    let base = u8::from(matches!(cli.command, Command::Paper(_)));
+    let base = u8::from(matches!(
+        cli.command,
+        Command::Paper(_) | Command::Sandbox(_) | Command::Live(_)
+    ));
     let level = ["warn", "info", "debug", "trace"][usize::from((base + cli.verbose).min(3))];
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -77,7 +90,9 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Backtest(args) => backtest::run(args),
-        Command::Paper(args) => paper::run(args),
+        Command::Paper(args) => paper::run(args, Mode::Paper),
+        Command::Sandbox(args) => paper::run(args, Mode::Sandbox),
+        Command::Live(args) => paper::run(args, Mode::Live),
         Command::Replay(args) => journal::replay(args),
         Command::NewStrategy(args) => new_strategy::run(args),
         Command::Sweep(args) => sweep::run(args),

@@ -21,21 +21,42 @@ pub struct PaperArgs {
     #[command(flatten)]
     common: super::backtest::Args,
     /// Wall-clock milliseconds per step of the replayed data; 0 replays as
-    /// fast as possible.
+    /// fast as possible. Live data paces itself.
     #[arg(long, default_value_t = 100)]
     bar_interval_ms: u64,
+    /// End after this many steps (default: at the end of the data, or on
+    /// Ctrl-C for live data).
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// `live` only: confirms that orders go to a real venue with real money.
+    #[arg(long)]
+    confirm_live: bool,
 }
 
-pub fn run(args: PaperArgs) -> anyhow::Result<ExitCode> {
+/// Runs `cracktrader paper`, `sandbox` or `live` (the session file's mode
+/// must be `mode`).
+pub fn run(args: PaperArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     let (config, host) = super::backtest::load(&args.common)?;
+    let name = format!("{mode:?}").to_lowercase();
     anyhow::ensure!(
-        config.session.mode == Mode::Paper,
-        "{}: [session] mode must be \"paper\" for `cracktrader paper`",
+        config.session.mode == mode,
+        "{}: [session] mode must be \"{name}\" for `cracktrader {name}`",
+        args.common.session.display()
+    );
+    anyhow::ensure!(
+        mode != Mode::Live || args.confirm_live,
+        "{}: live sessions send real orders with real money; pass --confirm-live to start one",
         args.common.session.display()
     );
     let host = Arc::new(host);
     let loading = Instant::now();
-    let mut session = Session::from_file(&args.common.session, &host)?;
+    let steering = Arc::new(Steering::default());
+    let live = !config.venues.is_empty();
+    let mut session = if live {
+        Session::connect(&args.common.session, &host, Arc::clone(&steering.stop))?
+    } else {
+        Session::from_file(&args.common.session, &host)?
+    };
     let journal = super::backtest::attach_journal(&args.common, &config, &mut session)?;
     let reloader = Reloader::start(
         Arc::clone(&host),
@@ -44,7 +65,6 @@ pub fn run(args: PaperArgs) -> anyhow::Result<ExitCode> {
     )?;
     let load_time = loading.elapsed();
 
-    let steering = Arc::new(Steering::default());
     // Ctrl-C or SIGTERM: stop after the current step with the report so
     // far; SIGHUP: reload every plugin.
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -81,10 +101,20 @@ pub fn run(args: PaperArgs) -> anyhow::Result<ExitCode> {
         &mut session,
         Some(&reloader),
         PaperOptions {
-            bar_interval: Duration::from_millis(args.bar_interval_ms),
+            bar_interval: Duration::from_millis(if live { 0 } else { args.bar_interval_ms }),
+            max_steps: args.max_steps,
         },
         &steering,
     );
+    if live {
+        let differences = session.reconcile_venues();
+        if differences.is_empty() {
+            eprintln!("reconciled: every venue account's balances agree with the session's books");
+        }
+        for difference in differences {
+            eprintln!("warning: not reconciled: {difference}");
+        }
+    }
     super::backtest::finish(
         &args.common,
         session,

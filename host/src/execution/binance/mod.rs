@@ -33,7 +33,7 @@ pub mod tracker;
 
 use rest::{Rest, Retry, Secret};
 use stream::{ExecutionReport, Inbound, Subscription};
-use tracker::{Observed, OrderUpdate, TradeFill, Tracker, VenueStatus};
+use tracker::{Observed, OrderUpdate, Tracker, TradeFill, VenueStatus};
 
 /// How often a submission whose outcome is unknown is looked up and sent again.
 const SUBMIT_ATTEMPTS: u32 = 4;
@@ -305,19 +305,24 @@ impl std::fmt::Debug for Binance {
 }
 
 impl Binance {
-    /// Connects to the venue of `config`: reads the keys from the
-    /// environment, syncs the clock and loads the exchange info.
+    /// Connects to the venue of `config`: syncs the clock and loads the
+    /// exchange info. A `trading` connection reads the account's keys from
+    /// the environment; market data needs none.
     pub fn connect(
         config: &VenueConfig,
         runtime: Arc<tokio::runtime::Runtime>,
+        trading: bool,
     ) -> Result<Self, VenueError> {
         let env = |name: &str| {
+            if !trading {
+                return Ok(String::new());
+            }
             std::env::var(name)
                 .ok()
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| {
                     VenueError::Setup(format!(
-                        "venue {}: environment variable {name} is not set",
+                        "venue {}: environment variable {name} (the API key or secret) is not set",
                         config.id
                     ))
                 })
@@ -331,7 +336,9 @@ impl Binance {
             config.recv_window_ms,
             Duration::from_millis(config.timeout_ms),
         )?);
-        let in_venue = |e: VenueError| VenueError::Setup(format!("venue {} ({}): {e}", config.id, config.rest_url));
+        let in_venue = |e: VenueError| {
+            VenueError::Setup(format!("venue {} ({}): {e}", config.id, config.rest_url))
+        };
         let (offset, info) = runtime
             .block_on(async {
                 let offset = rest.sync_time().await?;
@@ -390,16 +397,12 @@ impl Binance {
             .collect())
     }
 
-    /// Binds the adapter to the session: its instruments at this venue and
-    /// its strategies (`strategy_ids` by index), then starts the user-data
-    /// stream and reconciles the orders already open at the venue.
-    pub fn attach(
+    /// Binds the venue's `symbols` to the session's instruments.
+    pub fn bind(
         &mut self,
-        session: &str,
-        strategy_ids: &[String],
         reference: &ReferenceData,
         symbols: &[String],
-    ) -> Result<StartupReport, VenueError> {
+    ) -> Result<(), VenueError> {
         for symbol in symbols {
             let inst = reference.by_symbol(symbol).ok_or_else(|| {
                 VenueError::Setup(format!("venue {}: unknown instrument {symbol}", self.id))
@@ -416,7 +419,21 @@ impl Binance {
                 },
             );
         }
-        self.tags = strategy_ids.iter().map(|s| strategy_tag(session, s)).collect();
+        Ok(())
+    }
+
+    /// Binds the adapter to the session's strategies (`strategy_ids` by
+    /// index), then starts the user-data stream and reconciles the orders
+    /// already open at the venue.
+    pub fn attach(
+        &mut self,
+        session: &str,
+        strategy_ids: &[String],
+    ) -> Result<StartupReport, VenueError> {
+        self.tags = strategy_ids
+            .iter()
+            .map(|s| strategy_tag(session, s))
+            .collect();
         let (tx, rx) = std::sync::mpsc::channel();
         self.inbound = Some(rx);
         self.runtime.spawn(stream::user(
@@ -440,9 +457,10 @@ impl Binance {
                 Retry::Idempotent,
             ))?;
             for order in open {
-                let owner = self.tags.iter().position(|tag| {
-                    order.client_order_id.starts_with(&format!("ct-{tag}-"))
-                });
+                let owner = self
+                    .tags
+                    .iter()
+                    .position(|tag| order.client_order_id.starts_with(&format!("ct-{tag}-")));
                 let Some(strategy) = owner else {
                     report.orphans.push(format!(
                         "{symbol} order {} ({}) {}",
@@ -459,7 +477,9 @@ impl Binance {
                     ],
                     Retry::Idempotent,
                 ))?;
-                report.cancelled.push((strategy, order.client_order_id, after.status));
+                report
+                    .cancelled
+                    .push((strategy, order.client_order_id, after.status));
             }
         }
         Ok(report)
@@ -467,7 +487,11 @@ impl Binance {
 
     /// Starts the market streams of `subscriptions` (instrument, channel),
     /// sending what arrives to `events`.
-    pub fn stream_market(&self, subscriptions: &[(InstrumentId, String)], events: Sender<MarketEvent>) {
+    pub fn stream_market(
+        &self,
+        subscriptions: &[(InstrumentId, String)],
+        events: Sender<MarketEvent>,
+    ) {
         let subs = subscriptions
             .iter()
             .filter_map(|(id, channel)| {
@@ -496,7 +520,8 @@ impl Binance {
         out: &mut Vec<VenueEvent>,
     ) {
         let client_id = format!("ct-{}-{}-{}", self.tags[strategy], self.run, id.0);
-        self.tracker.track(&client_id, id, request.instrument, request.qty);
+        self.tracker
+            .track(&client_id, id, request.instrument, request.qty);
         let params = match self.order_params(&client_id, request) {
             Ok(params) => params,
             Err(reason) => {
@@ -548,7 +573,10 @@ impl Binance {
         let cancelled: Result<VenueOrder, VenueError> = self.runtime.block_on(self.rest.signed(
             Method::DELETE,
             "/api/v3/order",
-            vec![("symbol", symbol.clone()), ("origClientOrderId", client_id.clone())],
+            vec![
+                ("symbol", symbol.clone()),
+                ("origClientOrderId", client_id.clone()),
+            ],
             Retry::Idempotent,
         ));
         match cancelled {
@@ -619,11 +647,17 @@ impl Binance {
     }
 
     fn on_execution(&mut self, report: ExecutionReport, out: &mut Vec<VenueEvent>) {
-        let Some(info) = self.symbols.values().find(|s| s.symbol == report.symbol).cloned() else {
+        let Some(info) = self
+            .symbols
+            .values()
+            .find(|s| s.symbol == report.symbol)
+            .cloned()
+        else {
             return;
         };
         // A cancel's report names the cancel request; the order is `C`.
-        let client_id = if report.execution_type == "CANCELED" && !report.orig_client_id.is_empty() {
+        let client_id = if report.execution_type == "CANCELED" && !report.orig_client_id.is_empty()
+        {
             report.orig_client_id.clone()
         } else {
             report.client_id.clone()
@@ -660,7 +694,12 @@ impl Binance {
     }
 
     /// Applies a venue order object, with the fills it carries.
-    fn settle_order(&mut self, order: VenueOrder, instrument: InstrumentId, out: &mut Vec<VenueEvent>) {
+    fn settle_order(
+        &mut self,
+        order: VenueOrder,
+        instrument: InstrumentId,
+        out: &mut Vec<VenueEvent>,
+    ) {
         let Some(info) = self.symbols.get(&instrument).cloned() else {
             return;
         };
@@ -668,7 +707,12 @@ impl Binance {
             tracing::warn!(venue = %self.id, status = %order.status, "unknown order status");
             return;
         };
-        let time = ms_to_nanos(order.transact_time.or(order.update_time).unwrap_or_default());
+        let time = ms_to_nanos(
+            order
+                .transact_time
+                .or(order.update_time)
+                .unwrap_or_default(),
+        );
         let fills = order
             .fills
             .iter()
@@ -696,11 +740,21 @@ impl Binance {
 
     /// Observes `update`; when the venue has filled more than we have seen,
     /// applies `known` fills, then the order's trades queried from the venue.
-    fn settle(&mut self, update: &OrderUpdate, info: &SymbolInfo, known: Vec<TradeFill>, out: &mut Vec<VenueEvent>) {
+    fn settle(
+        &mut self,
+        update: &OrderUpdate,
+        info: &SymbolInfo,
+        known: Vec<TradeFill>,
+        out: &mut Vec<VenueEvent>,
+    ) {
         let venue_id = match self.tracker.observe(update, out) {
             Observed::Applied => return,
             Observed::Unknown => {
-                if !self.tags.iter().any(|t| update.client_id.starts_with(&format!("ct-{t}-"))) {
+                if !self
+                    .tags
+                    .iter()
+                    .any(|t| update.client_id.starts_with(&format!("ct-{t}-")))
+                {
                     tracing::debug!(venue = %self.id, client_id = %update.client_id, "update of an order not placed by this session");
                 }
                 return;
@@ -732,7 +786,10 @@ impl Binance {
         let trades: Vec<MyTrade> = self.runtime.block_on(self.rest.signed(
             Method::GET,
             "/api/v3/myTrades",
-            vec![("symbol", info.symbol.clone()), ("orderId", venue_id.to_string())],
+            vec![
+                ("symbol", info.symbol.clone()),
+                ("orderId", venue_id.to_string()),
+            ],
             Retry::Idempotent,
         ))?;
         Ok(trades
@@ -754,7 +811,10 @@ impl Binance {
         let found = self.runtime.block_on(self.rest.signed(
             Method::GET,
             "/api/v3/order",
-            vec![("symbol", symbol.to_owned()), ("origClientOrderId", client_id.to_owned())],
+            vec![
+                ("symbol", symbol.to_owned()),
+                ("origClientOrderId", client_id.to_owned()),
+            ],
             Retry::Idempotent,
         ));
         match found {
@@ -777,20 +837,20 @@ impl Binance {
         client_id: &str,
         request: &OrderRequest,
     ) -> Result<Vec<(&'static str, String)>, String> {
-        let symbol = self
-            .symbols
-            .get(&request.instrument)
-            .ok_or_else(|| format!("instrument {} is not traded at venue {}", request.instrument.0, self.id))?;
+        let symbol = self.symbols.get(&request.instrument).ok_or_else(|| {
+            format!(
+                "instrument {} is not traded at venue {}",
+                request.instrument.0, self.id
+            )
+        })?;
         let tif = match request.tif {
             TimeInForce::Gtc => "GTC",
             TimeInForce::Ioc => "IOC",
             TimeInForce::Fok => "FOK",
-            TimeInForce::Gtd(_) | TimeInForce::Day => {
-                return Err(format!(
-                    "time in force {:?} is not supported by binance-spot venues (use gtc, ioc or fok)",
-                    request.tif
-                ))
-            }
+            TimeInForce::Gtd(_) | TimeInForce::Day => return Err(format!(
+                "time in force {:?} is not supported by binance-spot venues (use gtc, ioc or fok)",
+                request.tif
+            )),
         };
         let mut params = vec![
             ("symbol", symbol.symbol.clone()),

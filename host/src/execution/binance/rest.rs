@@ -120,7 +120,9 @@ impl Rest {
         }
         let before = now_ms();
         // Not through `call`, which syncs the clock itself after a -1021.
-        let body = self.send(&Method::GET, "/api/v3/time", &[], Auth::None).await?;
+        let body = self
+            .send(&Method::GET, "/api/v3/time", &[], Auth::None)
+            .await?;
         let after = now_ms();
         let time: Time = serde_json::from_str(&body)
             .map_err(|e| VenueError::Decode(format!("GET /api/v3/time: {e}: {}", clip(&body))))?;
@@ -197,9 +199,7 @@ impl Rest {
                     self.sync_time().await?;
                     true
                 }
-                VenueError::Transport(_) | VenueError::Server { .. } => {
-                    retry == Retry::Idempotent
-                }
+                VenueError::Transport(_) | VenueError::Server { .. } => retry == Retry::Idempotent,
                 _ => false,
             };
             if !again || attempt >= ATTEMPTS {

@@ -149,9 +149,16 @@ pub async fn market(
         .iter()
         .map(|s| format!("{}@{}", s.symbol.symbol.to_lowercase(), s.channel))
         .collect();
-    let by_name: BTreeMap<&str, &Subscription> =
-        names.iter().map(String::as_str).zip(&subscriptions).collect();
-    let url = format!("{}/stream?streams={}", ws_base.trim_end_matches('/'), names.join("/"));
+    let by_name: BTreeMap<&str, &Subscription> = names
+        .iter()
+        .map(String::as_str)
+        .zip(&subscriptions)
+        .collect();
+    let url = format!(
+        "{}/stream?streams={}",
+        ws_base.trim_end_matches('/'),
+        names.join("/")
+    );
     // Open time of the last closed kline per stream, for backfill; and the
     // market time of the last event, to stamp book tickers (which carry none).
     let mut last_kline: BTreeMap<String, i64> = BTreeMap::new();

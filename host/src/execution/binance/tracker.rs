@@ -139,7 +139,13 @@ pub struct Tracker {
 
 impl Tracker {
     /// Starts tracking order `order_id`, sent under `client_id`.
-    pub fn track(&mut self, client_id: &str, order_id: OrderId, instrument: InstrumentId, qty: Decimal) {
+    pub fn track(
+        &mut self,
+        client_id: &str,
+        order_id: OrderId,
+        instrument: InstrumentId,
+        qty: Decimal,
+    ) {
         self.by_id.insert(order_id, client_id.to_owned());
         self.orders.insert(
             client_id.to_owned(),
@@ -181,8 +187,18 @@ impl Tracker {
     }
 
     /// The venue refused the request outright (no order exists there).
-    pub fn refused(&mut self, client_id: &str, reason: String, time: Timestamp, out: &mut Vec<VenueEvent>) {
-        if let Some(t) = self.orders.get_mut(client_id).filter(|t| !t.accepted && !t.done) {
+    pub fn refused(
+        &mut self,
+        client_id: &str,
+        reason: String,
+        time: Timestamp,
+        out: &mut Vec<VenueEvent>,
+    ) {
+        if let Some(t) = self
+            .orders
+            .get_mut(client_id)
+            .filter(|t| !t.accepted && !t.done)
+        {
             t.done = true;
             t.emit(time, VenueEventKind::Rejected(reason), out);
         }
@@ -228,7 +244,10 @@ impl Tracker {
         if update.status == VenueStatus::Rejected {
             if !t.accepted && !t.done {
                 t.done = true;
-                let reason = update.reason.clone().unwrap_or_else(|| "rejected by the venue".into());
+                let reason = update
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "rejected by the venue".into());
                 t.emit(update.time, VenueEventKind::Rejected(reason), out);
             }
             return Observed::Applied;
@@ -260,14 +279,16 @@ impl Tracker {
             match update.status {
                 VenueStatus::Canceled => t.emit(
                     update.time,
-                    VenueEventKind::Cancelled(reason.unwrap_or_else(|| "cancelled at the venue".into())),
+                    VenueEventKind::Cancelled(
+                        reason.unwrap_or_else(|| "cancelled at the venue".into()),
+                    ),
                     out,
                 ),
                 VenueStatus::Expired => t.emit(
                     update.time,
-                    VenueEventKind::Expired(reason.unwrap_or_else(|| {
-                        "expired at the venue (time in force)".into()
-                    })),
+                    VenueEventKind::Expired(
+                        reason.unwrap_or_else(|| "expired at the venue (time in force)".into()),
+                    ),
                     out,
                 ),
                 _ => {}
@@ -350,7 +371,10 @@ mod tests {
     #[test]
     fn in_order_stream_gives_each_change_once() {
         let events = deliver(&stream());
-        assert_eq!(kinds(&events), ["Accepted", "fill 3", "fill 2", "Cancelled"]);
+        assert_eq!(
+            kinds(&events),
+            ["Accepted", "fill 3", "fill 2", "Cancelled"]
+        );
         let ids: Vec<u64> = events.iter().map(|e| e.event_id).collect();
         assert_eq!(ids, [1, 2, 3, 4]);
     }

@@ -1,0 +1,262 @@
+//! Sessions on venues: connecting before the first step (exchange info into
+//! reference data, account balances, start-up reconciliation, live
+//! streams) and checking the books against the venue's at the end.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use super::{load_strategies, validate, Session, SessionError};
+use crate::config::{ConfigError, Problems, SessionConfig};
+use crate::execution::binance::{Binance, VenueError};
+use crate::execution::Adapter;
+use crate::market_data::live::LiveFeed;
+use crate::market_data::DataKind;
+use crate::model::StrategyId;
+use crate::post_trade::EventKind;
+use crate::state::Feed;
+use crate::strategy_host::StrategyHost;
+
+impl Session {
+    /// Loads the session file at `path` and connects it to its venues: for
+    /// sessions with `[[venues]]` (sandbox, live, or paper on live data).
+    /// The live feed ends once `stop` is set.
+    pub fn connect(
+        path: &Path,
+        host: &StrategyHost,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Self, SessionError> {
+        let mut config = SessionConfig::load(path)?;
+        let invalid = |problem: String| {
+            let mut problems = Problems::default();
+            problems.push(problem);
+            SessionError::Config(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
+        };
+        let venue_failed = |e: VenueError| invalid(e.to_string());
+        let runtime = Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("venue-io")
+                .enable_all()
+                .build()
+                .map_err(|e| invalid(format!("cannot start the venue runtime: {e}")))?,
+        );
+        // One connection per venue for exchange info and market data, and
+        // one per execution context for its orders.
+        let mut market = BTreeMap::new();
+        for v in &config.venues {
+            market.insert(
+                v.id.clone(),
+                Binance::connect(v, Arc::clone(&runtime), false).map_err(venue_failed)?,
+            );
+        }
+        complete_instruments(&mut config, &market).map_err(invalid)?;
+        let mut venues = BTreeMap::new();
+        for e in &mut config.execution {
+            let Some(venue_id) = e.venue.clone() else {
+                continue;
+            };
+            let Some(v) = config.venues.iter().find(|v| v.id == venue_id) else {
+                continue; // reported by validation
+            };
+            let venue = Binance::connect(v, Arc::clone(&runtime), true).map_err(venue_failed)?;
+            // The account's balances in the currencies the session deals in.
+            let wanted: BTreeSet<String> = config
+                .instruments
+                .iter()
+                .filter(|i| i.venue.as_deref() == Some(venue_id.as_str()))
+                .flat_map(|i| [i.base_currency.clone(), i.quote_currency.clone()])
+                .flatten()
+                .chain([e.currency.clone()])
+                .collect();
+            let balances = venue.balances().map_err(venue_failed)?;
+            for (asset, amount) in balances.into_iter().filter(|(a, _)| wanted.contains(a)) {
+                if asset == e.currency {
+                    e.starting_cash = amount;
+                } else {
+                    e.balances
+                        .insert(asset, crate::config::decimal::Exact(amount));
+                }
+            }
+            venues.insert(e.id.clone(), venue);
+        }
+        let reference = validate(&config, path)?;
+        let configured = config.session.cpu_meter();
+        if configured != host.meter() {
+            return Err(SessionError::Meter {
+                configured,
+                host: host.meter(),
+            });
+        }
+        let strategies = load_strategies(&config, host)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (venue_id, venue) in &mut market {
+            let mut symbols = Vec::new();
+            let mut subscriptions = Vec::new();
+            for data in config
+                .data
+                .iter()
+                .filter(|d| d.venue.as_deref() == Some(venue_id.as_str()))
+            {
+                let Some(inst) = reference.by_symbol(&data.instrument) else {
+                    continue;
+                };
+                symbols.push(data.instrument.clone());
+                let channel = match data.kind {
+                    DataKind::Bars => format!("kline_{}", data.interval.as_deref().unwrap_or("1m")),
+                    DataKind::Quotes => "bookTicker".to_owned(),
+                    DataKind::Trades => "trade".to_owned(),
+                };
+                subscriptions.push((inst.id, channel));
+            }
+            if !subscriptions.is_empty() {
+                venue.bind(&reference, &symbols).map_err(venue_failed)?;
+                venue.stream_market(&subscriptions, tx.clone());
+            }
+        }
+        drop(tx);
+        let strategy_ids: Vec<String> = config.strategies.iter().map(|s| s.id.clone()).collect();
+        let mut startup = Vec::new();
+        for (execution_id, venue) in &mut venues {
+            let symbols: Vec<String> = config
+                .instruments
+                .iter()
+                .filter(|i| i.venue.as_deref() == Some(venue.id()))
+                .map(|i| i.symbol.clone())
+                .collect();
+            venue.bind(&reference, &symbols).map_err(venue_failed)?;
+            let report = venue
+                .attach(&config.session.name, &strategy_ids)
+                .map_err(venue_failed)?;
+            startup.push((execution_id.clone(), report));
+        }
+        let feed = Feed::Live(LiveFeed::new(rx, stop));
+        let mut session = Self::build(&config, reference, feed, strategies, venues)?;
+        for (execution_id, report) in startup {
+            for (strategy, client_id, status) in report.cancelled {
+                let id = StrategyId::new(strategy_ids[strategy].clone());
+                session.record_event(
+                    &id,
+                    EventKind::Venue,
+                    format!("start-up: order {client_id} left open by an earlier run was cancelled at the venue ({status})"),
+                );
+            }
+            for orphan in report.orphans {
+                tracing::warn!(execution = %execution_id, "orphan order at the venue: {orphan}");
+                session.record_event(
+                    &StrategyId::new(format!("venue:{execution_id}")),
+                    EventKind::Venue,
+                    format!("start-up: orphan order at the venue, not placed by this session, left alone: {orphan}"),
+                );
+            }
+        }
+        Ok(session)
+    }
+
+    /// Compares each venue context's balances with the venue account's;
+    /// one line per difference (empty when the books agree).
+    pub fn reconcile_venues(&self) -> Vec<String> {
+        let services = &self.services;
+        let mut differences = Vec::new();
+        for (index, route) in services.routes.iter().enumerate() {
+            let Adapter::Binance { venue, .. } = route else {
+                continue;
+            };
+            let account = services.inventory.account(index);
+            match venue.balances() {
+                Ok(at_venue) => {
+                    for (currency, ours) in &account.balances {
+                        let theirs = at_venue
+                            .get(currency.as_str())
+                            .copied()
+                            .unwrap_or(Decimal::ZERO);
+                        if theirs != *ours {
+                            differences.push(format!(
+                                "{}: {currency} balance {ours} here, {theirs} at the venue",
+                                account.id
+                            ));
+                        }
+                    }
+                }
+                Err(e) => differences.push(format!(
+                    "{}: cannot read the venue's balances: {e}",
+                    account.id
+                )),
+            }
+        }
+        differences
+    }
+}
+
+impl super::Services {
+    /// Records the venues' notices (dropped streams, reconciliations) as events.
+    pub(super) fn venue_notices(&mut self, time: crate::model::Timestamp) {
+        let mut notices = Vec::new();
+        for (index, route) in self.routes.iter_mut().enumerate() {
+            if let Adapter::Binance { venue, .. } = route {
+                notices.extend(venue.take_notices().into_iter().map(|n| (index, n)));
+            }
+        }
+        for (index, notice) in notices {
+            let id = StrategyId::new(format!("venue:{}", self.inventory.account(index).id));
+            self.on_event(time, &id, EventKind::Venue, notice);
+        }
+    }
+}
+
+/// Fills the instrument fields a venue's exchange info gives, and checks
+/// the given ones against it.
+fn complete_instruments(
+    config: &mut SessionConfig,
+    venues: &BTreeMap<String, Binance>,
+) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for (i, inst) in config.instruments.iter_mut().enumerate() {
+        let Some(venue) = inst.venue.as_deref().and_then(|v| venues.get(v)) else {
+            continue;
+        };
+        let at = format!("instruments[{i}] ({})", inst.symbol);
+        let Some(rules) = venue.rules(&inst.symbol) else {
+            problems.push(format!(
+                "{at}: venue {} does not trade {}",
+                venue.id(),
+                inst.symbol
+            ));
+            continue;
+        };
+        let mut check = |field: &str, given: &mut Option<String>, theirs: &str| match given {
+            Some(ours) if ours != theirs => problems.push(format!(
+                "{at}.{field}: {ours} here, {theirs} at venue {}",
+                venue.id()
+            )),
+            _ => *given = Some(theirs.to_owned()),
+        };
+        check("base_currency", &mut inst.base_currency, &rules.base_asset);
+        check(
+            "quote_currency",
+            &mut inst.quote_currency,
+            &rules.quote_asset,
+        );
+        let mut check = |field: &str, given: &mut Option<Decimal>, theirs: Decimal| match given {
+            Some(ours) if *ours != theirs => problems.push(format!(
+                "{at}.{field}: {ours} here, {theirs} at venue {}",
+                venue.id()
+            )),
+            _ => *given = Some(theirs),
+        };
+        check("tick_size", &mut inst.tick_size, rules.tick_size);
+        check("lot_size", &mut inst.lot_size, rules.step_size);
+        check("min_notional", &mut inst.min_notional, rules.min_notional);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
