@@ -1242,3 +1242,106 @@ pub fn kline_row(k: &Kline) -> Value {
         "0"
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EmulatorConfig;
+
+    fn exchange(bars: &[(i64, [i64; 5])]) -> Exchange {
+        let config: EmulatorConfig = toml::from_str(
+            r#"
+[[symbols]]
+symbol = "XY"
+base_asset = "X"
+quote_asset = "Y"
+tick_size = "1"
+step_size = "1"
+data = "unused.csv"
+[[accounts]]
+api_key = "a"
+secret = "s"
+balances = { Y = "1000000", X = "1000" }
+"#,
+        )
+        .unwrap();
+        let bars = bars
+            .iter()
+            .map(|(t, [o, h, l, c, v])| Bar {
+                time_ms: *t,
+                open: (*o).into(),
+                high: (*h).into(),
+                low: (*l).into(),
+                close: (*c).into(),
+                volume: (*v).into(),
+            })
+            .collect();
+        Exchange::new(Loaded {
+            config,
+            interval_ms: 1000,
+            bars: vec![bars],
+        })
+    }
+
+    fn limit(side: Side, price: i64, qty: i64) -> NewOrder {
+        NewOrder {
+            symbol: "XY".into(),
+            side,
+            kind: OrderType::Limit,
+            time_in_force: TimeInForce::Gtc,
+            quantity: qty.into(),
+            price: Some(price.into()),
+            stop_price: None,
+            client_order_id: None,
+        }
+    }
+
+    #[test]
+    fn resting_fills_are_capped_by_bar_volume() {
+        let mut e = exchange(&[(0, [100, 100, 90, 95, 30]), (1000, [95, 96, 90, 91, 30])]);
+        let first = e.place(0, limit(Side::Buy, 95, 20)).unwrap();
+        let second = e.place(0, limit(Side::Buy, 95, 20)).unwrap();
+        assert!(e.advance());
+        // Time priority: the first order fills fully, the second gets the bar's remaining 10.
+        assert_eq!(e.orders()[first as usize - 1].status, Status::Filled);
+        assert_eq!(
+            e.orders()[second as usize - 1].executed_qty,
+            Decimal::from(10)
+        );
+        assert!(e.advance());
+        assert_eq!(e.orders()[second as usize - 1].status, Status::Filled);
+        assert!(!e.advance());
+        assert!(e.replay_done());
+        let klines = e.klines(0);
+        assert_eq!(klines.len(), 2);
+        assert_eq!(klines[0].close_time, 999);
+        assert_eq!(klines[1].close_time, 1999);
+    }
+
+    #[test]
+    fn events_of_an_order_come_in_order() {
+        let mut e = exchange(&[(0, [100, 100, 90, 95, 30])]);
+        e.place(0, limit(Side::Buy, 101, 5)).unwrap();
+        let kinds: Vec<String> = e
+            .drain_events()
+            .into_iter()
+            .map(|ev| match ev {
+                Event::User { data, .. } => format!(
+                    "{}:{}",
+                    data["e"].as_str().unwrap(),
+                    data["x"].as_str().unwrap_or("")
+                ),
+                Event::Market { stream, .. } => stream,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "executionReport:NEW",
+                "executionReport:TRADE",
+                "xy@trade",
+                "outboundAccountPosition:"
+            ]
+        );
+    }
+}
