@@ -185,6 +185,30 @@ impl Status {
     pub fn is_open(self) -> bool {
         matches!(self, Status::New | Status::PartiallyFilled)
     }
+
+    /// The order state machine: the status after `change`, None when the
+    /// change is not allowed from this status.
+    fn after(self, change: Change) -> Option<Status> {
+        use Status::*;
+        match (self, change) {
+            (New | PartiallyFilled, Change::Fill { complete: false }) => Some(PartiallyFilled),
+            (New | PartiallyFilled, Change::Fill { complete: true }) => Some(Filled),
+            (New | PartiallyFilled, Change::Cancel) => Some(Canceled),
+            (New | PartiallyFilled, Change::Expire) => Some(Expired),
+            _ => None,
+        }
+    }
+}
+
+/// What happens to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// A fill; `complete` when nothing remains.
+    Fill { complete: bool },
+    /// Cancelled by its owner.
+    Cancel,
+    /// Time in force (IOC, FOK, market remainder) ran out.
+    Expire,
 }
 
 /// A validated new-order request.
@@ -771,7 +795,7 @@ impl Exchange {
         let limit = o.kind.has_price().then_some(o.price);
         let takes = o.kind != OrderType::LimitMaker;
         if tif == TimeInForce::Fok && self.crossing_quantity(s, side, limit) < o.remaining() {
-            self.close(id, Status::Expired, None);
+            self.close(id, Change::Expire, None);
             return;
         }
         if takes {
@@ -785,7 +809,7 @@ impl Exchange {
                 self.orders[id as usize - 1].seq = seq;
                 self.markets[s].resting.push(id);
             } else {
-                self.close(id, Status::Expired, None);
+                self.close(id, Change::Expire, None);
             }
         }
     }
@@ -954,11 +978,11 @@ impl Exchange {
         o.executed_qty += qty;
         o.cum_quote += notional;
         o.update_time = now;
-        o.status = if o.remaining().is_zero() {
-            Status::Filled
-        } else {
-            Status::PartiallyFilled
-        };
+        let complete = o.remaining().is_zero();
+        o.status = o
+            .status
+            .after(Change::Fill { complete })
+            .expect("only open orders fill");
         self.trades.push(Trade {
             id: trade_id,
             account,
@@ -1000,14 +1024,14 @@ impl Exchange {
         m.stops.retain(|&r| r != id);
     }
 
-    fn close(&mut self, id: u64, status: Status, cancel_id: Option<&str>) {
+    fn close(&mut self, id: u64, change: Change, cancel_id: Option<&str>) {
         let now = self.market_time;
         let o = &mut self.orders[id as usize - 1];
-        o.status = status;
+        o.status = o.status.after(change).expect("only open orders close");
         o.update_time = now;
         self.release(id);
-        let execution = match status {
-            Status::Canceled => "CANCELED",
+        let execution = match change {
+            Change::Cancel => "CANCELED",
             _ => "EXPIRED",
         };
         self.report(id, execution, None, cancel_id.unwrap_or(""));
@@ -1018,7 +1042,7 @@ impl Exchange {
         if !self.orders[id as usize - 1].status.is_open() {
             return Err(Reject::new(-2011, "Unknown order sent."));
         }
-        self.close(id, Status::Canceled, Some(cancel_id));
+        self.close(id, Change::Cancel, Some(cancel_id));
         self.publish_positions();
         Ok(())
     }

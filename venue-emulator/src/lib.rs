@@ -175,6 +175,7 @@ pub async fn serve(loaded: Loaded, faults: Faults, bind: SocketAddr) -> std::io:
     let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/api/v3/{*path}", any(rest::handle))
+        .route("/ws", get(ws::bare))
         .route("/ws/{*streams}", get(ws::raw))
         .route("/stream", get(ws::combined))
         .route("/emulator/state", get(admin::state))
@@ -188,6 +189,8 @@ pub async fn serve(loaded: Loaded, faults: Faults, bind: SocketAddr) -> std::io:
         let clock = shared.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(bar_interval_ms));
+            // After a stall, keep the pace rather than replaying a burst.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tick.tick().await;

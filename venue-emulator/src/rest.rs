@@ -225,9 +225,15 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut extra: Vec<(&'static str, String)> = Vec::new();
-    let result = respond(
-        &shared, peer, &method, &path, &query, &body, api_key, &mut extra,
-    );
+    let request = Incoming {
+        peer,
+        method,
+        path,
+        query,
+        body,
+        api_key,
+    };
+    let result = respond(&shared, &request, &mut extra);
     let (status, value) = match result {
         Ok(value) => (StatusCode::OK, value),
         Err(e) => {
@@ -246,24 +252,40 @@ pub async fn handle(
     response
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A REST request as received.
+struct Incoming {
+    peer: SocketAddr,
+    method: Method,
+    /// The path after `/api/v3/`.
+    path: String,
+    query: String,
+    body: String,
+    api_key: Option<String>,
+}
+
+/// Admits, authenticates and executes a request; `headers` receives the
+/// rate-limit headers.
 fn respond(
     shared: &Shared,
-    peer: SocketAddr,
-    method: &Method,
-    path: &str,
-    query: &str,
-    body: &str,
-    api_key: Option<String>,
+    request: &Incoming,
     headers: &mut Vec<(&'static str, String)>,
 ) -> Result<Value, ApiError> {
+    let Incoming {
+        peer,
+        method,
+        path,
+        query,
+        body,
+        api_key,
+    } = request;
+    let (path, query, body) = (path.as_str(), query.as_str(), body.as_str());
     let params = Params::parse(query, body)?;
     let (security, weight) = endpoint(method, path, &params)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, -1000, "Unknown endpoint."))?;
     let limit_key = api_key
         .clone()
         .unwrap_or_else(|| format!("ip:{}", peer.ip()));
-    let is_new_order = method == Method::POST && path == "order";
+    let is_new_order = *method == Method::POST && path == "order";
     let used = shared
         .limits
         .lock()
@@ -340,7 +362,7 @@ fn respond(
             return Err(e);
         }
         if path == "order"
-            && (method == Method::POST || method == Method::DELETE)
+            && (*method == Method::POST || *method == Method::DELETE)
             && counters.hit(Counted::Http5xx, key, faults.http_5xx_every)
         {
             return Err(ApiError::new(
@@ -684,12 +706,20 @@ fn klines(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
 
 fn exchange_info(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
     let e = shared.exchange.lock().expect("exchange");
-    if let Some(symbol) = params.get("symbol") {
+    // `symbol=S` or `symbols=["S1","S2"]`; none: every symbol.
+    let wanted: Option<Vec<String>> = match (params.get("symbol"), params.get("symbols")) {
+        (Some(s), _) => Some(vec![s.to_owned()]),
+        (None, Some(list)) => Some(serde_json::from_str(list).map_err(|_| {
+            ApiError::bad(-1100, "Illegal characters found in parameter 'symbols'.")
+        })?),
+        (None, None) => None,
+    };
+    for symbol in wanted.iter().flatten() {
         e.symbol_index(symbol)?;
     }
     let symbols: Vec<Value> = e
         .symbols()
-        .filter(|c| params.get("symbol").is_none_or(|s| s == c.symbol))
+        .filter(|c| wanted.as_ref().is_none_or(|w| w.contains(&c.symbol)))
         .map(|c| {
             let precision = |d: Decimal| d.normalize().scale().max(8);
             json!({"symbol": c.symbol, "status": "TRADING", "baseAsset": c.base_asset,

@@ -35,6 +35,11 @@ pub async fn raw(
     open(shared, &streams, false, upgrade)
 }
 
+/// `/ws` without streams (for `SUBSCRIBE` requests).
+pub async fn bare(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    open(shared, "", false, upgrade)
+}
+
 /// Query of `/stream`.
 #[derive(Debug, Deserialize)]
 pub struct Combined {

@@ -820,6 +820,29 @@ async fn market_streams_and_dropped_connection() {
     assert_eq!(kinds[0], "testusd@bookTicker");
     assert_eq!(kinds[1], "testusd@trade");
 
+    // A live subscription on a bare connection.
+    let mut live = v.ws("/ws").await;
+    live.send(Message::Text(
+        r#"{"method":"SUBSCRIBE","params":["testusd@kline_1h"],"id":7}"#.into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut live).await, json!({"result": null, "id": 7}));
+    v.advance(1).await;
+    let kline = next_json(&mut live).await;
+    assert_eq!(
+        (kline["e"].as_str(), kline["k"]["o"].as_str()),
+        (Some("kline"), Some("100.5"))
+    );
+    let info = v
+        .public("/api/v3/exchangeInfo?symbols=%5B%22TESTUSD%22%5D")
+        .await;
+    assert_eq!(info.body["symbols"][0]["symbol"], "TESTUSD");
+    assert_eq!(
+        v.public("/api/v3/exchangeInfo?symbol=NOPE").await.body["code"],
+        -1121
+    );
+
     v.faults(json!({"drop_ws_every": 3})).await;
     let mut raw = v.ws("/ws/testusd@trade").await;
     v.advance(2).await;
@@ -880,6 +903,24 @@ async fn binary_prints_its_address_and_serves() {
         .await
         .unwrap();
     assert_eq!(faults["latency_ms"], 1);
+    // The replay clock runs by itself (one bar per 20 ms in the example).
+    let mut replayed = 0;
+    for _ in 0..100 {
+        let state: Value = http
+            .get(format!("http://127.0.0.1:{addr}/emulator/state"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        replayed = state["bars_replayed"].as_u64().unwrap();
+        if replayed >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(replayed >= 3, "the clock replayed {replayed} bars");
     child.kill().await.unwrap();
 
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_cracktrader-venue-emulator"))
