@@ -1286,6 +1286,10 @@ data = "unused.csv"
 api_key = "a"
 secret = "s"
 balances = { Y = "1000000", X = "1000" }
+[[accounts]]
+api_key = "b"
+secret = "t"
+balances = { Y = "5000", X = "50" }
 "#,
         )
         .unwrap();
@@ -1367,5 +1371,132 @@ balances = { Y = "1000000", X = "1000" }
                 "outboundAccountPosition:"
             ]
         );
+    }
+
+    /// One step of a random session.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Place {
+            account: usize,
+            side: Side,
+            kind: OrderType,
+            tif: TimeInForce,
+            offset: i64,
+            qty: i64,
+        },
+        Cancel(u64),
+        Advance,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let side = prop_oneof![Just(Side::Buy), Just(Side::Sell)];
+        let kind = prop_oneof![
+            Just(OrderType::Limit),
+            Just(OrderType::LimitMaker),
+            Just(OrderType::Market),
+            Just(OrderType::StopLoss),
+            Just(OrderType::StopLossLimit),
+        ];
+        let tif = prop_oneof![
+            Just(TimeInForce::Gtc),
+            Just(TimeInForce::Ioc),
+            Just(TimeInForce::Fok)
+        ];
+        prop_oneof![
+            (0..2usize, side, kind, tif, -8..8i64, 1..60i64).prop_map(
+                |(account, side, kind, tif, offset, qty)| Op::Place {
+                    account,
+                    side,
+                    kind,
+                    tif,
+                    offset,
+                    qty
+                }
+            ),
+            (1..30u64).prop_map(Op::Cancel),
+            Just(Op::Advance),
+        ]
+    }
+
+    fn check_books(e: &Exchange) {
+        for (asset, initial) in e.initial() {
+            let held: Decimal = e
+                .accounts()
+                .iter()
+                .map(|a| a.balances[asset].free + a.balances[asset].locked)
+                .sum();
+            let fees = e.fees().get(asset).copied().unwrap_or_default();
+            let maker = e.market_maker().get(asset).copied().unwrap_or_default();
+            assert_eq!(held + fees + maker, *initial, "asset {asset}");
+        }
+        for (i, a) in e.accounts().iter().enumerate() {
+            for (asset, b) in &a.balances {
+                assert!(
+                    b.free >= Decimal::ZERO && b.locked >= Decimal::ZERO,
+                    "{asset} {b:?}"
+                );
+                let by_orders: Decimal = e
+                    .orders()
+                    .iter()
+                    .filter(|o| o.account == i && o.status.is_open())
+                    .filter(|o| {
+                        let c = &e.markets[o.symbol].config;
+                        match o.side {
+                            Side::Buy => &c.quote_asset == asset,
+                            Side::Sell => &c.base_asset == asset,
+                        }
+                    })
+                    .map(|o| o.locked)
+                    .sum();
+                assert_eq!(b.locked, by_orders, "account {i} {asset}");
+            }
+        }
+        for o in e.orders() {
+            assert!(o.executed_qty <= o.orig_qty);
+            assert_eq!(o.status == Status::Filled, o.executed_qty == o.orig_qty);
+        }
+    }
+
+    proptest::proptest! {
+        /// Any session keeps every asset conserved, balances non-negative and
+        /// locks equal to what open orders hold.
+        #[test]
+        fn random_sessions_keep_the_books(ops in proptest::collection::vec(op(), 1..60)) {
+            let mut e = exchange(&[
+                (0, [100, 104, 96, 101, 40]),
+                (1000, [101, 103, 95, 97, 40]),
+                (2000, [97, 106, 97, 105, 40]),
+                (3000, [105, 105, 99, 100, 40]),
+            ]);
+            for op in ops {
+                match op {
+                    Op::Place { account, side, kind, tif, offset, qty } => {
+                        let reference = e.markets[0].last + Decimal::from(offset);
+                        let price = reference.max(Decimal::ONE);
+                        let _ = e.place(account, NewOrder {
+                            symbol: "XY".into(),
+                            side,
+                            kind,
+                            time_in_force: if kind.needs_time_in_force() { tif } else { TimeInForce::Gtc },
+                            quantity: qty.into(),
+                            price: kind.has_price().then_some(price),
+                            stop_price: kind.has_stop().then_some(price),
+                            client_order_id: None,
+                        });
+                    }
+                    Op::Cancel(id) => {
+                        if (id as usize) <= e.orders().len() {
+                            let _ = e.cancel(id, "c");
+                        }
+                    }
+                    Op::Advance => {
+                        e.advance();
+                    }
+                }
+                e.drain_events();
+                check_books(&e);
+            }
+        }
     }
 }
