@@ -138,7 +138,8 @@ impl Connection {
             .as_ref()
             .map(|(_, account)| shared.users[*account].subscribe());
         let listen_key = user.as_ref().map(|(k, _)| k.clone()).unwrap_or_default();
-        let mut held: Option<Arc<str>> = None;
+        // A user event held back by `reorder_events`, and when it must go out.
+        let mut held: Option<(Arc<str>, tokio::time::Instant)> = None;
         loop {
             let result = tokio::select! {
                 incoming = socket.recv() => match incoming {
@@ -158,8 +159,8 @@ impl Connection {
                 message = async { user_rx.as_mut().expect("guarded").recv().await }, if user_rx.is_some() => {
                     self.user_event(&shared, &mut socket, &listen_key, &mut held, message).await
                 }
-                _ = tokio::time::sleep(REORDER_FLUSH), if held.is_some() => {
-                    let event = held.take().expect("guarded");
+                _ = tokio::time::sleep_until(held.as_ref().map_or_else(tokio::time::Instant::now, |h| h.1)), if held.is_some() => {
+                    let (event, _) = held.take().expect("guarded");
                     self.send(&mut socket, &listen_key, &event).await
                 }
             };
@@ -175,7 +176,7 @@ impl Connection {
         shared: &Shared,
         socket: &mut WebSocket,
         listen_key: &str,
-        held: &mut Option<Arc<str>>,
+        held: &mut Option<(Arc<str>, tokio::time::Instant)>,
         message: Result<UserMessage, RecvError>,
     ) -> Result<(), Closed> {
         match message {
@@ -186,11 +187,16 @@ impl Connection {
                     if faults.reorder_events {
                         // Send this one before the one held back, or hold it.
                         match held.take() {
-                            Some(previous) => {
+                            Some((previous, _)) => {
                                 self.send(socket, listen_key, &event).await?;
                                 self.send(socket, listen_key, &previous).await?;
                             }
-                            None => *held = Some(event.clone()),
+                            None => {
+                                *held = Some((
+                                    event.clone(),
+                                    tokio::time::Instant::now() + REORDER_FLUSH,
+                                ))
+                            }
                         }
                     } else {
                         self.send(socket, listen_key, &event).await?;

@@ -777,6 +777,15 @@ async fn user_data_stream_events_and_faults() {
     .await;
     assert_eq!(next_json(&mut ws).await["e"], "outboundAccountPosition");
     assert_eq!(next_json(&mut ws).await["c"], "swap");
+    // Three events: the first pair swapped, the last one flushed alone after a short wait.
+    v.order(
+        ALICE,
+        &[("side", "BUY"), ("type", "MARKET"), ("quantity", "1")],
+    )
+    .await;
+    assert_eq!(next_json(&mut ws).await["x"], "TRADE");
+    assert_eq!(next_json(&mut ws).await["x"], "NEW");
+    assert_eq!(next_json(&mut ws).await["e"], "outboundAccountPosition");
 
     // Closing the listen key ends the stream.
     v.faults(json!({"reorder_events": false})).await;
