@@ -103,6 +103,13 @@ fn default_orders() -> u32 {
     50
 }
 
+/// PRICE_FILTER maxPrice of every symbol.
+pub const MAX_PRICE: u64 = 1_000_000;
+/// NOTIONAL maxNotional of every symbol.
+pub const MAX_NOTIONAL: u64 = 9_000_000_000;
+/// LOT_SIZE maxQty when `max_qty` is not set.
+pub const DEFAULT_MAX_QTY: u64 = 9_000_000_000;
+
 /// One `[[symbols]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,7 +126,7 @@ pub struct SymbolConfig {
     pub step_size: Decimal,
     /// LOT_SIZE minQty. Default: the step size.
     pub min_qty: Option<Decimal>,
-    /// LOT_SIZE maxQty. Default 9000000000.
+    /// LOT_SIZE maxQty. Default [`DEFAULT_MAX_QTY`].
     pub max_qty: Option<Decimal>,
     /// NOTIONAL minNotional. Default 0.
     #[serde(default)]
@@ -156,6 +163,17 @@ pub struct Bar {
     pub close: Decimal,
     /// Volume in base units.
     pub volume: Decimal,
+}
+
+impl SymbolConfig {
+    /// LOT_SIZE minQty.
+    pub fn min_qty(&self) -> Decimal {
+        self.min_qty.unwrap_or(self.step_size)
+    }
+    /// LOT_SIZE maxQty.
+    pub fn max_qty(&self) -> Decimal {
+        self.max_qty.unwrap_or(Decimal::from(DEFAULT_MAX_QTY))
+    }
 }
 
 /// A validated configuration with its data loaded.

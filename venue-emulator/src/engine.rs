@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::config::{Bar, Loaded, SymbolConfig};
+use crate::config::{Bar, Loaded, SymbolConfig, MAX_NOTIONAL, MAX_PRICE};
 
 /// A request the exchange refuses: Binance's error code and message (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -740,12 +740,11 @@ impl Exchange {
         let c = &self.markets[s].config;
         let filter = |name: &str| Reject::new(-1013, format!("Filter failure: {name}"));
         for p in [r.price, r.stop_price].into_iter().flatten() {
-            if p < c.tick_size || !(p % c.tick_size).is_zero() {
+            if p < c.tick_size || p > Decimal::from(MAX_PRICE) || !(p % c.tick_size).is_zero() {
                 return Err(filter("PRICE_FILTER"));
             }
         }
-        let min_qty = c.min_qty.unwrap_or(c.step_size);
-        let max_qty = c.max_qty.unwrap_or(Decimal::from(9_000_000_000u64));
+        let (min_qty, max_qty) = (c.min_qty(), c.max_qty());
         if r.quantity < min_qty
             || r.quantity > max_qty
             || !((r.quantity - min_qty) % c.step_size).is_zero()
@@ -753,7 +752,8 @@ impl Exchange {
             return Err(filter("LOT_SIZE"));
         }
         let reference = r.price.or(r.stop_price).unwrap_or(self.markets[s].last);
-        if reference * r.quantity < c.min_notional {
+        let notional = reference * r.quantity;
+        if notional < c.min_notional || notional > Decimal::from(MAX_NOTIONAL) {
             return Err(filter("NOTIONAL"));
         }
         Ok(())

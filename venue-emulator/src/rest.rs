@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use crate::config::{MAX_NOTIONAL, MAX_PRICE};
 use crate::engine::{
     dec, kline_row, Exchange, NewOrder, Order, OrderType, Reject, Side, TimeInForce,
 };
@@ -730,12 +731,12 @@ fn exchange_info(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
                 "isMarginTradingAllowed": false, "cancelReplaceAllowed": false,
                 "filters": [
                     {"filterType": "PRICE_FILTER", "minPrice": dec(c.tick_size),
-                     "maxPrice": "1000000", "tickSize": dec(c.tick_size)},
-                    {"filterType": "LOT_SIZE", "minQty": dec(c.min_qty.unwrap_or(c.step_size)),
-                     "maxQty": dec(c.max_qty.unwrap_or(Decimal::from(9_000_000_000u64))),
+                     "maxPrice": MAX_PRICE.to_string(), "tickSize": dec(c.tick_size)},
+                    {"filterType": "LOT_SIZE", "minQty": dec(c.min_qty()),
+                     "maxQty": dec(c.max_qty()),
                      "stepSize": dec(c.step_size)},
                     {"filterType": "NOTIONAL", "minNotional": dec(c.min_notional),
-                     "applyMinToMarket": true, "maxNotional": "9000000000",
+                     "applyMinToMarket": true, "maxNotional": MAX_NOTIONAL.to_string(),
                      "applyMaxToMarket": false, "avgPriceMins": 0}
                 ],
                 "permissions": [], "permissionSets": [["SPOT"]],
