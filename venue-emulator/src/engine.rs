@@ -307,6 +307,16 @@ pub struct Trade {
     pub is_maker: bool,
 }
 
+/// The fill an execution report describes (`L`, `l`, `n`, `t`, `m`).
+#[derive(Debug, Clone, Copy, Default)]
+struct LastFill {
+    price: Decimal,
+    qty: Decimal,
+    commission: Decimal,
+    trade_id: u64,
+    maker: bool,
+}
+
 /// Free and locked amounts of one asset.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Balance {
@@ -763,16 +773,12 @@ impl Exchange {
     /// taker on `side` at `limit` (None: any price).
     fn crossing_quantity(&self, s: usize, side: Side, limit: Option<Decimal>) -> Decimal {
         let m = &self.markets[s];
-        let crosses = |p: Decimal| match (side, limit) {
-            (_, None) => true,
-            (Side::Buy, Some(l)) => p <= l,
-            (Side::Sell, Some(l)) => p >= l,
-        };
+        let reachable = |p: Decimal| crosses(side, limit, p);
         let users: Decimal = m
             .resting
             .iter()
             .map(|&id| &self.orders[id as usize - 1])
-            .filter(|o| o.side != side && crosses(o.price))
+            .filter(|o| o.side != side && reachable(o.price))
             .map(Order::remaining)
             .sum();
         let synthetic = match side {
@@ -780,7 +786,7 @@ impl Exchange {
             Side::Sell => m.bid,
         };
         users
-            + if crosses(synthetic) {
+            + if reachable(synthetic) {
                 self.settings.depth
             } else {
                 Decimal::ZERO
@@ -831,16 +837,12 @@ impl Exchange {
                 Side::Buy => a < b,
                 Side::Sell => a > b,
             };
-            let crosses = |p: Decimal| match (side, limit) {
-                (_, None) => true,
-                (Side::Buy, Some(l)) => p <= l,
-                (Side::Sell, Some(l)) => p >= l,
-            };
+            let reachable = |p: Decimal| crosses(side, limit, p);
             let maker = m
                 .resting
                 .iter()
                 .map(|&mid| &self.orders[mid as usize - 1])
-                .filter(|r| r.side != side && crosses(r.price))
+                .filter(|r| r.side != side && reachable(r.price))
                 .min_by(|a, b| {
                     if better(a.price, b.price) {
                         std::cmp::Ordering::Less
@@ -855,7 +857,7 @@ impl Exchange {
                 Side::Buy => m.ask,
                 Side::Sell => m.bid,
             };
-            let synthetic = (synthetic_left > Decimal::ZERO && crosses(quote)).then_some(quote);
+            let synthetic = (synthetic_left > Decimal::ZERO && reachable(quote)).then_some(quote);
             let (maker_id, price, available) = match (maker, synthetic) {
                 (Some((mid, p, q)), Some(sp)) if !better(sp, p) => (Some(mid), p, q),
                 (Some((mid, p, q)), None) => (Some(mid), p, q),
@@ -998,7 +1000,13 @@ impl Exchange {
         self.report(
             id,
             "TRADE",
-            Some((price, qty, commission, trade_id, is_maker)),
+            Some(LastFill {
+                price,
+                qty,
+                commission,
+                trade_id,
+                maker: is_maker,
+            }),
             "",
         );
         if self.orders[id as usize - 1].status == Status::Filled {
@@ -1057,17 +1065,16 @@ impl Exchange {
             .collect()
     }
 
-    fn report(
-        &mut self,
-        id: u64,
-        execution: &str,
-        fill: Option<(Decimal, Decimal, Decimal, u64, bool)>,
-        orig_client_id: &str,
-    ) {
+    fn report(&mut self, id: u64, execution: &str, fill: Option<LastFill>, orig_client_id: &str) {
         let o = &self.orders[id as usize - 1];
         let c = &self.markets[o.symbol].config;
-        let (last_price, last_qty, commission, trade_id, maker) =
-            fill.unwrap_or((Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, 0, false));
+        let LastFill {
+            price: last_price,
+            qty: last_qty,
+            commission,
+            trade_id,
+            maker,
+        } = fill.unwrap_or_default();
         let time = self.market_time;
         // On a cancel Binance reports the cancel request's id in `c` and the order's in `C`.
         let (client_id, orig) = if orig_client_id.is_empty() {
@@ -1229,6 +1236,15 @@ impl Exchange {
             self.orders[id as usize - 1].working_time = time;
             self.work(id);
         }
+    }
+}
+
+/// Whether a taker on `side` with `limit` (None: market) can trade at `price`.
+fn crosses(side: Side, limit: Option<Decimal>, price: Decimal) -> bool {
+    match (side, limit) {
+        (_, None) => true,
+        (Side::Buy, Some(l)) => price <= l,
+        (Side::Sell, Some(l)) => price >= l,
     }
 }
 

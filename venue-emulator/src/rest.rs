@@ -547,15 +547,10 @@ fn new_order(e: &mut Exchange, account: usize, params: &Params) -> Result<Value,
         "clientOrderId": o.client_id, "transactTime": e.market_time()});
     if response_type != "ACK" {
         let quote = &e.symbols().nth(o.symbol).expect("symbol").quote_asset;
-        let fields = json!({"price": dec(o.price), "origQty": dec(o.orig_qty),
-            "executedQty": dec(o.executed_qty), "origQuoteOrderQty": "0",
-            "cummulativeQuoteQty": dec(o.cum_quote), "status": o.status.as_str(),
-            "timeInForce": o.time_in_force.as_str(), "type": o.kind.as_str(),
-            "side": o.side.as_str(), "workingTime": o.working_time,
-            "selfTradePreventionMode": "NONE"});
-        merge(&mut value, fields);
-        if o.kind.has_stop() {
-            merge(&mut value, json!({"stopPrice": dec(o.stop_price)}));
+        merge(&mut value, order_fields(o));
+        merge(&mut value, json!({"workingTime": o.working_time}));
+        if !o.kind.has_stop() {
+            value.as_object_mut().expect("object").remove("stopPrice");
         }
         if response_type == "FULL" {
             let fills: Vec<Value> = e
@@ -592,28 +587,31 @@ fn cancel(e: &mut Exchange, id: u64, cancel_id: Option<String>) -> Result<Value,
     let cancel_id = cancel_id.unwrap_or_else(|| e.generate_client_id());
     e.cancel(id, &cancel_id)?;
     let o = &e.orders()[id as usize - 1];
-    Ok(
-        json!({"symbol": e.symbol_name(o.symbol), "origClientOrderId": o.client_id,
+    let mut value = json!({"symbol": e.symbol_name(o.symbol), "origClientOrderId": o.client_id,
         "orderId": o.id, "orderListId": -1, "clientOrderId": cancel_id,
-        "transactTime": e.market_time(), "price": dec(o.price), "origQty": dec(o.orig_qty),
+        "transactTime": e.market_time()});
+    merge(&mut value, order_fields(o));
+    Ok(value)
+}
+
+/// The order fields every order response shares.
+fn order_fields(o: &Order) -> Value {
+    json!({"price": dec(o.price), "origQty": dec(o.orig_qty),
         "executedQty": dec(o.executed_qty), "origQuoteOrderQty": "0",
         "cummulativeQuoteQty": dec(o.cum_quote), "status": o.status.as_str(),
         "timeInForce": o.time_in_force.as_str(), "type": o.kind.as_str(),
         "side": o.side.as_str(), "stopPrice": dec(o.stop_price),
-        "selfTradePreventionMode": "NONE"}),
-    )
+        "selfTradePreventionMode": "NONE"})
 }
 
 /// The order object of `GET /api/v3/order` and `openOrders`.
 fn order_query(e: &Exchange, o: &Order) -> Value {
-    json!({"symbol": e.symbol_name(o.symbol), "orderId": o.id, "orderListId": -1,
-        "clientOrderId": o.client_id, "price": dec(o.price), "origQty": dec(o.orig_qty),
-        "executedQty": dec(o.executed_qty), "cummulativeQuoteQty": dec(o.cum_quote),
-        "status": o.status.as_str(), "timeInForce": o.time_in_force.as_str(),
-        "type": o.kind.as_str(), "side": o.side.as_str(), "stopPrice": dec(o.stop_price),
-        "icebergQty": "0", "time": o.time, "updateTime": o.update_time,
-        "isWorking": o.status.is_open() && o.working_time >= 0, "workingTime": o.working_time,
-        "origQuoteOrderQty": "0", "selfTradePreventionMode": "NONE"})
+    let mut value = json!({"symbol": e.symbol_name(o.symbol), "orderId": o.id, "orderListId": -1,
+        "clientOrderId": o.client_id, "icebergQty": "0", "time": o.time,
+        "updateTime": o.update_time, "isWorking": o.status.is_open() && o.working_time >= 0,
+        "workingTime": o.working_time});
+    merge(&mut value, order_fields(o));
+    value
 }
 
 fn account_json(e: &Exchange, account: usize) -> Value {
