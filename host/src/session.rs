@@ -302,9 +302,6 @@ fn validate_venues(config: &SessionConfig, problems: &mut Problems) {
                 "{at}.venue: orders go to a venue only in sandbox and live modes; {} sessions use the simulator",
                 format!("{mode:?}").to_lowercase()
             )),
-            Some(_) if ex.starting_cash != Decimal::ZERO || !ex.balances.is_empty() => problems.push(format!(
-                "{at}: a venue context's balances are the venue account's; remove starting_cash and balances"
-            )),
             None if matches!(mode, Mode::Sandbox | Mode::Live) => problems.push(format!(
                 "{at}.venue: {} sessions send orders to a venue; name one",
                 format!("{mode:?}").to_lowercase()

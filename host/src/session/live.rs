@@ -65,6 +65,12 @@ impl Session {
             let Some(v) = config.venues.iter().find(|v| v.id == venue_id) else {
                 continue; // reported by validation
             };
+            if e.starting_cash != Decimal::ZERO || !e.balances.is_empty() {
+                return Err(invalid(format!(
+                    "execution context {}: a venue context's balances are the venue account's; remove starting_cash and balances",
+                    e.id
+                )));
+            }
             let venue = Binance::connect(v, Arc::clone(&runtime), true).map_err(venue_failed)?;
             // The account's balances in the currencies the session deals in.
             let wanted: BTreeSet<String> = config
