@@ -52,39 +52,41 @@ pub fn built_plugin(name: &str) -> PathBuf {
 /// If cargo cannot build it.
 pub fn cracktrader_bin() -> &'static Path {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let profile = if cfg!(debug_assertions) {
-            "dev"
-        } else {
-            "release"
-        };
-        let output = std::process::Command::new(env!("CARGO"))
-            .current_dir(workspace_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "cracktrader",
-                "--bin",
-                "cracktrader",
-            ])
-            .args(["--profile", profile, "--message-format=json"])
-            .output()
-            .expect("run cargo");
-        assert!(
-            output.status.success(),
-            "cargo build -p cracktrader failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        // The last artifact message names the binary, wherever the target
-        // directory is.
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .next_back()
-            .expect("cargo names the cracktrader executable")
-    })
+    BIN.get_or_init(|| built_bin("cracktrader", "cracktrader"))
+}
+
+/// The `cracktrader-venue-emulator` binary, built like [`cracktrader_bin`].
+pub fn emulator_bin() -> &'static Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| built_bin("cracktrader-venue-emulator", "cracktrader-venue-emulator"))
+}
+
+/// Builds binary `bin` of `package` in the tests' profile; its path.
+fn built_bin(package: &str, bin: &str) -> PathBuf {
+    let profile = if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release"
+    };
+    let output = std::process::Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .args(["--profile", profile, "--message-format=json"])
+        .output()
+        .expect("run cargo");
+    assert!(
+        output.status.success(),
+        "cargo build -p {package} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The last artifact message names the binary, wherever the target
+    // directory is.
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back()
+        .unwrap_or_else(|| panic!("cargo names the {bin} executable"))
 }
 
 /// EURUSD as the host grants it in `init`: instrument 0, prices with 5

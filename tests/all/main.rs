@@ -7,6 +7,7 @@ mod hostile;
 mod hot_reload;
 mod languages;
 mod orders;
+mod sandbox;
 mod scenario;
 mod sweep;
 mod templates;

@@ -13,6 +13,9 @@
 //!   other toolchain), `cargo build --workspace --all-targets` (the same
 //!   artifacts as `test`), then run the example backtest
 //!   (`examples/sma_eurusd.toml`).
+//! * `sandbox` — as `demo`, then start the venue emulator on 127.0.0.1:9460
+//!   and run the example sandbox session against it
+//!   (`examples/sandbox_emulator.toml`, 400 steps).
 //! * `test [ARGS...]` — `plugins`, then the `new-strategy` template of every
 //!   language generated into `target/templates/` and built into
 //!   `target/plugins/template-<lang>.wasm` (the integration tests backtest
@@ -37,6 +40,7 @@ commands:
   plugins         build the WASM plugin components into target/plugins/
   plugin DIR      build the plugin in DIR (any language) into target/plugins/
   demo            build the plugins, then run the example backtest
+  sandbox         build, start the venue emulator, run the example sandbox session
   test [ARGS...]  build the plugins, then `cargo test --workspace ARGS...`
 
 examples:
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Some("plugins") if rest.is_empty() => plugins(&root).map(|()| ExitCode::SUCCESS),
         Some("plugin") if rest.len() == 1 => plugin(&root, Path::new(&rest[0])),
         Some("demo") if rest.is_empty() => rust_plugins(&root).and_then(|()| demo(&root)),
+        Some("sandbox") if rest.is_empty() => rust_plugins(&root).and_then(|()| sandbox(&root)),
         Some("test") => plugins(&root)
             .and_then(|()| templates(&root))
             .and_then(|()| {
@@ -172,19 +177,81 @@ fn add_wasm_targets() {
 /// second time; building every target of the workspace shares the tests'
 /// artifacts instead.
 fn demo(root: &Path) -> Result<ExitCode, TaskError> {
+    let Some(bin) = build_workspace(root)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    run(Command::new(bin.join("cracktrader"))
+        .current_dir(root)
+        .args(["backtest", "examples/sma_eurusd.toml"]))
+}
+
+/// Builds the workspace as `demo` does, starts the venue emulator and runs
+/// the example sandbox session against it.
+fn sandbox(root: &Path) -> Result<ExitCode, TaskError> {
+    let Some(bin) = build_workspace(root)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let emulator_bin = bin.join("cracktrader-venue-emulator");
+    let mut emulator = Command::new(&emulator_bin)
+        .current_dir(root)
+        .args([
+            "--config",
+            "examples/venue/emulator.toml",
+            "--bind",
+            "127.0.0.1:9460",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|source| TaskError::Spawn {
+            program: emulator_bin.display().to_string(),
+            source,
+        })?;
+    // The emulator says where it listens once it does (or exits).
+    let mut line = String::new();
+    if let Some(out) = emulator.stdout.take() {
+        io::BufRead::read_line(&mut io::BufReader::new(out), &mut line).ok();
+    }
+    if !line.starts_with("listening on") {
+        let _ = emulator.kill();
+        eprintln!("xtask: the venue emulator did not start (is 127.0.0.1:9460 in use?)");
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!("venue emulator {}", line.trim());
+    let mut session = Command::new(bin.join("cracktrader"));
+    session.current_dir(root).args([
+        "sandbox",
+        "examples/sandbox_emulator.toml",
+        "--max-steps",
+        "400",
+    ]);
+    // The emulator's example account, unless the caller set keys.
+    for (var, value) in [
+        ("CRACKTRADER_SANDBOX_KEY", "sandbox-key"),
+        ("CRACKTRADER_SANDBOX_SECRET", "sandbox-secret"),
+    ] {
+        if env::var_os(var).is_none() {
+            session.env(var, value);
+        }
+    }
+    let code = run(&mut session);
+    let _ = emulator.kill();
+    let _ = emulator.wait();
+    code
+}
+
+/// `cargo build --workspace --all-targets`; the directory of the built
+/// binaries, or `None` if the build failed.
+fn build_workspace(root: &Path) -> Result<Option<PathBuf>, TaskError> {
     let build = cargo(
         root,
         ["build", "--workspace", "--all-targets"].map(OsString::from),
     )?;
     if build != ExitCode::SUCCESS {
-        return Ok(build);
+        return Ok(None);
     }
     let target_dir =
         env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let binary = target_dir.join("debug").join("cracktrader");
-    run(Command::new(&binary)
-        .current_dir(root)
-        .args(["backtest", "examples/sma_eurusd.toml"]))
+    Ok(Some(target_dir.join("debug")))
 }
 
 /// Runs cargo with `args` in `root`, inheriting stdio, and passes its exit

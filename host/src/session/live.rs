@@ -175,9 +175,26 @@ impl Session {
                 continue;
             };
             let account = services.inventory.account(index);
+            // The venue holds bought assets as balances; the books hold them
+            // as the strategies' positions.
+            let mut holdings = account.balances.clone();
+            for (strategy, _) in services
+                .strategy_account
+                .iter()
+                .enumerate()
+                .filter(|(_, &a)| a == index)
+            {
+                for (i, position) in services.inventory.positions(strategy).iter().enumerate() {
+                    let base = &services
+                        .reference
+                        .get(crate::model::InstrumentId(i as u32))
+                        .base_currency;
+                    *holdings.entry(base.clone()).or_default() += position.qty;
+                }
+            }
             match venue.balances() {
                 Ok(at_venue) => {
-                    for (currency, ours) in &account.balances {
+                    for (currency, ours) in &holdings {
                         let theirs = at_venue
                             .get(currency.as_str())
                             .copied()

@@ -847,10 +847,12 @@ impl Binance {
             TimeInForce::Gtc => "GTC",
             TimeInForce::Ioc => "IOC",
             TimeInForce::Fok => "FOK",
-            TimeInForce::Gtd(_) | TimeInForce::Day => return Err(format!(
+            TimeInForce::Gtd(_) | TimeInForce::Day => {
+                return Err(format!(
                 "time in force {:?} is not supported by binance-spot venues (use gtc, ioc or fok)",
                 request.tif
-            )),
+            ))
+            }
         };
         let mut params = vec![
             ("symbol", symbol.symbol.clone()),
