@@ -36,6 +36,8 @@ pub struct SessionConfig {
     /// `[[fx]]`: conversion rates for currencies no pair instrument prices.
     #[serde(default)]
     pub fx: Vec<FxConfig>,
+    /// `[control]`: the HTTP control plane of a paper session, if any.
+    pub control: Option<crate::control_plane::ControlConfig>,
     /// Directory that relative paths in the file are resolved against: the
     /// directory of the file itself.
     #[serde(skip)]

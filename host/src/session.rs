@@ -44,6 +44,9 @@ use crate::risk::{self, RiskContext, RiskLimits};
 use crate::state::{empty_view, fill_market_view, Snapshot, StateCoordinator};
 use crate::strategy_host::{CpuMeter, Plugin, PluginError, Strategy, StrategyError, StrategyHost};
 
+mod control;
+pub use control::{ActionError, OperatorAction, Overview, RunState, FLATTEN_TAG, OPERATOR};
+
 /// Why a session could not be built or stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -154,6 +157,8 @@ pub struct Session {
     /// Each account's equity at the first step, in the session currency:
     /// the capital its strategies' returns are measured against.
     starting_capital: Vec<Decimal>,
+    /// The kill switch and strategy pauses (`control`).
+    operator: control::Operator,
 }
 
 /// Loads every `[[data]]` file of a session.
@@ -602,6 +607,7 @@ impl Session {
             registrations,
             starting_equity: None,
             starting_capital: Vec::new(),
+            operator: control::Operator::default(),
         })
     }
 
@@ -723,6 +729,7 @@ impl Session {
 
         for reg in &mut self.registrations {
             if reg.quarantined.is_some()
+                || self.operator.holds(reg.attribution.strategy_index)
                 || !fill_market_view(&mut reg.view, snapshot, &reg.subscribed)
             {
                 continue;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use cracktrader::config::{Mode, SessionConfig};
+use cracktrader::control_plane::{token_from_env, ControlConfig, ControlPlane};
 use cracktrader::hot_reload::{ReloadTarget, Reloader};
 use cracktrader::model::StrategyId;
 use cracktrader::paper::{self, PaperOptions, Steering};
@@ -24,6 +25,10 @@ pub struct PaperArgs {
     /// fast as possible.
     #[arg(long, default_value_t = 100)]
     bar_interval_ms: u64,
+    /// Start the HTTP control plane on this address (overrides `bind` of
+    /// the session file's [control] section, or starts it with the defaults).
+    #[arg(long, value_name = "ADDR")]
+    control_bind: Option<std::net::SocketAddr>,
 }
 
 pub fn run(args: PaperArgs) -> anyhow::Result<ExitCode> {
@@ -44,7 +49,27 @@ pub fn run(args: PaperArgs) -> anyhow::Result<ExitCode> {
     )?;
     let load_time = loading.elapsed();
 
-    let steering = Arc::new(Steering::default());
+    let control_config = match (&config.control, args.control_bind) {
+        (None, None) => None,
+        (section, bind) => {
+            let mut c = section.clone().unwrap_or_default();
+            c.bind = bind.unwrap_or(c.bind);
+            Some(c)
+        }
+    };
+    let mut steering = Steering::default();
+    let control = match control_config {
+        Some(c) => {
+            let token = token_from_env(&c)?;
+            let limits = config.strategies.iter().map(|s| s.limits);
+            let (control, link) = ControlPlane::start(&c, token, &mut session, limits)?;
+            eprintln!("control plane listening on {}", control.url());
+            steering.control = Some(link);
+            Some(control)
+        }
+        None => None,
+    };
+    let steering = Arc::new(steering);
     // Ctrl-C or SIGTERM: stop after the current step with the report so
     // far; SIGHUP: reload every plugin.
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -85,6 +110,8 @@ pub fn run(args: PaperArgs) -> anyhow::Result<ExitCode> {
         },
         &steering,
     );
+    // Stops the server: nothing can act on the session any more.
+    drop(control);
     super::backtest::finish(
         &args.common,
         session,
