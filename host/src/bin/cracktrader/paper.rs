@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use cracktrader::config::{Mode, SessionConfig};
-use cracktrader::control_plane::{token_from_env, ControlConfig, ControlPlane};
+use cracktrader::control_plane::{token_from_env, ControlPlane};
 use cracktrader::hot_reload::{ReloadTarget, Reloader};
 use cracktrader::model::StrategyId;
 use cracktrader::paper::{self, PaperOptions, Steering};
