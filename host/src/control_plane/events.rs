@@ -33,7 +33,10 @@ pub struct Record {
 impl Record {
     fn new(envelope: &Envelope) -> Self {
         let value = serde_json::to_value(envelope).expect("journal records serialise");
-        let kind = value["event"]["kind"].as_str().unwrap_or_default().to_owned();
+        let kind = value["event"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         Self {
             sequence: envelope.sequence,
             kind,
@@ -152,7 +155,10 @@ mod tests {
     fn filters_select_by_strategy_kind_and_sequence() {
         let log = EventLog::new(3);
         let mut feed = Feed(Arc::new(log));
-        for (i, s) in [None, Some("a"), Some("b"), Some("a")].into_iter().enumerate() {
+        for (i, s) in [None, Some("a"), Some("b"), Some("a")]
+            .into_iter()
+            .enumerate()
+        {
             feed.record(&envelope(i as u64 + 1, s));
         }
         let log = &feed.0;

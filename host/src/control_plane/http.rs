@@ -50,7 +50,10 @@ pub(super) fn router(shared: Arc<Shared>, stop: watch::Receiver<bool>) -> Router
         .route("/runtimes/{id}/kill", post(kill))
         .route("/runtimes/{id}/resume", post(resume))
         .route("/runtimes/{id}/flatten", post(flatten_all))
-        .route("/runtimes/{id}/strategies/{sid}/{action}", post(strategy_action))
+        .route(
+            "/runtimes/{id}/strategies/{sid}/{action}",
+            post(strategy_action),
+        )
         .layer(middleware::from_fn_with_state(app.clone(), authorize))
         .with_state(app)
 }

@@ -248,7 +248,6 @@ impl Link {
     /// slice), then publishes the overview if anything changed. Called at
     /// step boundaries only. A reload goes to `reloader`.
     pub fn serve(&self, session: &mut Session, reloader: Option<&Reloader>, until: Instant) {
-        let mut acted = false;
         let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(requests) = requests.as_ref() {
             let deadline = until.min(Instant::now() + SLICE);
@@ -258,31 +257,31 @@ impl Link {
                     break;
                 };
                 let outcome = session.operate(OPERATOR, &request.action, |id| reload(reloader, id));
+                // Before the answer, so that the client's next read sees the action.
+                self.publish(session);
                 // The client may have gone; the action stands.
                 let _ = request.reply.send(outcome);
-                acted = true;
             }
         }
-        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
         let step = session.snapshot_id();
-        if acted || *published != Some(step) {
-            *self
-                .shared
-                .overview
-                .write()
-                .unwrap_or_else(|e| e.into_inner()) = Arc::new(session.overview());
-            *published = Some(step);
+        if *self.published.lock().unwrap_or_else(|e| e.into_inner()) != Some(step) {
+            self.publish(session);
         }
     }
 
-    /// Publishes the final overview and refuses actions from now on: the
-    /// session has stopped stepping.
-    pub fn close(&self, session: &Session) {
+    fn publish(&self, session: &Session) {
         *self
             .shared
             .overview
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(session.overview());
+        *self.published.lock().unwrap_or_else(|e| e.into_inner()) = Some(session.snapshot_id());
+    }
+
+    /// Publishes the final overview and refuses actions from now on: the
+    /// session has stopped stepping.
+    pub fn close(&self, session: &Session) {
+        self.publish(session);
         self.shared.ended.store(true, Ordering::Relaxed);
         // Dropping the receiver answers every waiting request.
         self.requests

@@ -165,7 +165,10 @@ impl Session {
         action: &OperatorAction,
         reload: impl FnOnce(&StrategyId) -> Result<(), String>,
     ) -> Result<(), ActionError> {
-        let index = action.strategy_id().map(|id| self.index_of(id)).transpose()?;
+        let index = action
+            .strategy_id()
+            .map(|id| self.index_of(id))
+            .transpose()?;
         let time = self.coordinator.snapshot().time();
         match action {
             OperatorAction::Kill { cancel_orders } => {

@@ -89,7 +89,9 @@ impl Paper {
     }
 
     fn get(&self, path: &str) -> RequestBuilder {
-        self.http.get(format!("{}{path}", self.url)).bearer_auth(TOKEN)
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(TOKEN)
     }
 
     fn json(&self, path: &str) -> Value {
@@ -126,14 +128,19 @@ impl Paper {
             if done(&value) {
                 return value;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}: {value}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {value}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Waits until the session has run `steps` more steps than `after`.
     fn wait_steps(&self, after: u64, steps: u64) -> u64 {
-        let status = self.wait_for("", "steps", |s| s["step"].as_u64().unwrap() >= after + steps);
+        let status = self.wait_for("", "steps", |s| {
+            s["step"].as_u64().unwrap() >= after + steps
+        });
         status["step"].as_u64().unwrap()
     }
 
@@ -231,7 +238,11 @@ fn the_control_plane_refuses_to_start_without_a_token_or_on_a_remote_address() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains(TOKEN_ENV), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(TOKEN_ENV),
+        "{}",
+        text(&out.stderr)
+    );
     let remote = |extra: &[&str]| {
         let out = command()
             .env(TOKEN_ENV, TOKEN)
@@ -243,7 +254,10 @@ fn the_control_plane_refuses_to_start_without_a_token_or_on_a_remote_address() {
     };
     let (code, err) = remote(&["--control-bind", "0.0.0.0:0"]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("not a loopback address") && err.contains("allow_remote"), "{err}");
+    assert!(
+        err.contains("not a loopback address") && err.contains("allow_remote"),
+        "{err}"
+    );
     let (code, err) = remote(&["--no-journal"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("without --no-journal"), "{err}");
@@ -296,7 +310,9 @@ fn kill_switch_and_flatten_stop_trading_and_replay() {
 
     let records = paper.stop();
     assert_eq!(decisions_after(&records, killed), Vec::<u64>::new());
-    assert!(records.iter().any(|r| r.snapshot_id().is_some_and(|s| s > after)));
+    assert!(records
+        .iter()
+        .any(|r| r.snapshot_id().is_some_and(|s| s > after)));
     let acted = actions(&records);
     assert_eq!(acted.len(), 3, "{acted:?}");
     assert_eq!((acted[0].0, acted[0].2.as_deref()), (killed, None));
@@ -367,14 +383,15 @@ fn strategy_actions_change_its_state() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let reloaded = paper.act("/strategies/sma-cross/reload", None);
-    paper.wait_for("/events?kind=lifecycle", "the reload", |events| {
-        events
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["event"]["what"] == "reload_swapped")
+    paper.wait_for("/strategies", "the reload", |s| {
+        s[0]["plugin_versions"] == 2
     });
-    assert_eq!(paper.json("/strategies")[0]["plugin_versions"], 2);
+    let lifecycle = paper.json("/events?kind=lifecycle&strategy=sma-cross");
+    assert!(lifecycle
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["event"]["what"] == "reload_swapped"));
 
     let records = paper.stop();
     let decided: Vec<u64> = decisions_after(&records, disabled);
