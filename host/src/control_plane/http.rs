@@ -89,7 +89,16 @@ pub(super) async fn serve(
 
 /// A JSON error body `{"error": …}` with `status`.
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, Json(json!({ "error": message.to_string() }))).into_response()
+    ApiError(status, message.to_string()).into_response()
+}
+
+/// An answer other than 2xx, before it is a response.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
 }
 
 async fn authorize(State(app): State<App>, request: HttpRequest, next: Next) -> Response {
@@ -115,9 +124,9 @@ async fn authorize(State(app): State<App>, request: HttpRequest, next: Next) -> 
 }
 
 /// The session, if `id` names it.
-fn session(app: &App, id: &str) -> Result<Arc<crate::session::Overview>, Response> {
+fn session(app: &App, id: &str) -> Result<Arc<crate::session::Overview>, ApiError> {
     if id != app.shared.runtime_id {
-        return Err(error(
+        return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no runtime '{id}' here"),
         ));
@@ -151,14 +160,14 @@ async fn runtimes(State(app): State<App>) -> Response {
     let id = app.shared.runtime_id.clone();
     match session(&app, &id) {
         Ok(o) => Json(json!([summary(&app, &o)])).into_response(),
-        Err(response) => response,
+        Err(e) => e.into_response(),
     }
 }
 
 async fn status(State(app): State<App>, Path(id): Path<String>) -> Response {
     match session(&app, &id) {
         Ok(o) => Json(summary(&app, &o)).into_response(),
-        Err(response) => response,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -176,21 +185,21 @@ async fn strategies(State(app): State<App>, Path(id): Path<String>) -> Response 
                 .collect();
             Json(list).into_response()
         }
-        Err(response) => response,
+        Err(e) => e.into_response(),
     }
 }
 
 async fn positions(State(app): State<App>, Path(id): Path<String>) -> Response {
     match session(&app, &id) {
         Ok(o) => Json(&o.positions).into_response(),
-        Err(response) => response,
+        Err(e) => e.into_response(),
     }
 }
 
 async fn orders(State(app): State<App>, Path(id): Path<String>) -> Response {
     match session(&app, &id) {
         Ok(o) => Json(&o.orders).into_response(),
-        Err(response) => response,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -212,7 +221,7 @@ async fn events(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = session(&app, &id) {
-        return response;
+        return response.into_response();
     }
     let mut filter = Filter {
         strategy: query.strategy,
@@ -292,7 +301,7 @@ fn follow(
 /// Sends `action` to the session thread and answers with its outcome.
 async fn act(app: &App, id: &str, action: OperatorAction) -> Response {
     if let Err(response) = session(app, id) {
-        return response;
+        return response.into_response();
     }
     let ended = || error(StatusCode::CONFLICT, "the session has ended");
     if app.shared.ended.load(Ordering::Relaxed) {
@@ -326,12 +335,12 @@ async fn act(app: &App, id: &str, action: OperatorAction) -> Response {
 }
 
 /// An optional JSON body; empty means all defaults.
-fn body<T: Default + serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
+fn body<T: Default + serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
     serde_json::from_slice(bytes)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("request body: {e}")))
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("request body: {e}")))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -355,7 +364,7 @@ async fn kill(State(app): State<App>, Path(id): Path<String>, bytes: Bytes) -> R
             };
             act(&app, &id, action).await
         }
-        Err(response) => response,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -385,7 +394,7 @@ async fn strategy_action(
                 strategy_id,
                 reason: b.reason.unwrap_or_else(|| "requested".to_owned()),
             },
-            Err(response) => return response,
+            Err(e) => return e.into_response(),
         },
         other => {
             return error(
