@@ -40,6 +40,8 @@ pub struct SessionConfig {
     /// `[[venues]]`: venue APIs and accounts (sandbox and live modes, live data).
     #[serde(default)]
     pub venues: Vec<VenueConfig>,
+    /// `[control]`: the HTTP control plane of a paper session, if any.
+    pub control: Option<crate::control_plane::ControlConfig>,
     /// Directory that relative paths in the file are resolved against: the
     /// directory of the file itself.
     #[serde(skip)]

@@ -9,7 +9,8 @@
 //! market data → state → strategy host → intents → risk → execution →
 //! inventory → post-trade. The [`session`] owns them all and drives the steps;
 //! [`paper`] paces a session on the wall clock and swaps in new plugin
-//! versions prepared by [`hot_reload`]; [`sweep`] backtests a session over a
+//! versions prepared by [`hot_reload`]; [`control_plane`] lets an operator see and
+//! steer a running session over HTTP; [`sweep`] backtests a session over a
 //! grid of strategy parameters.
 #![deny(missing_docs)]
 
@@ -44,5 +45,7 @@ pub mod session;
 pub mod hot_reload;
 
 pub mod paper;
+
+pub mod control_plane;
 
 pub mod sweep;

@@ -34,6 +34,8 @@ pub struct Steering {
     pub stop: Arc<AtomicBool>,
     /// Reload every reloadable plugin, changed or not.
     pub reload: AtomicBool,
+    /// The control plane's actions and overview, if it runs.
+    pub control: Option<crate::control_plane::Link>,
 }
 
 /// Runs `session` to the end of its data or until `steering.stop`, applying
@@ -66,19 +68,29 @@ pub fn drive(
                 apply(session, event);
             }
         }
+        if let Some(control) = &steering.control {
+            control.serve(session, reloader, Instant::now());
+        }
         if !session.step() {
             break;
         }
         steps += 1;
         next += options.bar_interval;
-        // Sleep in slices, so that a stop request is honoured promptly.
+        // Sleep in slices, so that a stop request is honoured promptly;
+        // operator actions are applied as they arrive (between two steps).
         while !steering.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             if now >= next {
                 break;
             }
-            std::thread::sleep((next - now).min(Duration::from_millis(50)));
+            match &steering.control {
+                Some(control) => control.serve(session, reloader, next),
+                None => std::thread::sleep((next - now).min(Duration::from_millis(50))),
+            }
         }
+    }
+    if let Some(control) = &steering.control {
+        control.close(session);
     }
 }
 

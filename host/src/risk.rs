@@ -5,7 +5,7 @@
 //! Only an [`Approved`] intent can reach execution.
 
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::decimal;
 use crate::execution::FeeSchedule;
@@ -15,7 +15,7 @@ use crate::reference_data::Instrument;
 
 /// Per-strategy risk limits (`[strategies.risk]`). Every limit is optional;
 /// cash and position sufficiency are always checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RiskLimits {
     /// Largest quantity of one order.

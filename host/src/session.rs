@@ -47,6 +47,8 @@ use crate::state::{empty_view, fill_market_view, Feed, Snapshot, StateCoordinato
 use crate::strategy_host::{CpuMeter, Plugin, PluginError, Strategy, StrategyError, StrategyHost};
 
 mod live;
+mod control;
+pub use control::{ActionError, OperatorAction, Overview, RunState, FLATTEN_TAG, OPERATOR};
 
 /// Why a session could not be built or stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +161,8 @@ pub struct Session {
     /// Each account's equity at the first step, in the session currency:
     /// the capital its strategies' returns are measured against.
     starting_capital: Vec<Decimal>,
+    /// The kill switch and strategy pauses (`control`).
+    operator: control::Operator,
 }
 
 /// Loads every `[[data]]` file of a session.
@@ -694,6 +698,7 @@ impl Session {
             registrations,
             starting_equity: None,
             starting_capital: Vec::new(),
+            operator: control::Operator::default(),
         })
     }
 
@@ -816,6 +821,7 @@ impl Session {
 
         for reg in &mut self.registrations {
             if reg.quarantined.is_some()
+                || self.operator.holds(reg.attribution.strategy_index)
                 || !fill_market_view(&mut reg.view, snapshot, &reg.subscribed)
             {
                 continue;

@@ -223,6 +223,7 @@ impl Envelope {
             | Event::Intents { snapshot_id, .. }
             | Event::StrategyFailed { snapshot_id, .. }
             | Event::SessionEnd { snapshot_id, .. } => Some(*snapshot_id),
+            Event::OperatorAction { step, .. } => Some(*step),
             Event::Checkpoint(c) => Some(c.snapshot_id),
             _ => None,
         }
@@ -335,6 +336,17 @@ pub enum Event {
         what: serde_json::Value,
         /// Why.
         cause: String,
+    },
+    /// An operator's action (control plane), applied between two steps.
+    OperatorAction {
+        /// Who asked for it (`operator` for the control plane).
+        who: String,
+        /// The last step run before it took effect.
+        step: u64,
+        /// The action and its target.
+        action: crate::session::OperatorAction,
+        /// `None` if applied; why it was not otherwise.
+        refusal: Option<String>,
     },
     /// Session state at the end of a step.
     Checkpoint(Box<Checkpoint>),
@@ -462,9 +474,17 @@ pub struct JournalSummary {
     pub verified: u64,
 }
 
+/// Sees every record a journal accepts, in sequence (the control plane's
+/// event stream), on the session's thread: it must not block.
+pub trait Tap: Send + std::fmt::Debug {
+    /// One record, as appended or verified.
+    fn record(&mut self, envelope: &Envelope);
+}
+
 /// The session's event sink: appends, verifies, or both.
 #[derive(Debug)]
 pub struct Journal {
+    tap: Option<Box<dyn Tap>>,
     appender: Option<store::Appender>,
     /// Recorded events still to be matched, in sequence; nothing is appended
     /// while any are left.
@@ -521,6 +541,7 @@ impl Journal {
         checkpoint_every: u64,
     ) -> Self {
         Self {
+            tap: None,
             appender,
             expected,
             sequence: 0,
@@ -532,6 +553,11 @@ impl Journal {
             verified: 0,
             failure: None,
         }
+    }
+
+    /// Shows every record from here on to `tap`.
+    pub fn set_tap(&mut self, tap: Box<dyn Tap>) {
+        self.tap = Some(tap);
     }
 
     /// The first write error or divergence; the journal stops at it.
@@ -561,13 +587,14 @@ impl Journal {
                 });
             }
             self.verified += 1;
-            return;
-        }
-        if let Some(appender) = &mut self.appender {
+        } else if let Some(appender) = &mut self.appender {
             envelope.ingest_time = wall_clock();
             if let Err(e) = appender.append(&envelope) {
                 self.failure = Some(e);
             }
+        }
+        if let (None, Some(tap)) = (&self.failure, &mut self.tap) {
+            tap.record(&envelope);
         }
     }
 
@@ -679,6 +706,27 @@ impl Journal {
             Event::Lifecycle {
                 what: serde_json::to_value(kind).expect("event kinds serialise"),
                 cause: cause.to_owned(),
+            },
+        );
+    }
+
+    /// An operator's action, after the events it caused.
+    pub fn operator(
+        &mut self,
+        who: &str,
+        step: u64,
+        action: &crate::session::OperatorAction,
+        refusal: Option<String>,
+    ) {
+        let ids = action.strategy_id().map(Ids::strategy).unwrap_or_default();
+        self.emit(
+            Source::Control,
+            ids,
+            Event::OperatorAction {
+                who: who.to_owned(),
+                step,
+                action: action.clone(),
+                refusal,
             },
         );
     }

@@ -21,7 +21,7 @@ use crate::market_data::{MarketData, Series};
 use crate::model::InstrumentId;
 use crate::plugin_api::wit;
 use crate::post_trade::EventKind;
-use crate::session::{self, Session, SessionError};
+use crate::session::{self, OperatorAction, Session, SessionError};
 use crate::strategy_host::{Strategy, StrategyError, StrategyHost};
 
 use super::{Checkpoint, Envelope, Event, Journal, JournalError, Scan, SessionStart};
@@ -189,6 +189,20 @@ pub fn resume(
         Event::Checkpoint(c) => (**c).clone(),
         _ => unreachable!("found by rposition"),
     });
+    if let Some(record) = scan
+        .records
+        .iter()
+        .find(|r| matches!(r.event, Event::OperatorAction { .. }))
+    {
+        return Err(JournalError::Unusable {
+            path: path.to_owned(),
+            problem: format!(
+                "record {} is an operator action; resuming a session with operator actions is not supported (`cracktrader replay` re-runs it)",
+                record.sequence
+            ),
+        }
+        .into());
+    }
     let head = &scan.records[..checkpoint_at.map_or(0, |i| i + 1)];
     if let Some(record) = head.iter().find(|r| is_restart(r)) {
         return Err(JournalError::Unusable {
@@ -239,6 +253,47 @@ pub fn resume(
         checkpoint: target,
         tail,
     })
+}
+
+/// The operator actions a journal recorded, to be applied again at the
+/// same step boundaries by a replay.
+#[derive(Debug, Default)]
+pub struct JournalledActions {
+    /// `(last step before it, who, action, refusal)`, in journal order.
+    actions: VecDeque<(u64, String, OperatorAction, Option<String>)>,
+}
+
+impl JournalledActions {
+    /// The `operator_action` records of `records`.
+    pub fn new(records: &[Envelope]) -> Self {
+        let actions = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::OperatorAction {
+                    who,
+                    step,
+                    action,
+                    refusal,
+                } => Some((*step, who.clone(), action.clone(), refusal.clone())),
+                _ => None,
+            })
+            .collect();
+        Self { actions }
+    }
+
+    /// Applies the actions recorded between the last step `session` ran
+    /// and the next. A reload request's outcome came from outside the
+    /// session (the file watcher): the recorded one is used.
+    pub fn apply_due(&mut self, session: &mut Session) {
+        while let Some((step, ..)) = self.actions.front() {
+            if *step != session.snapshot_id() {
+                return;
+            }
+            let (_, who, action, refusal) = self.actions.pop_front().expect("front exists");
+            // The outcome goes to the journal, which verifies it.
+            let _ = session.operate(&who, &action, |_| refusal.map_or(Ok(()), Err));
+        }
+    }
 }
 
 /// Whether a record swaps or restarts a strategy, which a rebuild from

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use cracktrader::config::SessionConfig;
-use cracktrader::journal::replay::{replay_session, resume, session_start};
+use cracktrader::journal::replay::{replay_session, resume, session_start, JournalledActions};
 use cracktrader::journal::{
     self, Event, Journal, JournalError, JournalSummary, PluginRecord, SessionStart, SCHEMA_VERSION,
 };
@@ -170,8 +170,12 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         args.cache_dir.or_else(super::default_cache_dir),
         config.session.cpu_meter(),
     )?;
+    let mut actions = JournalledActions::new(&scan.records);
     let mut session = replay_session(scan, path, &host)?;
-    while session.step() {}
+    actions.apply_due(&mut session);
+    while session.step() {
+        actions.apply_due(&mut session);
+    }
     let steps = session.snapshot_id();
     match session
         .close_journal()

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use cracktrader::config::{Mode, SessionConfig};
+use cracktrader::control_plane::{token_from_env, ControlPlane};
 use cracktrader::hot_reload::{ReloadTarget, Reloader};
 use cracktrader::model::StrategyId;
 use cracktrader::paper::{self, PaperOptions, Steering};
@@ -31,6 +32,10 @@ pub struct PaperArgs {
     /// `live` only: confirms that orders go to a real venue with real money.
     #[arg(long)]
     confirm_live: bool,
+    /// Start the HTTP control plane on this address (overrides `bind` of
+    /// the session file's [control] section, or starts it with the defaults).
+    #[arg(long, value_name = "ADDR")]
+    control_bind: Option<std::net::SocketAddr>,
 }
 
 /// Runs `cracktrader paper`, `sandbox` or `live` (the session file's mode
@@ -50,7 +55,7 @@ pub fn run(args: PaperArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     );
     let host = Arc::new(host);
     let loading = Instant::now();
-    let steering = Arc::new(Steering::default());
+    let mut steering = Steering::default();
     let live = !config.venues.is_empty();
     let mut session = if live {
         Session::connect(&args.common.session, &host, Arc::clone(&steering.stop))?
@@ -65,6 +70,26 @@ pub fn run(args: PaperArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     )?;
     let load_time = loading.elapsed();
 
+    let control_config = match (&config.control, args.control_bind) {
+        (None, None) => None,
+        (section, bind) => {
+            let mut c = section.clone().unwrap_or_default();
+            c.bind = bind.unwrap_or(c.bind);
+            Some(c)
+        }
+    };
+    let control = match control_config {
+        Some(c) => {
+            let token = token_from_env(&c)?;
+            let limits = config.strategies.iter().map(|s| s.limits);
+            let (control, link) = ControlPlane::start(&c, token, &mut session, limits)?;
+            eprintln!("control plane listening on {}", control.url());
+            steering.control = Some(link);
+            Some(control)
+        }
+        None => None,
+    };
+    let steering = Arc::new(steering);
     // Ctrl-C or SIGTERM: stop after the current step with the report so
     // far; SIGHUP: reload every plugin.
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -106,6 +131,8 @@ pub fn run(args: PaperArgs, mode: Mode) -> anyhow::Result<ExitCode> {
         },
         &steering,
     );
+    // Stops the server: nothing can act on the session any more.
+    drop(control);
     if live {
         let differences = session.reconcile_venues();
         if differences.is_empty() {
