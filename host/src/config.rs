@@ -362,9 +362,9 @@ mod tests {
         )
         .unwrap();
         let inst = &cfg.instruments[0];
-        assert_eq!(inst.tick_size.to_string(), "0.001");
-        assert_eq!(inst.lot_size.to_string(), "0.01");
-        assert_eq!(inst.min_notional.to_string(), "5");
+        assert_eq!(inst.tick_size.unwrap().to_string(), "0.001");
+        assert_eq!(inst.lot_size.unwrap().to_string(), "0.01");
+        assert_eq!(inst.min_notional.unwrap().to_string(), "5");
     }
 
     #[test]

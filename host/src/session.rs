@@ -46,8 +46,8 @@ use crate::risk::{self, RiskContext, RiskLimits};
 use crate::state::{empty_view, fill_market_view, Feed, Snapshot, StateCoordinator};
 use crate::strategy_host::{CpuMeter, Plugin, PluginError, Strategy, StrategyError, StrategyHost};
 
-mod live;
 mod control;
+mod live;
 pub use control::{ActionError, OperatorAction, Overview, RunState, FLATTEN_TAG, OPERATOR};
 
 /// Why a session could not be built or stopped early.

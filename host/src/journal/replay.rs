@@ -49,6 +49,10 @@ pub enum ReplayError {
         /// sha256 of the file now.
         found: String,
     },
+    /// The session traded at or took data from a venue: what the venue did
+    /// cannot be re-run.
+    #[error("{0}: the session is connected to venues ([[venues]]); its fills and reference data came from them, so it cannot be replayed")]
+    Venue(String),
     /// The session file given to resume is not the journalled one.
     #[error("{0}: the session file has changed since the journal was written; resume needs the same file")]
     ConfigChanged(String),
@@ -85,6 +89,9 @@ pub fn replay_session(
     let start = session_start(&scan, path)?.clone();
     let config = SessionConfig::parse(&start.config, &start.session_file, start.base_dir.clone())
         .map_err(SessionError::from)?;
+    if !config.venues.is_empty() {
+        return Err(ReplayError::Venue(start.session_file.display().to_string()));
+    }
     let reference = session::validate(&config, &start.session_file).map_err(SessionError::from)?;
     // Per instrument: its bars, quotes and trades, in the order
     // `session::load_market_data` gives them.

@@ -112,13 +112,18 @@ pub fn run(args: PaperArgs, mode: Mode) -> anyhow::Result<ExitCode> {
         })
     }
     .context("cannot install the reload signal handler")?;
+    let pace = if live {
+        "live data".to_owned()
+    } else if args.bar_interval_ms == 0 {
+        "max step(s) per second".to_owned()
+    } else {
+        format!(
+            "{:.1} step(s) per second",
+            1000.0 / args.bar_interval_ms as f64
+        )
+    };
     eprintln!(
-        "paper: {} step(s) per second; edit and rebuild a plugin to reload it, `kill -HUP {}` to reload all, Ctrl-C to stop",
-        if args.bar_interval_ms == 0 {
-            "max".to_owned()
-        } else {
-            format!("{:.1}", 1000.0 / args.bar_interval_ms as f64)
-        },
+        "{name}: {pace}; edit and rebuild a plugin to reload it, `kill -HUP {}` to reload all, Ctrl-C to stop",
         std::process::id()
     );
     let running = Instant::now();

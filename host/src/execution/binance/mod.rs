@@ -601,7 +601,7 @@ impl Binance {
         if let Some(inbound) = &self.inbound {
             while let Ok(message) = inbound.try_recv() {
                 match message {
-                    Inbound::Execution(report) => reports.push(report),
+                    Inbound::Execution(report) => reports.push(*report),
                     Inbound::Dropped(why) => {
                         self.notices.push(format!("venue {}: user-data stream dropped ({why}); orders will be reconciled by query", self.id));
                         self.stale = true;

@@ -32,7 +32,7 @@ const KEEPALIVE: Duration = Duration::from_secs(30 * 60);
 #[derive(Debug)]
 pub enum Inbound {
     /// An `executionReport`.
-    Execution(ExecutionReport),
+    Execution(Box<ExecutionReport>),
     /// The stream (re)connected: events may have been missed before it.
     Connected,
     /// The stream dropped; it is being reconnected.
@@ -377,7 +377,7 @@ pub async fn user(ws_base: String, rest: Arc<Rest>, inbound: Sender<Inbound>) {
                     }
                     match serde_json::from_value::<ExecutionReport>(value) {
                         Ok(report) => {
-                            if inbound.send(Inbound::Execution(report)).is_err() {
+                            if inbound.send(Inbound::Execution(Box::new(report))).is_err() {
                                 return;
                             }
                         }
