@@ -262,6 +262,19 @@ fn session_currency(config: &SessionConfig) -> Currency {
     )
 }
 
+/// Checks that `host` compiles plugins for the session's CPU meter.
+fn check_meter(config: &SessionConfig, host: &StrategyHost) -> Result<(), SessionError> {
+    let configured = config.session.cpu_meter();
+    if configured == host.meter() {
+        Ok(())
+    } else {
+        Err(SessionError::Meter {
+            configured,
+            host: host.meter(),
+        })
+    }
+}
+
 /// Checks the `venue` fields against `[[venues]]` and the mode.
 fn validate_venues(config: &SessionConfig, problems: &mut Problems) {
     let mode = config.session.mode;
@@ -512,13 +525,7 @@ impl Session {
     pub fn from_file(path: &Path, host: &StrategyHost) -> Result<Self, SessionError> {
         let config = SessionConfig::load(path)?;
         let reference = validate(&config, path)?;
-        let configured = config.session.cpu_meter();
-        if configured != host.meter() {
-            return Err(SessionError::Meter {
-                configured,
-                host: host.meter(),
-            });
-        }
+        check_meter(&config, host)?;
         let data = load_market_data(&config, &reference)?;
         let strategies = load_strategies(&config, host)?;
         Self::new(&config, reference, data, strategies)

@@ -202,6 +202,18 @@ fn cracktrader_raw(args: &[&str]) -> Output {
     command().args(args).output().expect("run cracktrader")
 }
 
+/// `cracktrader replay` of `journal` finds the run identical (exit 0).
+fn assert_replays(journal: &Path) {
+    let replay = cracktrader_raw(&["replay", journal.to_str().unwrap()]);
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{}{}",
+        text(&replay.stdout),
+        text(&replay.stderr)
+    );
+}
+
 /// A backtest writes a journal next to its report; `replay` re-runs the
 /// session from the journal alone and finds every event, the intent stream
 /// and the final state identical. A torn last record is cut off.
@@ -440,14 +452,7 @@ fn paper_session_killed_and_resumed_matches_an_uninterrupted_run() {
     assert_eq!(ids, orders(&whole));
     assert_eq!(resumed, whole, "the resumed report differs");
 
-    let replay = cracktrader_raw(&["replay", journal_path.to_str().unwrap()]);
-    assert_eq!(
-        replay.status.code(),
-        Some(0),
-        "{}{}",
-        text(&replay.stdout),
-        text(&replay.stderr)
-    );
+    assert_replays(&journal_path);
 }
 
 /// A backtest cut short after a strategy was quarantined resumes through
@@ -715,12 +720,5 @@ script = "1: buy market 5\n1: buy limit 99.90 5"
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(json["summary"]["fills"], 3, "{}", json["fills"]);
     let journal = dir.path().join("ticks.journal");
-    let replay = cracktrader_raw(&["replay", journal.to_str().unwrap()]);
-    assert_eq!(
-        replay.status.code(),
-        Some(0),
-        "{}{}",
-        text(&replay.stdout),
-        text(&replay.stderr)
-    );
+    assert_replays(&journal);
 }

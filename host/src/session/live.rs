@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use super::{load_strategies, validate, Session, SessionError};
+use super::{check_meter, load_strategies, validate, Session, SessionError};
 use crate::config::{ConfigError, Problems, SessionConfig};
 use crate::execution::binance::{Binance, VenueError};
 use crate::execution::Adapter;
@@ -93,13 +93,7 @@ impl Session {
             venues.insert(e.id.clone(), venue);
         }
         let reference = validate(&config, path)?;
-        let configured = config.session.cpu_meter();
-        if configured != host.meter() {
-            return Err(SessionError::Meter {
-                configured,
-                host: host.meter(),
-            });
-        }
+        check_meter(&config, host)?;
         let strategies = load_strategies(&config, host)?;
         let (tx, rx) = std::sync::mpsc::channel();
         for (venue_id, venue) in &mut market {

@@ -11,7 +11,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::{command, cracktrader_raw, plugins, root, text};
+use super::{assert_replays, command, cracktrader_raw, plugins, root, text};
 
 const TOKEN: &str = "test-token-2f9c";
 const TOKEN_ENV: &str = "CRACKTRADER_CONTROL_TOKEN";
@@ -330,14 +330,7 @@ fn kill_switch_and_flatten_stop_trading_and_replay() {
     assert!(flatten_fills > 0, "no flatten fill in the journal");
 
     let journal = dir.path().join("paper.journal");
-    let replay = cracktrader_raw(&["replay", journal.to_str().unwrap()]);
-    assert_eq!(
-        replay.status.code(),
-        Some(0),
-        "{}{}",
-        text(&replay.stdout),
-        text(&replay.stderr)
-    );
+    assert_replays(&journal);
 }
 
 /// Disable, enable, quarantine and reload, each seen in `/strategies` and

@@ -163,18 +163,11 @@ pub async fn market(
     // market time of the last event, to stamp book tickers (which carry none).
     let mut last_kline: BTreeMap<String, i64> = BTreeMap::new();
     let mut market_time: Timestamp = 0;
-    let mut backoff = Duration::from_millis(100);
     loop {
-        let mut ws = match tokio_tungstenite::connect_async(url.as_str()).await {
-            Ok((ws, _)) => ws,
-            Err(e) => {
-                tracing::warn!("market stream: cannot connect: {e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(100);
+        let (mut ws, _) = until_ok("market stream: cannot connect", || {
+            tokio_tungstenite::connect_async(url.as_str())
+        })
+        .await;
         for (name, sub) in &by_name {
             if let Some(&from) = last_kline.get(*name) {
                 let missed = backfill(&rest, sub, from).await;
@@ -319,31 +312,16 @@ pub async fn user(ws_base: String, rest: Arc<Rest>, inbound: Sender<Inbound>) {
     struct ListenKey {
         listen_key: String,
     }
-    let mut backoff = Duration::from_millis(100);
     loop {
-        let key: ListenKey = match rest
-            .keyed(Method::POST, "/api/v3/userDataStream", Vec::new())
-            .await
-        {
-            Ok(key) => key,
-            Err(e) => {
-                tracing::warn!("user-data stream: no listen key: {e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-        };
+        let key: ListenKey = until_ok("user-data stream: no listen key", || {
+            rest.keyed(Method::POST, "/api/v3/userDataStream", Vec::new())
+        })
+        .await;
         let url = format!("{}/ws/{}", ws_base.trim_end_matches('/'), key.listen_key);
-        let mut ws = match tokio_tungstenite::connect_async(url.as_str()).await {
-            Ok((ws, _)) => ws,
-            Err(e) => {
-                tracing::warn!("user-data stream: cannot connect: {e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(100);
+        let (mut ws, _) = until_ok("user-data stream: cannot connect", || {
+            tokio_tungstenite::connect_async(url.as_str())
+        })
+        .await;
         if inbound.send(Inbound::Connected).is_err() {
             return;
         }
@@ -389,6 +367,25 @@ pub async fn user(ws_base: String, rest: Arc<Rest>, inbound: Sender<Inbound>) {
         tracing::warn!("user-data stream dropped: {why}; reconnecting");
         if inbound.send(Inbound::Dropped(why)).is_err() {
             return;
+        }
+    }
+}
+
+/// Calls `attempt` until it succeeds, waiting longer after each failure
+/// (up to [`MAX_BACKOFF`]).
+async fn until_ok<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> T {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!("{what}: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
         }
     }
 }
