@@ -11,7 +11,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::{assert_replays, command, cracktrader_raw, plugins, root, text};
+use super::{assert_replays, command, plugins, root, text};
 
 const TOKEN: &str = "test-token-2f9c";
 const TOKEN_ENV: &str = "CRACKTRADER_CONTROL_TOKEN";

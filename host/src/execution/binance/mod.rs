@@ -172,7 +172,18 @@ pub struct SymbolRules {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ExchangeInfo {
+    #[serde(default)]
+    rate_limits: Vec<RateLimit>,
     symbols: Vec<ExchangeSymbol>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RateLimit {
+    rate_limit_type: String,
+    interval: String,
+    interval_num: u32,
+    limit: u32,
 }
 
 #[derive(Deserialize)]
@@ -346,6 +357,11 @@ impl Binance {
                 Ok::<_, VenueError>((offset, info))
             })
             .map_err(in_venue)?;
+        if let Some(limit) = info.rate_limits.iter().find(|l| {
+            l.rate_limit_type == "REQUEST_WEIGHT" && l.interval == "MINUTE" && l.interval_num == 1
+        }) {
+            rest.set_weight_limit(limit.limit);
+        }
         let mut rules = BTreeMap::new();
         for s in info.symbols.iter().filter(|s| s.status == "TRADING") {
             match s.rules() {

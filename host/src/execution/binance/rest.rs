@@ -68,8 +68,8 @@ pub struct Rest {
     recv_window_ms: u64,
     /// Server time minus local time, in ms.
     offset_ms: AtomicI64,
-    /// The venue's request weight used in the current minute, from its headers.
-    used_weight: AtomicU32,
+    /// The venue's request weight limit per minute (exchange info), 0 if unknown.
+    weight_limit: AtomicU32,
     /// Nothing is sent before this instant (a 429/418 answer's `Retry-After`).
     paused_until: Mutex<Option<Instant>>,
 }
@@ -95,19 +95,14 @@ impl Rest {
             secret,
             recv_window_ms,
             offset_ms: AtomicI64::new(0),
-            used_weight: AtomicU32::new(0),
+            weight_limit: AtomicU32::new(0),
             paused_until: Mutex::new(None),
         })
     }
 
-    /// The request weight the venue last said was used this minute.
-    pub fn used_weight(&self) -> u32 {
-        self.used_weight.load(Ordering::Relaxed)
-    }
-
-    /// The API key (sent in a header; not secret on its own, never logged anyway).
-    pub fn api_key(&self) -> &str {
-        &self.api_key
+    /// Sets the request weight the venue allows per minute.
+    pub fn set_weight_limit(&self, limit: u32) {
+        self.weight_limit.store(limit, Ordering::Relaxed);
     }
 
     /// Measures the offset of the venue's clock (`GET /api/v3/time`), so
@@ -266,7 +261,19 @@ impl Rest {
         let status = response.status();
         let headers = response.headers();
         if let Some(w) = header_number(headers, "x-mbx-used-weight-1m") {
-            self.used_weight.store(w as u32, Ordering::Relaxed);
+            let used = u32::try_from(w).unwrap_or(u32::MAX);
+            let limit = self.weight_limit.load(Ordering::Relaxed);
+            // Close to the limit: wait for the next minute rather than be banned.
+            if limit > 0 && used >= limit / 10 * 9 {
+                let into_minute = Duration::from_millis((now_ms().rem_euclid(60_000)) as u64);
+                let wait = Duration::from_secs(60).saturating_sub(into_minute);
+                tracing::warn!(
+                    used,
+                    limit,
+                    "venue request weight nearly used up; pausing {wait:?}"
+                );
+                *self.paused_until.lock().expect("not poisoned") = Some(Instant::now() + wait);
+            }
         }
         let retry_after = header_number(headers, "retry-after").map(Duration::from_secs);
         let body = response
