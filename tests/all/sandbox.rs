@@ -72,10 +72,21 @@ impl Drop for Emulator {
     }
 }
 
-/// Runs a sandbox session of `steps` steps at `emulator`; its report and stderr.
-fn run_session(dir: &Path, emulator: &Emulator, steps: u32) -> (Value, String) {
-    let session = std::fs::read_to_string(workspace_root().join("examples/sandbox_emulator.toml"))
-        .unwrap()
+/// Runs the example sandbox session for `steps` steps at `emulator`, in
+/// `mode`: `sandbox`, or `paper` (the emulator's live data, simulated
+/// fills); its report and stderr.
+fn run_session(dir: &Path, emulator: &Emulator, steps: u32, mode: &str) -> (Value, String) {
+    let mut session =
+        std::fs::read_to_string(workspace_root().join("examples/sandbox_emulator.toml")).unwrap();
+    if mode == "paper" {
+        session = session
+            .replace("mode = \"sandbox\"", "mode = \"paper\"")
+            .replace(
+                "route = \"emulator\"\nvenue = \"emulator\"\n",
+                "route = \"sim\"\nstarting_cash = \"100000\"\n",
+            );
+    }
+    let session = session
         .replace(
             "http://127.0.0.1:9460",
             &format!("http://{}", emulator.addr),
@@ -91,7 +102,7 @@ fn run_session(dir: &Path, emulator: &Emulator, steps: u32) -> (Value, String) {
     let path = dir.join("sandbox.toml");
     std::fs::write(&path, session).unwrap();
     let mut child = Command::new(cracktrader_bin())
-        .arg("sandbox")
+        .arg(mode)
         .arg(&path)
         .args(["--max-steps", &steps.to_string()])
         .arg("--report-dir")
@@ -225,7 +236,7 @@ fn sandbox_sessions_reconcile_with_the_venue_under_every_fault() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let emulator = Emulator::start(dir.path(), faults);
-        let (report, stderr) = run_session(dir.path(), &emulator, 150);
+        let (report, stderr) = run_session(dir.path(), &emulator, 150, "sandbox");
         let state = emulator.state();
         eprintln!("faults {faults:?}");
         let fills = assert_reconciled(&report, &stderr, &state);
@@ -234,4 +245,25 @@ fn sandbox_sessions_reconcile_with_the_venue_under_every_fault() {
             "faults {faults:?}: only {fills} fills; the test needs trading"
         );
     }
+}
+
+/// Paper mode on the emulator's live streams: the strategy trades on the
+/// venue's data, fills are simulated, and nothing reaches the venue.
+#[test]
+fn paper_session_trades_on_live_venue_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start(dir.path(), &[]);
+    let (report, stderr) = run_session(dir.path(), &emulator, 120, "paper");
+    assert!(!stderr.contains("reconciled"), "{stderr}");
+    assert_eq!(report["summary"]["steps"], 120, "{stderr}");
+    let fills = report["fills"].as_array().unwrap();
+    assert!(fills.len() >= 6, "only {} fills", fills.len());
+    assert!(fills.iter().all(|f| f["route_id"] == "sim"));
+    let state = emulator.state();
+    assert_eq!(
+        state["orders"].as_array().unwrap().len(),
+        0,
+        "an order reached the venue"
+    );
+    assert!(state["bars_replayed"].as_u64().unwrap() >= 120);
 }

@@ -267,7 +267,7 @@ impl Adapter {
     ) {
         match self {
             Self::Simulator(s) => s.on_market(snapshot, reference, funds, out),
-            Self::Binance { venue, .. } => venue.poll(out),
+            Self::Binance { venue, .. } => venue.poll(snapshot.time(), out),
         }
     }
 }

@@ -138,7 +138,7 @@ pub fn run(args: PaperArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     );
     // Stops the server: nothing can act on the session any more.
     drop(control);
-    if live {
+    if config.execution.iter().any(|e| e.venue.is_some()) {
         let differences = session.reconcile_venues();
         if differences.is_empty() {
             eprintln!("reconciled: every venue account's balances agree with the session's books");

@@ -567,6 +567,7 @@ impl Binance {
                 Ok(None) => continue,
                 Err(e) => {
                     tracing::warn!(venue = %self.id, %client_id, "order query failed: {e}; reconciled on a later step");
+                    self.stale = true;
                     return;
                 }
             }
@@ -612,7 +613,7 @@ impl Binance {
 
     /// Applies what the user-data stream delivered since the last call, and
     /// reconciles every working order by query after a dropped stream.
-    pub fn poll(&mut self, out: &mut Vec<VenueEvent>) {
+    pub fn poll(&mut self, time: Timestamp, out: &mut Vec<VenueEvent>) {
         let mut reports = Vec::new();
         if let Some(inbound) = &self.inbound {
             while let Ok(message) = inbound.try_recv() {
@@ -631,12 +632,12 @@ impl Binance {
         }
         if self.stale {
             self.stale = false;
-            self.reconcile(out);
+            self.reconcile(time, out);
         }
     }
 
     /// Queries every working order and applies what the venue says.
-    pub fn reconcile(&mut self, out: &mut Vec<VenueEvent>) {
+    pub fn reconcile(&mut self, time: Timestamp, out: &mut Vec<VenueEvent>) {
         let working: Vec<(String, InstrumentId)> = self
             .tracker
             .working()
@@ -648,7 +649,14 @@ impl Binance {
             };
             match self.query(&symbol, &client_id) {
                 Ok(Some(order)) => self.settle_order(order, instrument, out),
-                Ok(None) => {}
+                // Submissions are synchronous: an order the venue does not
+                // know by now never reached it.
+                Ok(None) => self.tracker.refused(
+                    &client_id,
+                    format!("venue {} has no order {client_id}: it never arrived", self.id),
+                    time,
+                    out,
+                ),
                 Err(e) => {
                     tracing::warn!(venue = %self.id, %client_id, "reconciliation query failed: {e}");
                     self.stale = true;
