@@ -134,6 +134,18 @@ fn unparsable_config_names_the_line() {
     let path = dir.path().join("s.toml");
     std::fs::write(
         &path,
+        "[session]\nname = \"x\"\n[[instruments]]\nsymbol = \"A\"\ntick_sise = \"1\"\n",
+    )
+    .unwrap();
+    let text = Session::from_file(&path, &host())
+        .err()
+        .expect("invalid")
+        .to_string();
+    assert_contains(&text, "unknown field `tick_sise`");
+    assert_contains(&text, "line 5");
+    // Instrument fields left out (and no venue to load them from) are named.
+    std::fs::write(
+        &path,
         "[session]\nname = \"x\"\n[[instruments]]\nsymbol = \"A\"\ntick_size = \"1\"\n",
     )
     .unwrap();
@@ -141,8 +153,10 @@ fn unparsable_config_names_the_line() {
         .err()
         .expect("invalid")
         .to_string();
-    assert_contains(&text, "missing field `base_currency`");
-    assert_contains(&text, "line 3");
+    assert_contains(
+        &text,
+        "instruments[0] (A).base_currency: missing; give it, or name a [[venues]] entry",
+    );
 }
 
 #[test]
