@@ -653,7 +653,10 @@ impl Binance {
                 // know by now never reached it.
                 Ok(None) => self.tracker.refused(
                     &client_id,
-                    format!("venue {} has no order {client_id}: it never arrived", self.id),
+                    format!(
+                        "venue {} has no order {client_id}: it never arrived",
+                        self.id
+                    ),
                     time,
                     out,
                 ),
