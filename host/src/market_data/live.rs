@@ -42,6 +42,8 @@ impl MarketEvent {
 #[derive(Debug)]
 pub struct LiveFeed {
     events: Receiver<MarketEvent>,
+    /// The runtime the venue streams run on: it lives as long as the feed.
+    _runtime: Option<Arc<tokio::runtime::Runtime>>,
     stop: Arc<AtomicBool>,
     held: Option<MarketEvent>,
     last_time: Timestamp,
@@ -53,11 +55,18 @@ impl LiveFeed {
     pub fn new(events: Receiver<MarketEvent>, stop: Arc<AtomicBool>) -> Self {
         Self {
             events,
+            _runtime: None,
             stop,
             held: None,
             last_time: Timestamp::MIN,
             received: 0,
         }
+    }
+
+    /// Keeps `runtime`, on which the streams feeding this run, alive with the feed.
+    pub fn with_runtime(mut self, runtime: Arc<tokio::runtime::Runtime>) -> Self {
+        self._runtime = Some(runtime);
+        self
     }
 
     /// How many inputs have arrived so far.

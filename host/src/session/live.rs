@@ -136,7 +136,7 @@ impl Session {
                 .map_err(venue_failed)?;
             startup.push((execution_id.clone(), report));
         }
-        let feed = Feed::Live(LiveFeed::new(rx, stop));
+        let feed = Feed::Live(LiveFeed::new(rx, stop).with_runtime(runtime));
         let mut session = Self::build(&config, reference, feed, strategies, venues)?;
         for (execution_id, report) in startup {
             for (strategy, client_id, status) in report.cancelled {
