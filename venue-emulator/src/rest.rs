@@ -650,17 +650,8 @@ fn my_trades(e: &Exchange, account: usize, params: &Params) -> Result<Value, Api
         .filter(|t| order_id.is_none_or(|o| t.order_id == o as u64))
         .filter(|t| from_id.is_none_or(|f| t.id >= f as u64))
         .collect();
-    // With fromId the oldest `limit` from there, otherwise the most recent `limit`.
-    let skip = if from_id.is_some() {
-        0
-    } else {
-        selected.len().saturating_sub(limit)
-    };
     Ok(Value::Array(
-        selected
-            .into_iter()
-            .skip(skip)
-            .take(limit)
+        page(selected, from_id.is_some(), limit)
             .map(|t| {
                 json!({"symbol": e.symbol_name(s), "id": t.id, "orderId": t.order_id,
                 "orderListId": -1, "price": dec(t.price), "qty": dec(t.qty),
@@ -688,16 +679,8 @@ fn klines(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
             start.is_none_or(|t| k.bar.time_ms >= t) && end.is_none_or(|t| k.bar.time_ms <= t)
         })
         .collect();
-    let skip = if start.is_some() {
-        0
-    } else {
-        selected.len().saturating_sub(limit)
-    };
     Ok(Value::Array(
-        selected
-            .into_iter()
-            .skip(skip)
-            .take(limit)
+        page(selected, start.is_some(), limit)
             .map(kline_row)
             .collect(),
     ))
@@ -748,6 +731,17 @@ fn exchange_info(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": orders}
         ],
         "exchangeFilters": [], "symbols": symbols}))
+}
+
+/// Binance's paging of trades and klines: with a start (`fromId`,
+/// `startTime`) the oldest `limit` from there, otherwise the most recent `limit`.
+fn page<T>(selected: Vec<T>, from_start: bool, limit: usize) -> impl Iterator<Item = T> {
+    let skip = if from_start {
+        0
+    } else {
+        selected.len().saturating_sub(limit)
+    };
+    selected.into_iter().skip(skip).take(limit)
 }
 
 #[cfg(test)]
