@@ -49,6 +49,7 @@ use crate::strategy_host::{CpuMeter, Plugin, PluginError, Strategy, StrategyErro
 mod control;
 mod live;
 pub use control::{ActionError, OperatorAction, Overview, RunState, FLATTEN_TAG, OPERATOR};
+pub use live::VenueStart;
 
 /// Why a session could not be built or stopped early.
 #[derive(Debug, thiserror::Error)]

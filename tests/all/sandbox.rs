@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cracktrader_tests::{built_plugin, cracktrader_bin, emulator_bin, workspace_root};
+use hmac::{Hmac, Mac};
 use serde_json::Value;
+use sha2::Digest;
 
 /// The emulator as a child process, killed on drop.
 struct Emulator {
@@ -72,10 +74,9 @@ impl Drop for Emulator {
     }
 }
 
-/// Runs the example sandbox session for `steps` steps at `emulator`, in
-/// `mode`: `sandbox`, or `paper` (the emulator's live data, simulated
-/// fills); its report and stderr.
-fn run_session(dir: &Path, emulator: &Emulator, steps: u32, mode: &str) -> (Value, String) {
+/// The example sandbox session file in `dir`, pointed at `emulator`, in
+/// `mode`: `sandbox`, or `paper` (the emulator's live data, simulated fills).
+fn session_file(dir: &Path, emulator: &Emulator, mode: &str) -> PathBuf {
     let mut session =
         std::fs::read_to_string(workspace_root().join("examples/sandbox_emulator.toml")).unwrap();
     if mode == "paper" {
@@ -101,25 +102,55 @@ fn run_session(dir: &Path, emulator: &Emulator, steps: u32, mode: &str) -> (Valu
         .replace("slow = 30", "slow = 5");
     let path = dir.join("sandbox.toml");
     std::fs::write(&path, session).unwrap();
-    let mut child = Command::new(cracktrader_bin())
+    path
+}
+
+/// `cracktrader <mode> <session> <args>` with the emulator account's keys.
+fn cracktrader(mode: &str, session: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(cracktrader_bin());
+    command
         .arg(mode)
-        .arg(&path)
-        .args(["--max-steps", &steps.to_string()])
-        .arg("--report-dir")
-        .arg(dir.join("reports"))
+        .arg(session)
+        .args(args)
         .env("CRACKTRADER_SANDBOX_KEY", "sandbox-key")
         .env("CRACKTRADER_SANDBOX_SECRET", "sandbox-secret")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// Runs the example session for `steps` steps at `emulator`, advancing its
+/// replay one bar at a time and calling `between` with the number of
+/// advances so far; the exit code, the report (if written) and stderr.
+fn drive_session(
+    dir: &Path,
+    emulator: &Emulator,
+    steps: u32,
+    mode: &str,
+    mut between: impl FnMut(u32),
+) -> (Option<i32>, Option<Value>, String) {
+    let path = session_file(dir, emulator, mode);
+    let reports = dir.join("reports");
+    let mut child = cracktrader(
+        mode,
+        &path,
+        &[
+            "--max-steps",
+            &steps.to_string(),
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let stderr_pipe = child.stderr.take().unwrap();
     let stderr_reader = std::thread::spawn(move || std::io::read_to_string(stderr_pipe).unwrap());
     // One bar per advance until the session has its steps.
     let client = reqwest::blocking::Client::new();
     let advance = format!("http://{}/emulator/advance?bars=1", emulator.addr);
     let deadline = Instant::now() + Duration::from_secs(180);
+    let mut advances = 0;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -132,12 +163,23 @@ fn run_session(dir: &Path, emulator: &Emulator, steps: u32, mode: &str) -> (Valu
             );
         }
         client.post(&advance).send().unwrap();
+        advances += 1;
+        between(advances);
         std::thread::sleep(Duration::from_millis(3));
     };
     let stderr = stderr_reader.join().unwrap();
-    assert!(status.success(), "sandbox session failed:\n{stderr}");
-    let report = std::fs::read_to_string(dir.join("reports/sma-eurusd-sandbox.json")).unwrap();
-    (serde_json::from_str(&report).unwrap(), stderr)
+    let report = std::fs::read_to_string(reports.join("sma-eurusd-sandbox.json"))
+        .ok()
+        .map(|r| serde_json::from_str(&r).unwrap());
+    (status.code(), report, stderr)
+}
+
+/// Runs the example session for `steps` steps at `emulator`, which must
+/// succeed; its report and stderr.
+fn run_session(dir: &Path, emulator: &Emulator, steps: u32, mode: &str) -> (Value, String) {
+    let (code, report, stderr) = drive_session(dir, emulator, steps, mode, |_| {});
+    assert_eq!(code, Some(0), "sandbox session failed:\n{stderr}");
+    (report.expect("no report"), stderr)
 }
 
 /// Checks the session's books against the emulator's; returns the fill count.
@@ -266,4 +308,122 @@ fn paper_session_trades_on_live_venue_data() {
         "an order reached the venue"
     );
     assert!(state["bars_replayed"].as_u64().unwrap() >= 120);
+}
+
+/// A venue that restarts and loses its state (orders, trades, balances;
+/// its replay starts again from the first bar) is not traded on: the
+/// session halts at the first input that goes back in time and exits 5,
+/// with the discrepancy on stderr and as an event of the report.
+#[test]
+fn a_venue_that_restarts_and_loses_its_state_halts_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start(dir.path(), &[]);
+    let restart = format!("http://{}/emulator/restart", emulator.addr);
+    let (code, report, stderr) = drive_session(dir.path(), &emulator, 200, "sandbox", |n| {
+        if n == 25 {
+            let restarted = reqwest::blocking::Client::new()
+                .post(&restart)
+                .send()
+                .unwrap();
+            assert!(restarted.status().is_success());
+        }
+    });
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(
+        stderr.contains("error: halted:") && stderr.contains("clock went back"),
+        "{stderr}"
+    );
+    let report = report.expect("a halted session still writes its report");
+    let steps = report["summary"]["steps"].as_u64().unwrap();
+    assert!(steps < 200, "traded on after the restart: {steps} steps");
+    assert!(
+        report["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "venue" && e["cause"].as_str().unwrap().starts_with("halted:")),
+        "{}",
+        report["events"]
+    );
+}
+
+/// `--resume` of a venue session is refused before the first venue
+/// request (here with no journal at all): the venue sees nothing.
+#[test]
+fn resuming_a_venue_session_is_refused_before_any_venue_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start(dir.path(), &[]);
+    let path = session_file(dir.path(), &emulator, "sandbox");
+    let missing = dir.path().join("missing.journal");
+    let out = cracktrader(
+        "sandbox",
+        &path,
+        &["--resume", "--journal", missing.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot be resumed"), "{stderr}");
+    assert_eq!(emulator.state()["requests"], 0, "{stderr}");
+}
+
+/// An order of this session left open by an earlier run is cancelled at
+/// start-up, and the cancel is in the journal and the report, stamped with
+/// the venue's clock.
+#[test]
+fn start_up_cancels_are_journalled_at_the_venue_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start(dir.path(), &[]);
+    // The client id an earlier run of strategy sma-cross would have used.
+    let tag = hex::encode(&sha2::Sha256::digest(b"sma-eurusd-sandbox/sma-cross")[..3]);
+    let client_id = format!("ct-{tag}-earlier-7");
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let query = format!(
+        "symbol=EURUSD&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1000&price=0.5\
+         &newClientOrderId={client_id}&timestamp={timestamp}"
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"sandbox-secret").unwrap();
+    mac.update(query.as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let placed = reqwest::blocking::Client::new()
+        .post(format!(
+            "http://{}/api/v3/order?{query}&signature={signature}",
+            emulator.addr
+        ))
+        .header("X-MBX-APIKEY", "sandbox-key")
+        .send()
+        .unwrap();
+    assert!(placed.status().is_success(), "{}", placed.text().unwrap());
+
+    let (report, _) = run_session(dir.path(), &emulator, 3, "sandbox");
+    let state = emulator.state();
+    let order = state["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["clientOrderId"] == client_id.as_str())
+        .unwrap();
+    assert_eq!(order["status"], "CANCELED");
+    let cause = format!("start-up: order {client_id} left open by an earlier run was cancelled");
+    let journal =
+        cracktrader::journal::scan(&dir.path().join("reports/sma-eurusd-sandbox.journal")).unwrap();
+    assert!(
+        journal.records.iter().any(|r| matches!(
+            &r.event,
+            cracktrader::journal::Event::Lifecycle { cause: c, .. } if c.starts_with(&cause)
+        )),
+        "the start-up cancel is not in the journal"
+    );
+    let event = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["cause"].as_str().unwrap().starts_with(&cause))
+        .expect("the start-up cancel is not in the report");
+    let year: i32 = event["time"].as_str().unwrap()[..4].parse().unwrap();
+    assert!(year >= 2024, "stamped {}", event["time"]);
 }

@@ -1,6 +1,6 @@
 //! Test tooling, unauthenticated and answered to loopback clients only:
 //! `GET /emulator/state`, `POST /emulator/advance?bars=N`,
-//! `GET`/`POST /emulator/faults`.
+//! `GET`/`POST /emulator/faults`, `POST /emulator/restart`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -85,7 +85,22 @@ pub async fn state(
     if !peer.ip().is_loopback() {
         return forbidden();
     }
-    Json(state_json(&shared.exchange.lock().expect("exchange"))).into_response()
+    let mut state = state_json(&shared.exchange.lock().expect("exchange"));
+    state["requests"] = shared.requests().into();
+    Json(state).into_response()
+}
+
+/// `POST /emulator/restart`: the emulator forgets everything, as a venue
+/// restarted without its state would (see [`Shared::restart`]).
+pub async fn restart(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return forbidden();
+    }
+    shared.restart();
+    Json(json!({"restarted": true})).into_response()
 }
 
 /// Query of `POST /emulator/advance`.

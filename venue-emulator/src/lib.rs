@@ -27,13 +27,14 @@ pub mod ws;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::{any, get, post};
 use axum::Router;
 use sha2::{Digest, Sha256};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::config::Loaded;
 use crate::engine::{Event, Exchange};
@@ -79,6 +80,13 @@ pub struct Shared {
     /// Active listen keys and their accounts.
     pub listen_keys: Mutex<HashMap<String, usize>>,
     listen_key_count: Mutex<u64>,
+    /// The configuration, to start again from on a restart.
+    loaded: Loaded,
+    /// Bumped by each restart: every WebSocket connection ends.
+    restarts: watch::Sender<u64>,
+    /// REST requests and WebSocket connections received, from process
+    /// start (a restart does not reset it).
+    requests: AtomicU64,
 }
 
 impl Shared {
@@ -94,7 +102,10 @@ impl Shared {
             .map(|_| broadcast::channel(CHANNEL_CAPACITY).0)
             .collect();
         Self {
-            exchange: Mutex::new(Exchange::new(loaded)),
+            exchange: Mutex::new(Exchange::new(loaded.clone())),
+            loaded,
+            restarts: watch::channel(0).0,
+            requests: AtomicU64::new(0),
             faults: Mutex::new(faults),
             counters: Mutex::new(Counters::default()),
             limits: Mutex::new(Limits::new(rate.0, rate.1)),
@@ -148,6 +159,35 @@ impl Shared {
         key
     }
 
+    /// Counts one venue request (REST or WebSocket connection).
+    pub fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Venue requests received so far (REST requests and WebSocket connections).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Ends every WebSocket connection when the emulator restarts.
+    pub fn restarted(&self) -> watch::Receiver<u64> {
+        self.restarts.subscribe()
+    }
+
+    /// Simulates a restart that loses all state: the exchange starts again
+    /// from its configuration (balances, no orders, no trades, replay from
+    /// the first bar), listen keys, rate-limit windows and fault counters are
+    /// forgotten, and every WebSocket connection is closed. Faults in force
+    /// stay (they model the network, not the venue's memory).
+    pub fn restart(&self) {
+        *self.exchange.lock().expect("exchange") = Exchange::new(self.loaded.clone());
+        self.listen_keys.lock().expect("listen keys").clear();
+        *self.counters.lock().expect("counters") = Counters::default();
+        *self.limits.lock().expect("limits") = Limits::new(self.rate.0, self.rate.1);
+        self.restarts.send_modify(|n| *n += 1);
+        tracing::info!("restarted: all state lost");
+    }
+
     /// Closes a listen key; its connections receive `listenKeyExpired` and end.
     pub fn close_listen_key(&self, key: &str) {
         if let Some(account) = self.listen_keys.lock().expect("listen keys").remove(key) {
@@ -180,6 +220,7 @@ pub async fn serve(loaded: Loaded, faults: Faults, bind: SocketAddr) -> std::io:
         .route("/stream", get(ws::combined))
         .route("/emulator/state", get(admin::state))
         .route("/emulator/advance", post(admin::advance))
+        .route("/emulator/restart", post(admin::restart))
         .route(
             "/emulator/faults",
             get(admin::faults).post(admin::set_faults),

@@ -214,6 +214,7 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    shared.count_request();
     let latency = shared.faults.lock().expect("faults").latency_ms;
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;

@@ -56,6 +56,7 @@ pub async fn combined(
 }
 
 fn open(shared: Arc<Shared>, streams: &str, combined: bool, upgrade: WebSocketUpgrade) -> Response {
+    shared.count_request();
     let mut market = BTreeSet::new();
     let mut user = None;
     for name in streams.split('/').filter(|s| !s.is_empty()) {
@@ -138,6 +139,7 @@ impl Connection {
             .as_ref()
             .map(|(_, account)| shared.users[*account].subscribe());
         let listen_key = user.as_ref().map(|(k, _)| k.clone()).unwrap_or_default();
+        let mut restarted = shared.restarted();
         // A user event held back by `reorder_events`, and when it must go out.
         let mut held: Option<(Arc<str>, tokio::time::Instant)> = None;
         loop {
@@ -159,6 +161,8 @@ impl Connection {
                 message = async { user_rx.as_mut().expect("guarded").recv().await }, if user_rx.is_some() => {
                     self.user_event(&shared, &mut socket, &listen_key, &mut held, message).await
                 }
+                // A restarted venue keeps no connection.
+                _ = restarted.changed() => Err(Closed),
                 _ = tokio::time::sleep_until(held.as_ref().map_or_else(tokio::time::Instant::now, |h| h.1)), if held.is_some() => {
                     let (event, _) = held.take().expect("guarded");
                     self.send(&mut socket, &listen_key, &event).await

@@ -944,3 +944,67 @@ async fn binary_prints_its_address_and_serves() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown fault 'nonsense'"));
 }
+
+/// `POST /emulator/restart` forgets everything — orders, trades, balances,
+/// listen keys, the replay position — and closes every WebSocket
+/// connection; `requests` counts what the venue received.
+#[tokio::test]
+async fn restart_loses_all_state_and_closes_connections() {
+    let v = start("restart", "", Faults::default()).await;
+    let before = v.state().await["requests"].as_u64().unwrap();
+    assert_eq!(before, 0, "admin requests are not venue requests");
+    let key = v.listen_key(ALICE).await;
+    let mut user = v.ws(&format!("/ws/{key}")).await;
+    let mut market = v.ws("/ws/testusd@kline_1h").await;
+    let placed = v
+        .order(
+            ALICE,
+            &[
+                ("side", "BUY"),
+                ("type", "LIMIT"),
+                ("timeInForce", "GTC"),
+                ("quantity", "1"),
+                ("price", "50"),
+            ],
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::OK, "{}", placed.body);
+    assert_eq!(next_json(&mut user).await["e"], "executionReport");
+    v.advance(2).await;
+    let state = v.state().await;
+    assert_eq!(state["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(state["bars_replayed"], 2);
+    assert_eq!(state["requests"], 4, "userDataStream, 2 connections, order");
+
+    let r = v
+        .http
+        .post(v.url("/emulator/restart"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let state = v.state().await;
+    assert_eq!(state["orders"], json!([]));
+    assert_eq!(state["trades"], json!([]));
+    assert_eq!(state["bars_replayed"], 0);
+    assert_eq!(
+        balance(&state, "alice", "USD"),
+        (Decimal::from(100_000), Decimal::ZERO)
+    );
+    assert_eq!(state["requests"], 4, "a restart does not reset the count");
+    for ws in [&mut user, &mut market] {
+        // What was sent before the restart may still arrive; then the end.
+        while let Some(Ok(Message::Text(_))) =
+            tokio::time::timeout(Duration::from_secs(1), ws.next())
+                .await
+                .expect("closed within a second")
+        {}
+    }
+    let gone = v
+        .signed(Method::GET, "openOrders", ALICE, &[("symbol", "TESTUSD")])
+        .await;
+    assert_eq!(gone.body, json!([]));
+    // The old listen key is forgotten.
+    let stale = tokio_tungstenite::connect_async(format!("ws://{}/ws/{key}", v.running.addr)).await;
+    assert!(stale.is_err(), "a forgotten listen key was accepted");
+}

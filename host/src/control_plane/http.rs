@@ -1,22 +1,29 @@
-//! The HTTP endpoints (axum). See `docs/control-plane.md`.
+//! The HTTP endpoints (axum) and the server around them (hyper, with a
+//! header-read timeout, a connection cap and request timeouts). See
+//! `docs/control-plane.md`.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request as HttpRequest, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use futures_util::stream::{self, Stream};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::task::JoinSet;
+use tower_http::timeout::TimeoutLayer;
 
 use super::auth::Refusal;
 use super::events::{Filter, Record};
@@ -37,8 +44,37 @@ struct App {
     stop: watch::Receiver<bool>,
 }
 
-/// The routes, every one behind the bearer token.
-pub(super) fn router(shared: Arc<Shared>, stop: watch::Receiver<bool>) -> Router {
+/// Who sent a request, as the server's connection knows it.
+#[derive(Debug, Clone, Copy)]
+struct Client {
+    ip: IpAddr,
+    /// The connection holds the slot kept for an operator's action.
+    reserved: bool,
+}
+
+/// What the server admits: from `[control]`.
+pub(super) struct ServeLimits {
+    max_connections: usize,
+    header_timeout: Duration,
+}
+
+impl ServeLimits {
+    /// The limits of `config` (checked by [`super::ControlConfig::problems`]).
+    pub(super) fn of(config: &super::ControlConfig) -> Self {
+        Self {
+            max_connections: config.max_connections as usize,
+            header_timeout: Duration::from_millis(config.header_timeout_ms),
+        }
+    }
+}
+
+/// The routes, every one behind the bearer token, each answer within
+/// `request_timeout` (else `408`).
+pub(super) fn router(
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    request_timeout: Duration,
+) -> Router {
     let app = App { shared, stop };
     Router::new()
         .route("/runtimes", get(runtimes))
@@ -55,14 +91,26 @@ pub(super) fn router(shared: Arc<Shared>, stop: watch::Receiver<bool>) -> Router
             post(strategy_action),
         )
         .layer(middleware::from_fn_with_state(app.clone(), authorize))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .with_state(app)
 }
 
 /// Serves `app` on `listener` until `stop` becomes true, then gives open
 /// connections a short grace.
+///
+/// At most `max_connections` are open at once. The last slot is kept for
+/// an authenticated action (a `POST`, one request, then the connection
+/// closes), so that the kill switch stays reachable while event streams or
+/// idle clients hold the others; a connection beyond the cap is closed at
+/// once. A client that does not send a request's headers within
+/// `header_timeout` (also between requests) is disconnected.
 pub(super) async fn serve(
     listener: std::net::TcpListener,
     app: Router,
+    limits: ServeLimits,
     mut stop: watch::Receiver<bool>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -72,19 +120,56 @@ pub(super) async fn serve(
             return;
         }
     };
-    let mut stopping = stop.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stopping.wait_for(|s| *s).await;
-    });
-    tokio::select! {
-        result = server => if let Err(e) = result {
-            tracing::error!("control plane: {e}");
-        },
-        _ = async {
-            let _ = stop.wait_for(|s| *s).await;
-            tokio::time::sleep(GRACE).await;
-        } => {}
+    let general = Arc::new(Semaphore::new(limits.max_connections.saturating_sub(1)));
+    let reserved = Arc::new(Semaphore::new(1));
+    let mut connections = JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait for some to close
+                    // rather than spin.
+                    tracing::warn!("control plane: cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let (permit, in_reserve) = match Arc::clone(&general).try_acquire_owned() {
+            Ok(permit) => (permit, false),
+            Err(_) => match Arc::clone(&reserved).try_acquire_owned() {
+                Ok(permit) => (permit, true),
+                Err(_) => {
+                    tracing::debug!(%peer, "control plane: connection limit reached; closed");
+                    continue;
+                }
+            },
+        };
+        let client = Client {
+            ip: peer.ip(),
+            reserved: in_reserve,
+        };
+        let service = TowerToHyperService::new(app.clone().layer(Extension(client)));
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .keep_alive(!in_reserve);
+        connections.spawn(async move {
+            let _permit = permit;
+            if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%peer, "control plane connection: {e}");
+            }
+        });
     }
+    // Event streams end on `stop`; what else is open gets a short grace.
+    let _ = tokio::time::timeout(GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    connections.abort_all();
 }
 
 /// A JSON error body `{"error": …}` with `status`.
@@ -101,12 +186,46 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `status` with `Retry-After` (whole seconds, at least 1).
+fn retry_after(status: StatusCode, wait: Duration, message: impl std::fmt::Display) -> Response {
+    let mut response = error(status, message);
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
+}
+
 async fn authorize(State(app): State<App>, request: HttpRequest, next: Next) -> Response {
+    let client = request.extensions().get::<Client>().copied();
+    let now = Instant::now();
+    // A locked-out client is refused before its token is looked at:
+    // otherwise guessing would go on, only slower.
+    if let Some(wait) = client.and_then(|c| app.shared.lockout.locked(c.ip, now)) {
+        return retry_after(
+            StatusCode::TOO_MANY_REQUESTS,
+            wait,
+            "too many wrong bearer tokens from this address; try again later",
+        );
+    }
     let header = request
         .headers()
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    match app.shared.token.check(header) {
+    let checked = app.shared.token.check(header);
+    if let Some(c) = client {
+        if checked != Err(Refusal::Missing) {
+            app.shared.lockout.record(c.ip, checked.is_ok(), now);
+        }
+    }
+    match checked {
+        Ok(()) if client.is_some_and(|c| c.reserved) && request.method() != Method::POST => {
+            retry_after(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_secs(1),
+                "every connection is taken; the last one is kept for an operator's action (POST)",
+            )
+        }
         Ok(()) => next.run(request).await,
         Err(refusal) => {
             let (challenge, message) = match refusal {
@@ -334,14 +453,35 @@ async fn act(app: &App, id: &str, action: OperatorAction) -> Response {
     }
 }
 
-/// An optional JSON body; empty means all defaults.
-fn body<T: Default + serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+/// An optional JSON body; empty means all defaults. Anything else must be
+/// `application/json` (else `415`) and exactly `T` (else `400`): a body
+/// that would be ignored is refused rather than guessed at.
+fn body<T: Default + serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    bytes: &Bytes,
+) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request body: send it as Content-Type: application/json, or send none".to_owned(),
+        ));
     }
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("request body: {e}")))
 }
+
+/// The body of an action without parameters: none, or `{}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoBody {}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -356,8 +496,13 @@ struct QuarantineBody {
     reason: Option<String>,
 }
 
-async fn kill(State(app): State<App>, Path(id): Path<String>, bytes: Bytes) -> Response {
-    match body::<KillBody>(&bytes) {
+async fn kill(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    match body::<KillBody>(&headers, &bytes) {
         Ok(b) => {
             let action = OperatorAction::Kill {
                 cancel_orders: b.cancel_orders,
@@ -368,20 +513,42 @@ async fn kill(State(app): State<App>, Path(id): Path<String>, bytes: Bytes) -> R
     }
 }
 
-async fn resume(State(app): State<App>, Path(id): Path<String>) -> Response {
-    act(&app, &id, OperatorAction::Resume).await
+async fn resume(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    match body::<NoBody>(&headers, &bytes) {
+        Ok(NoBody {}) => act(&app, &id, OperatorAction::Resume).await,
+        Err(e) => e.into_response(),
+    }
 }
 
-async fn flatten_all(State(app): State<App>, Path(id): Path<String>) -> Response {
-    act(&app, &id, OperatorAction::Flatten { strategy_id: None }).await
+async fn flatten_all(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    match body::<NoBody>(&headers, &bytes) {
+        Ok(NoBody {}) => act(&app, &id, OperatorAction::Flatten { strategy_id: None }).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn strategy_action(
     State(app): State<App>,
     Path((id, sid, action)): Path<(String, String, String)>,
+    headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
     let strategy_id = StrategyId::new(sid);
+    if action != "quarantine" {
+        if let Err(e) = body::<NoBody>(&headers, &bytes) {
+            return e.into_response();
+        }
+    }
     let action = match action.as_str() {
         "enable" => OperatorAction::Enable { strategy_id },
         "disable" => OperatorAction::Disable { strategy_id },
@@ -389,7 +556,7 @@ async fn strategy_action(
         "flatten" => OperatorAction::Flatten {
             strategy_id: Some(strategy_id),
         },
-        "quarantine" => match body::<QuarantineBody>(&bytes) {
+        "quarantine" => match body::<QuarantineBody>(&headers, &bytes) {
             Ok(b) => OperatorAction::Quarantine {
                 strategy_id,
                 reason: b.reason.unwrap_or_else(|| "requested".to_owned()),

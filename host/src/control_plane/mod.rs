@@ -43,6 +43,38 @@ pub struct ControlConfig {
     /// Whether `bind` may be an address other hosts can reach. Default false.
     #[serde(default)]
     pub allow_remote: bool,
+    /// Connections open at once, one of them kept for an authenticated
+    /// action. Default 64.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Time a client has to send a request's headers, ms; a connection
+    /// that takes longer (or stays idle longer between requests) is closed.
+    /// Default 5000.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// Time to read a request's body and answer it, ms (event streams
+    /// run on after their headers); `408` after it. Default 30000.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+/// Allowed `max_connections`: one slot is reserved, so at least 2.
+pub const MAX_CONNECTIONS: std::ops::RangeInclusive<u32> = 2..=4096;
+/// Allowed `header_timeout_ms`.
+pub const HEADER_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
+/// Allowed `request_timeout_ms`.
+pub const REQUEST_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
+
+fn default_max_connections() -> u32 {
+    64
+}
+
+fn default_header_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_request_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_bind() -> SocketAddr {
@@ -59,7 +91,43 @@ impl Default for ControlConfig {
             bind: default_bind(),
             token_env: default_token_env(),
             allow_remote: false,
+            max_connections: default_max_connections(),
+            header_timeout_ms: default_header_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
         }
+    }
+}
+
+impl ControlConfig {
+    /// Each setting outside its range, named as in the session file.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |name: &str, value: u64, min: u64, max: u64| {
+            if !(min..=max).contains(&value) {
+                problems.push(format!(
+                    "[control] {name} = {value} is out of range {min}..={max}"
+                ));
+            }
+        };
+        check(
+            "max_connections",
+            u64::from(self.max_connections),
+            u64::from(*MAX_CONNECTIONS.start()),
+            u64::from(*MAX_CONNECTIONS.end()),
+        );
+        check(
+            "header_timeout_ms",
+            self.header_timeout_ms,
+            *HEADER_TIMEOUT_MS.start(),
+            *HEADER_TIMEOUT_MS.end(),
+        );
+        check(
+            "request_timeout_ms",
+            self.request_timeout_ms,
+            *REQUEST_TIMEOUT_MS.start(),
+            *REQUEST_TIMEOUT_MS.end(),
+        );
+        problems
     }
 }
 
@@ -69,6 +137,17 @@ pub enum ControlPlaneError {
     /// No token in the environment.
     #[error("control plane: environment variable {0} is not set or empty; it must hold the bearer token clients send")]
     NoToken(String),
+    /// A token a client could guess.
+    #[error("control plane: the token in {env} is too weak: {why} (e.g. `openssl rand -hex 32`)")]
+    WeakToken {
+        /// The variable holding it.
+        env: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// `[control]` settings out of range.
+    #[error("control plane: {}", .0.join("; "))]
+    Settings(Vec<String>),
     /// A non-loopback address without `allow_remote`.
     #[error("control plane: {0} is not a loopback address; set allow_remote = true in [control] to listen on it (see docs/control-plane.md)")]
     Remote(SocketAddr),
@@ -88,12 +167,19 @@ pub enum ControlPlaneError {
     Runtime(std::io::Error),
 }
 
-/// The bearer token named by `config.token_env`.
+/// The bearer token named by `config.token_env`; a weak one is refused.
 pub fn token_from_env(config: &ControlConfig) -> Result<String, ControlPlaneError> {
-    std::env::var(&config.token_env)
+    let token = std::env::var(&config.token_env)
         .ok()
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ControlPlaneError::NoToken(config.token_env.clone()))
+        .ok_or_else(|| ControlPlaneError::NoToken(config.token_env.clone()))?;
+    match auth::weakness(&token) {
+        Some(why) => Err(ControlPlaneError::WeakToken {
+            env: config.token_env.clone(),
+            why,
+        }),
+        None => Ok(token),
+    }
 }
 
 /// An action on its way to the session thread, and where its outcome goes.
@@ -106,6 +192,7 @@ struct Request {
 struct Shared {
     runtime_id: String,
     token: auth::Token,
+    lockout: auth::Lockout,
     /// The session at the last step boundary.
     overview: RwLock<Arc<Overview>>,
     /// Each registration's sandbox limits (from the session file).
@@ -151,6 +238,10 @@ impl ControlPlane {
         session: &mut Session,
         limits: impl IntoIterator<Item = Limits>,
     ) -> Result<(Self, Link), ControlPlaneError> {
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(ControlPlaneError::Settings(problems));
+        }
         if !config.bind.ip().is_loopback() && !config.allow_remote {
             return Err(ControlPlaneError::Remote(config.bind));
         }
@@ -181,6 +272,7 @@ impl ControlPlane {
         let shared = Arc::new(Shared {
             runtime_id: overview.name.clone(),
             token: auth::Token::new(&token),
+            lockout: auth::Lockout::default(),
             overview: RwLock::new(Arc::new(overview)),
             limits,
             requests: sender,
@@ -194,10 +286,15 @@ impl ControlPlane {
             .build()
             .map_err(ControlPlaneError::Runtime)?;
         let (shutdown, stop) = tokio::sync::watch::channel(false);
-        let app = http::router(Arc::clone(&shared), stop.clone());
+        let app = http::router(
+            Arc::clone(&shared),
+            stop.clone(),
+            Duration::from_millis(config.request_timeout_ms),
+        );
+        let limits = http::ServeLimits::of(config);
         let thread = std::thread::Builder::new()
             .name("control-plane".to_owned())
-            .spawn(move || runtime.block_on(http::serve(listener, app, stop)))
+            .spawn(move || runtime.block_on(http::serve(listener, app, limits, stop)))
             .map_err(ControlPlaneError::Runtime)?;
         tracing::info!(%addr, "control plane listening");
         let link = Link {

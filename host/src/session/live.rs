@@ -1,10 +1,12 @@
 //! Sessions on venues: connecting before the first step (exchange info into
-//! reference data, account balances, start-up reconciliation, live
-//! streams) and checking the books against the venue's at the end.
+//! reference data, account balances), then — once the journal is attached,
+//! so that it records them — the live streams and start-up reconciliation
+//! ([`VenueStart`]); at the end, checking the books against the venue's.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -13,23 +15,51 @@ use super::{check_meter, load_strategies, validate, Session, SessionError};
 use crate::config::{ConfigError, Problems, SessionConfig};
 use crate::execution::binance::{Binance, VenueError};
 use crate::execution::Adapter;
-use crate::market_data::live::LiveFeed;
+use crate::market_data::live::{Halts, LiveFeed, MarketEvent};
 use crate::market_data::DataKind;
-use crate::model::StrategyId;
+use crate::model::{InstrumentId, StrategyId};
 use crate::post_trade::EventKind;
 use crate::state::Feed;
 use crate::strategy_host::StrategyHost;
 
+/// What a venue session does at its venues once its journal is attached,
+/// so that every venue action is journalled: subscribe to the market
+/// streams, start the user-data streams, and cancel the orders an earlier
+/// run left open (see [`VenueStart::start`]).
+#[must_use = "a venue session has no data and no order stream until it is started"]
+pub struct VenueStart {
+    /// Per venue id, its market-data connection and subscriptions.
+    market: Vec<(Binance, Vec<(InstrumentId, String)>)>,
+    events: Sender<MarketEvent>,
+    halts: Halts,
+    path: PathBuf,
+    session: String,
+    strategy_ids: Vec<String>,
+}
+
+impl std::fmt::Debug for VenueStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VenueStart")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Session {
     /// Loads the session file at `path` and connects it to its venues: for
     /// sessions with `[[venues]]` (sandbox, live, or paper on live data).
-    /// The live feed ends once `stop` is set.
+    /// The plugins are loaded before any venue request; the venues are only
+    /// read (clock, exchange info, balances): nothing is sent to them until
+    /// the returned [`VenueStart`] is started. The live feed ends once
+    /// `stop` is set (or a halt sets it).
     pub fn connect(
         path: &Path,
         host: &StrategyHost,
         stop: Arc<AtomicBool>,
-    ) -> Result<Self, SessionError> {
+    ) -> Result<(Self, VenueStart), SessionError> {
         let mut config = SessionConfig::load(path)?;
+        check_meter(&config, host)?;
+        let strategies = load_strategies(&config, host)?;
         let invalid = |problem: String| {
             let mut problems = Problems::default();
             problems.push(problem);
@@ -93,10 +123,9 @@ impl Session {
             venues.insert(e.id.clone(), venue);
         }
         let reference = validate(&config, path)?;
-        check_meter(&config, host)?;
-        let strategies = load_strategies(&config, host)?;
         let (tx, rx) = std::sync::mpsc::channel();
-        for (venue_id, venue) in &mut market {
+        let mut streams = Vec::new();
+        for (venue_id, mut venue) in market {
             let mut symbols = Vec::new();
             let mut subscriptions = Vec::new();
             for data in config
@@ -117,13 +146,10 @@ impl Session {
             }
             if !subscriptions.is_empty() {
                 venue.bind(&reference, &symbols).map_err(venue_failed)?;
-                venue.stream_market(&subscriptions, tx.clone());
+                streams.push((venue, subscriptions));
             }
         }
-        drop(tx);
-        let strategy_ids: Vec<String> = config.strategies.iter().map(|s| s.id.clone()).collect();
-        let mut startup = Vec::new();
-        for (execution_id, venue) in &mut venues {
+        for venue in venues.values_mut() {
             let symbols: Vec<String> = config
                 .instruments
                 .iter()
@@ -131,32 +157,19 @@ impl Session {
                 .map(|i| i.symbol.clone())
                 .collect();
             venue.bind(&reference, &symbols).map_err(venue_failed)?;
-            let report = venue
-                .attach(&config.session.name, &strategy_ids)
-                .map_err(venue_failed)?;
-            startup.push((execution_id.clone(), report));
         }
-        let feed = Feed::Live(LiveFeed::new(rx, stop).with_runtime(runtime));
-        let mut session = Self::build(&config, reference, feed, strategies, venues)?;
-        for (execution_id, report) in startup {
-            for (strategy, client_id, status) in report.cancelled {
-                let id = StrategyId::new(strategy_ids[strategy].clone());
-                session.record_event(
-                    &id,
-                    EventKind::Venue,
-                    format!("start-up: order {client_id} left open by an earlier run was cancelled at the venue ({status})"),
-                );
-            }
-            for orphan in report.orphans {
-                tracing::warn!(execution = %execution_id, "orphan order at the venue: {orphan}");
-                session.record_event(
-                    &StrategyId::new(format!("venue:{execution_id}")),
-                    EventKind::Venue,
-                    format!("start-up: orphan order at the venue, not placed by this session, left alone: {orphan}"),
-                );
-            }
-        }
-        Ok(session)
+        let feed = LiveFeed::new(rx, stop).with_runtime(runtime);
+        let halts = feed.halts();
+        let session = Self::build(&config, reference, Feed::Live(feed), strategies, venues)?;
+        let start = VenueStart {
+            market: streams,
+            events: tx,
+            halts,
+            path: path.to_owned(),
+            session: config.session.name.clone(),
+            strategy_ids: config.strategies.iter().map(|s| s.id.clone()).collect(),
+        };
+        Ok((session, start))
     }
 
     /// Compares each venue context's balances with the venue account's;
@@ -208,6 +221,68 @@ impl Session {
             }
         }
         differences
+    }
+}
+
+impl VenueStart {
+    /// Where the session's halts are raised: by its feed when a venue's
+    /// clock goes back, by its venue contexts when a venue forgets orders.
+    pub fn halts(&self) -> Halts {
+        self.halts.clone()
+    }
+
+    /// Starts the market streams, then each venue context's user-data
+    /// stream and start-up reconciliation: this session's orders left open
+    /// by an earlier run are cancelled, others reported as orphans. Each is
+    /// an event of the session (in its journal, if attached — attach it
+    /// first), stamped with the venue's clock.
+    pub fn start(self, session: &mut Session) -> Result<(), SessionError> {
+        let failed = |e: VenueError| {
+            let mut problems = Problems::default();
+            problems.push(e.to_string());
+            SessionError::Config(ConfigError::Invalid {
+                path: self.path.clone(),
+                problems,
+            })
+        };
+        for (venue, subscriptions) in &self.market {
+            venue.stream_market(subscriptions, self.events.clone());
+        }
+        drop(self.events);
+        let services = &mut session.services;
+        let mut startup = Vec::new();
+        for (index, route) in services.routes.iter_mut().enumerate() {
+            let Adapter::Binance { venue, .. } = route else {
+                continue;
+            };
+            venue.set_halts(self.halts.clone());
+            let report = venue
+                .attach(&self.session, &self.strategy_ids)
+                .map_err(failed)?;
+            startup.push((index, report));
+        }
+        for (index, report) in startup {
+            let execution_id = services.inventory.account(index).id.clone();
+            for (strategy, client_id, status) in report.cancelled {
+                let id = StrategyId::new(self.strategy_ids[strategy].clone());
+                services.on_event(
+                    report.time,
+                    &id,
+                    EventKind::Venue,
+                    format!("start-up: order {client_id} left open by an earlier run was cancelled at the venue ({status})"),
+                );
+            }
+            for orphan in report.orphans {
+                tracing::warn!(execution = %execution_id, "orphan order at the venue: {orphan}");
+                services.on_event(
+                    report.time,
+                    &StrategyId::new(format!("venue:{execution_id}")),
+                    EventKind::Venue,
+                    format!("start-up: orphan order at the venue, not placed by this session, left alone: {orphan}"),
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The control plane of `cracktrader paper` over real HTTP on loopback.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -13,11 +14,12 @@ use serde_json::{json, Value};
 
 use super::{assert_replays, command, plugins, root, text};
 
-const TOKEN: &str = "test-token-2f9c";
+const TOKEN: &str = "test-token-2f9c-81d7e3";
 const TOKEN_ENV: &str = "CRACKTRADER_CONTROL_TOKEN";
 
-/// The paper example in `dir`, with absolute paths and a `[control]` section.
-fn paper_session(dir: &Path) -> PathBuf {
+/// The paper example in `dir`, with absolute paths and a `[control]`
+/// section with `control` settings added.
+fn paper_session(dir: &Path, control: &str) -> PathBuf {
     let plugins = plugins();
     let example = std::fs::read_to_string(root().join("examples/sma_eurusd_paper.toml")).unwrap();
     let session = example
@@ -29,7 +31,8 @@ fn paper_session(dir: &Path) -> PathBuf {
             "data/EURUSD.csv",
             root().join("examples/data/EURUSD.csv").to_str().unwrap(),
         )
-        + "\n[control]\nbind = \"127.0.0.1:0\"\n";
+        + "\n[control]\nbind = \"127.0.0.1:0\"\n"
+        + control;
     let path = dir.join("paper.toml");
     std::fs::write(&path, session).unwrap();
     path
@@ -49,7 +52,12 @@ impl Paper {
     /// Starts the session of `dir` at `bar_interval_ms` per step and waits
     /// for the control plane's line on stderr.
     fn start(dir: &Path, bar_interval_ms: u64) -> Self {
-        let session = paper_session(dir);
+        Self::start_with(dir, bar_interval_ms, "")
+    }
+
+    /// [`Paper::start`] with `control` settings in `[control]`.
+    fn start_with(dir: &Path, bar_interval_ms: u64, control: &str) -> Self {
+        let session = paper_session(dir, control);
         let mut child = command()
             .env(TOKEN_ENV, TOKEN)
             .args(["paper", session.to_str().unwrap(), "--bar-interval-ms"])
@@ -228,7 +236,7 @@ fn requests_without_the_right_token_are_refused() {
 #[test]
 fn the_control_plane_refuses_to_start_without_a_token_or_on_a_remote_address() {
     let dir = tempfile::tempdir().unwrap();
-    let session = paper_session(dir.path());
+    let session = paper_session(dir.path(), "");
     let session = session.to_str().unwrap();
     let report = dir.path().join("r.json");
     let report = report.to_str().unwrap();
@@ -472,4 +480,219 @@ fn events_stream_live_over_sse() {
     };
     assert!(first > last);
     paper.stop();
+}
+
+/// Whether the server closed `stream` (rather than leaving it open) within
+/// `wait`.
+fn closed_by_server(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    }
+}
+
+/// Slow-loris on loopback: connections that never finish their headers,
+/// or send nothing, are closed after the header timeout; with the general
+/// slots held by event streams and the rest squatted, the kill switch is
+/// still reached through the slot kept for an operator's action.
+#[test]
+fn slow_loris_connections_are_closed_and_the_kill_switch_stays_reachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let paper = Paper::start_with(
+        dir.path(),
+        20,
+        "max_connections = 8\nheader_timeout_ms = 300\n",
+    );
+    let addr = paper
+        .url
+        .strip_prefix("http://")
+        .unwrap()
+        .split_once('/')
+        .unwrap()
+        .0
+        .to_owned();
+    // Three authenticated event streams and the first slow connections
+    // hold the general slots; one slow connection squats the reserved one.
+    let followers: Vec<Response> = (0..3)
+        .map(|_| {
+            let response = paper
+                .get("/events?kind=market_input")
+                .header("accept", "text/event-stream")
+                .send()
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response
+        })
+        .collect();
+    let mut loris: Vec<TcpStream> = (0..12)
+        .map(|i| {
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            if i % 2 == 0 {
+                stream
+                    .write_all(b"GET /runtimes HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    .unwrap();
+            }
+            stream
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let killed = loop {
+        // A fresh connection each time: a refused one is closed at once.
+        let client = Client::builder()
+            .timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        match client
+            .post(format!("{}/kill", paper.url))
+            .bearer_auth(TOKEN)
+            .send()
+        {
+            Ok(response) => break response,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "kill switch unreachable: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    assert_eq!(killed.status(), StatusCode::OK);
+    for (i, stream) in loris.iter_mut().enumerate() {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(10)),
+            "slow connection {i} is still open"
+        );
+    }
+    drop(followers);
+    let records = paper.stop();
+    let acted = actions(&records);
+    assert_eq!(acted.len(), 1, "{acted:?}");
+    assert_eq!(acted[0].1, "kill");
+}
+
+/// Tokens a client could guess, and settings out of range, stop the start.
+#[test]
+fn weak_tokens_and_unbounded_settings_are_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let start = |token: &str, control: &str| {
+        let session = paper_session(dir.path(), control);
+        let out = command()
+            .env(TOKEN_ENV, token)
+            .args(["paper", session.to_str().unwrap(), "--report"])
+            .arg(&report)
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out.stderr))
+    };
+    for (token, why) in [
+        ("a", "at least 16"),
+        ("   padded token with spaces   ", "visible ASCII"),
+        ("abababababababababab", "distinct"),
+    ] {
+        let (code, err) = start(token, "");
+        assert_eq!(code, Some(1), "{token:?}: {err}");
+        assert!(
+            err.contains("too weak") && err.contains(why) && err.contains(TOKEN_ENV),
+            "{token:?}: {err}"
+        );
+    }
+    let (code, err) = start(TOKEN, "max_connections = 1\nheader_timeout_ms = 0\n");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("[control] max_connections = 1 is out of range")
+            && err.contains("[control] header_timeout_ms = 0"),
+        "{err}"
+    );
+}
+
+/// Bodies that would be ignored are refused (415 for a wrong content type,
+/// 400 for a malformed or unknown field) and act on nothing; wrong tokens
+/// in a row lock the client out, even with the right token, until
+/// `Retry-After` has passed.
+#[test]
+fn malformed_bodies_and_repeated_wrong_tokens_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let paper = Paper::start(dir.path(), 20);
+    let post = |path: &str, content_type: &str, body: &str| {
+        paper
+            .http
+            .post(format!("{}{path}", paper.url))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .unwrap()
+            .status()
+    };
+    let json = "application/json";
+    for (path, content_type, body, status) in [
+        (
+            "/kill",
+            "text/plain",
+            r#"{"cancel_orders": true}"#,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "/kill",
+            json,
+            r#"{"cancel": true}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/flatten", json, "garbage", StatusCode::BAD_REQUEST),
+        ("/resume", json, r#"{"now": 1}"#, StatusCode::BAD_REQUEST),
+        (
+            "/strategies/sma-cross/disable",
+            "application/x-www-form-urlencoded",
+            "a=b",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "/strategies/sma-cross/disable",
+            json,
+            "[1]",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        assert_eq!(post(path, content_type, body), status, "{path} {body}");
+    }
+    let state = paper.json("");
+    assert_eq!(state["killed"], false);
+    assert_eq!(paper.json("/strategies")[0]["state"], "running");
+
+    let wrong = || {
+        paper
+            .http
+            .get(format!("{}/orders", paper.url))
+            .bearer_auth("wrong-token-but-long-enough")
+            .send()
+            .unwrap()
+    };
+    for _ in 0..5 {
+        assert_eq!(wrong().status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = paper.get("/orders").send().unwrap();
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&wait), "{wait}");
+    std::thread::sleep(Duration::from_secs(wait));
+    assert_eq!(
+        paper.get("/orders").send().unwrap().status(),
+        StatusCode::OK
+    );
+    let records = paper.stop();
+    assert!(actions(&records).is_empty(), "a refused request acted");
 }

@@ -32,7 +32,7 @@ pub struct JournalArgs {
     /// checkpoint of its journal; the steps after it are re-run and must
     /// reproduce the journalled events.
     #[arg(long)]
-    resume: bool,
+    pub resume: bool,
 }
 
 /// Attaches a journal to `session` as the options say: a new one, or the

@@ -4,13 +4,18 @@
 //! Exit codes: 0 success; 1 the session could not start (bad config, data or
 //! plugin); 2 bad command line; 3 a strategy was quarantined (the session
 //! ran on for the others; the report names it); 4 a replay diverged from
-//! its journal.
+//! its journal; 5 a sandbox or live session halted because a venue broke
+//! its contract (its clock went back, it forgot accepted orders: it lost
+//! its state), with the discrepancy on stderr and in the report.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use cracktrader::config::Mode;
+
+/// Exit code of a session halted by a venue that lost its state.
+const HALTED: u8 = 5;
 
 mod backtest;
 mod journal;

@@ -10,6 +10,7 @@ use cracktrader::control_plane::{token_from_env, ControlPlane};
 use cracktrader::hot_reload::{ReloadTarget, Reloader};
 use cracktrader::model::StrategyId;
 use cracktrader::paper::{self, PaperOptions, Steering};
+use cracktrader::post_trade::EventKind;
 use cracktrader::session::Session;
 
 /// How long a plugin file must be quiet before it is reloaded: long enough
@@ -57,12 +58,30 @@ pub fn run(args: PaperArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     let loading = Instant::now();
     let mut steering = Steering::default();
     let live = !config.venues.is_empty();
-    let mut session = if live {
-        Session::connect(&args.common.session, &host, Arc::clone(&steering.stop))?
+    // Resuming rebuilds the session by re-running its steps, which a venue
+    // cannot repeat: refused before the first venue request.
+    anyhow::ensure!(
+        !(live && args.common.journal.resume),
+        "{}: --resume: a session connected to venues ([[venues]]) cannot be resumed: its fills and data came from the venue, so its steps cannot be re-run; start it again without --resume (it cancels the orders an earlier run left open and reports them)",
+        args.common.session.display()
+    );
+    let (mut session, venues) = if live {
+        let (session, venues) =
+            Session::connect(&args.common.session, &host, Arc::clone(&steering.stop))?;
+        (session, Some(venues))
     } else {
-        Session::from_file(&args.common.session, &host)?
+        (Session::from_file(&args.common.session, &host)?, None)
     };
+    // The journal first, so that it records everything done at the venues.
     let journal = super::backtest::attach_journal(&args.common, &config, &mut session)?;
+    let halts = match venues {
+        Some(venues) => {
+            let halts = venues.halts();
+            venues.start(&mut session)?;
+            Some(halts)
+        }
+        None => None,
+    };
     let reloader = Reloader::start(
         Arc::clone(&host),
         reload_targets(&config, &session),
@@ -138,6 +157,14 @@ pub fn run(args: PaperArgs, mode: Mode) -> anyhow::Result<ExitCode> {
     );
     // Stops the server: nothing can act on the session any more.
     drop(control);
+    let discrepancies = halts.map(|h| h.discrepancies()).unwrap_or_default();
+    for discrepancy in &discrepancies {
+        session.record_event(
+            &StrategyId::new("venue"),
+            EventKind::Venue,
+            format!("halted: {discrepancy}"),
+        );
+    }
     if config.execution.iter().any(|e| e.venue.is_some()) {
         let differences = session.reconcile_venues();
         if differences.is_empty() {
@@ -147,13 +174,20 @@ pub fn run(args: PaperArgs, mode: Mode) -> anyhow::Result<ExitCode> {
             eprintln!("warning: not reconciled: {difference}");
         }
     }
-    super::backtest::finish(
+    let code = super::backtest::finish(
         &args.common,
         session,
         journal.as_deref(),
         load_time,
         running.elapsed(),
-    )
+    )?;
+    if discrepancies.is_empty() {
+        return Ok(code);
+    }
+    for discrepancy in &discrepancies {
+        eprintln!("error: halted: {discrepancy}");
+    }
+    Ok(ExitCode::from(super::HALTED))
 }
 
 /// The registrations whose plugin files are watched: all but those pinned by

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::execution::orders::VenueEvent;
 use crate::intents::{OrderRequest, OrderType, TimeInForce};
-use crate::market_data::live::MarketEvent;
+use crate::market_data::live::{Halts, MarketEvent};
 use crate::model::{Currency, InstrumentId, OrderId, Side, Timestamp};
 use crate::reference_data::ReferenceData;
 
@@ -280,6 +280,8 @@ struct Balance {
 /// What was found at the venue before the first step.
 #[derive(Debug, Default)]
 pub struct StartupReport {
+    /// The venue's clock when it was looked at: the time of the start-up events.
+    pub time: Timestamp,
     /// Open orders of this session's strategies left by an earlier run,
     /// cancelled: (strategy index, client order id, venue status after).
     pub cancelled: Vec<(usize, String, String)>,
@@ -304,6 +306,9 @@ pub struct Binance {
     stale: bool,
     /// Notices for the session's event log (orphans, reconciliations).
     notices: Vec<String>,
+    /// Where a break of the venue's contract (a lost order) is raised;
+    /// once raised, no new order goes to the venue.
+    halts: Option<Halts>,
 }
 
 impl std::fmt::Debug for Binance {
@@ -385,7 +390,22 @@ impl Binance {
             inbound: None,
             stale: false,
             notices: Vec::new(),
+            halts: None,
         })
+    }
+
+    /// Raises breaks of the venue's contract in `halts`.
+    pub fn set_halts(&mut self, halts: Halts) {
+        self.halts = Some(halts);
+    }
+
+    /// The venue's clock now.
+    pub fn server_time(&self) -> Timestamp {
+        ms_to_nanos(self.rest.server_now_ms())
+    }
+
+    fn halted(&self) -> bool {
+        self.halts.as_ref().is_some_and(Halts::raised)
     }
 
     /// The venue's id in the session file.
@@ -463,7 +483,10 @@ impl Binance {
     /// Cancels the open orders of this session's strategies left by an
     /// earlier run (a new run starts flat in orders) and lists the rest as orphans.
     fn startup(&mut self) -> Result<StartupReport, VenueError> {
-        let mut report = StartupReport::default();
+        let mut report = StartupReport {
+            time: self.server_time(),
+            ..StartupReport::default()
+        };
         let symbols: Vec<String> = self.symbols.values().map(|s| s.symbol.clone()).collect();
         for symbol in symbols {
             let open: Vec<VenueOrder> = self.runtime.block_on(self.rest.signed(
@@ -538,6 +561,11 @@ impl Binance {
         let client_id = format!("ct-{}-{}-{}", self.tags[strategy], self.run, id.0);
         self.tracker
             .track(&client_id, id, request.instrument, request.qty);
+        if self.halted() {
+            let reason = format!("venue {} is halted: nothing more is sent to it", self.id);
+            self.tracker.refused(&client_id, reason, time, out);
+            return;
+        }
         let params = match self.order_params(&client_id, request) {
             Ok(params) => params,
             Err(reason) => {
@@ -649,17 +677,33 @@ impl Binance {
             };
             match self.query(&symbol, &client_id) {
                 Ok(Some(order)) => self.settle_order(order, instrument, out),
-                // Submissions are synchronous: an order the venue does not
-                // know by now never reached it.
-                Ok(None) => self.tracker.refused(
-                    &client_id,
-                    format!(
-                        "venue {} has no order {client_id}: it never arrived",
-                        self.id
+                Ok(None) => match self.tracker.venue_id(&client_id) {
+                    // The venue had taken this order and now does not know
+                    // it: it lost its state, and nothing it says can be
+                    // trusted any more.
+                    Some(venue_id) => {
+                        let discrepancy = format!(
+                            "venue {} no longer knows order {client_id} (venue order id {venue_id}), which it had accepted: it lost its state",
+                            self.id
+                        );
+                        match &self.halts {
+                            Some(halts) => halts.raise(discrepancy),
+                            None => self.notices.push(discrepancy),
+                        }
+                        return;
+                    }
+                    // Submissions are synchronous: an order the venue does
+                    // not know by now never reached it.
+                    None => self.tracker.refused(
+                        &client_id,
+                        format!(
+                            "venue {} has no order {client_id}: it never arrived",
+                            self.id
+                        ),
+                        time,
+                        out,
                     ),
-                    time,
-                    out,
-                ),
+                },
                 Err(e) => {
                     tracing::warn!(venue = %self.id, %client_id, "reconciliation query failed: {e}");
                     self.stale = true;

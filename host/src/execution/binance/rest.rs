@@ -127,6 +127,11 @@ impl Rest {
         Ok(offset)
     }
 
+    /// The venue's clock now, ms, as measured by [`Rest::sync_time`].
+    pub fn server_now_ms(&self) -> i64 {
+        now_ms().saturating_add(self.offset_ms.load(Ordering::Relaxed))
+    }
+
     /// A public request.
     pub async fn public<T: DeserializeOwned>(
         &self,

@@ -162,6 +162,11 @@ pub async fn market(
     // Open time of the last closed kline per stream, for backfill; and the
     // market time of the last event, to stamp book tickers (which carry none).
     let mut last_kline: BTreeMap<String, i64> = BTreeMap::new();
+    // Per stream, the open time of the last kline before the latest
+    // reconnection: the stream may repeat klines from there on that the
+    // backfill delivered, which are dropped; an older one is passed on (the
+    // feed halts on it: the venue's clock went back).
+    let mut resumed_from: BTreeMap<String, i64> = BTreeMap::new();
     let mut market_time: Timestamp = 0;
     loop {
         let (mut ws, _) = until_ok("market stream: cannot connect", || {
@@ -170,6 +175,7 @@ pub async fn market(
         .await;
         for (name, sub) in &by_name {
             if let Some(&from) = last_kline.get(*name) {
+                resumed_from.insert((*name).to_owned(), from);
                 let missed = backfill(&rest, sub, from).await;
                 for bar in missed {
                     last_kline.insert((*name).to_owned(), bar.time / 1_000_000);
@@ -201,7 +207,15 @@ pub async fn market(
                 }
             };
             if let MarketEvent::Bar(bar) = &event {
-                last_kline.insert(combined.stream.clone(), bar.time / 1_000_000);
+                let open_ms = bar.time / 1_000_000;
+                let backfilled = resumed_from
+                    .get(&combined.stream)
+                    .zip(last_kline.get(&combined.stream))
+                    .is_some_and(|(&from, &last)| (from..=last).contains(&open_ms));
+                if backfilled {
+                    continue;
+                }
+                last_kline.insert(combined.stream.clone(), open_ms);
             }
             if events.send(event).is_err() {
                 return;
