@@ -45,11 +45,14 @@ impl Position {
     }
 
     /// Applies a fill of `qty` (positive) at `price`.
+    ///
+    /// Saturating: exact for every amount a venue's checked fill can leave
+    /// (cash and position fit), and never a panic beyond.
     fn apply(&mut self, side: Side, qty: Decimal, price: Decimal) {
         let signed = side.sign() * qty;
         if self.qty.is_zero() || self.qty.is_sign_positive() == signed.is_sign_positive() {
-            self.qty += signed;
-            self.cost += signed * price;
+            self.qty = self.qty.saturating_add(signed);
+            self.cost = self.cost.saturating_add(signed.saturating_mul(price));
             return;
         }
         // Reducing (and perhaps flipping): release cost pro rata. A partial
@@ -59,16 +62,25 @@ impl Position {
         let released = if closing == self.qty.abs() {
             self.cost
         } else {
-            (self.cost * closing / self.qty.abs()).round_dp(RELEASE_DP)
+            self.cost
+                .saturating_mul(closing)
+                .checked_div(self.qty.abs())
+                .unwrap_or(self.cost)
+                .round_dp(RELEASE_DP)
         };
         let direction = -side.sign();
-        self.realized_pnl += direction * closing * price - released;
+        let proceeds = (direction * closing).saturating_mul(price);
+        self.realized_pnl = self
+            .realized_pnl
+            .saturating_add(proceeds.saturating_sub(released));
         self.qty += side.sign() * closing;
-        self.cost -= released;
+        self.cost = self.cost.saturating_sub(released);
         let opening = qty - closing;
         if !opening.is_zero() {
-            self.qty += side.sign() * opening;
-            self.cost += side.sign() * opening * price;
+            self.qty = self.qty.saturating_add(side.sign() * opening);
+            self.cost = self
+                .cost
+                .saturating_add((side.sign() * opening).saturating_mul(price));
         }
     }
 }
@@ -169,12 +181,18 @@ impl Inventory {
         let Some(fill) = report.fill else { return };
         let a = &report.attribution;
         let account = &mut self.accounts[a.execution_index];
+        // The same sums the simulator checked before filling; saturating
+        // for a venue's own numbers.
+        let flow = (report.request.side.sign() * fill.qty)
+            .saturating_mul(fill.price)
+            .saturating_add(fill.commission);
         let cash = account.balances.entry(quote_currency.clone()).or_default();
-        *cash -= report.request.side.sign() * fill.qty * fill.price + fill.commission;
-        *account
+        *cash = cash.saturating_sub(flow);
+        let fees = account
             .commissions
             .entry(quote_currency.clone())
-            .or_default() += fill.commission;
+            .or_default();
+        *fees = fees.saturating_add(fill.commission);
         self.positions[a.strategy_index][report.request.instrument.0 as usize].apply(
             report.request.side,
             fill.qty,
@@ -221,11 +239,12 @@ impl Inventory {
             if account.is_some_and(|a| a != index) {
                 continue;
             }
-            value.cash += acc
-                .balances
-                .iter()
-                .map(|(c, v)| convert(*v, c))
-                .sum::<Decimal>();
+            // Saturating throughout: balances are bounded by validation and
+            // fills by the venue, but marks come from market data, and a
+            // valuation must never take the session down.
+            for (c, v) in &acc.balances {
+                value.cash = value.cash.saturating_add(convert(*v, c));
+            }
             let leverage = match acc.kind {
                 AccountKind::Cash => None,
                 AccountKind::Margin { leverage } => Some(leverage),
@@ -241,17 +260,21 @@ impl Inventory {
                         continue;
                     }
                     let inst = reference.get(InstrumentId(i as u32));
-                    let marked = price(inst.id).map_or(p.cost, |m| p.qty * m);
+                    let marked = price(inst.id).map_or(p.cost, |m| p.qty.saturating_mul(m));
                     let marked = convert(marked, &inst.quote_currency);
-                    value.position_value += marked;
-                    value.unrealized_pnl += marked - convert(p.cost, &inst.quote_currency);
+                    let cost = convert(p.cost, &inst.quote_currency);
+                    value.position_value = value.position_value.saturating_add(marked);
+                    value.unrealized_pnl = value
+                        .unrealized_pnl
+                        .saturating_add(marked.saturating_sub(cost));
                     if let Some(leverage) = leverage {
-                        value.margin_used += marked.abs() / leverage;
+                        value.margin_used =
+                            value.margin_used.saturating_add(marked.abs() / leverage);
                     }
                 }
             }
         }
-        value.equity = value.cash + value.position_value;
+        value.equity = value.cash.saturating_add(value.position_value);
         value
     }
 }
@@ -307,11 +330,18 @@ impl Rates {
         if from == to || amount.is_zero() {
             return amount;
         }
+        // Saturating, like valuations: rates come from market data.
         if let Some(rate) = self.rate(from, to, reference, price) {
-            return amount * rate;
+            return amount.saturating_mul(rate);
         }
         match self.rate(to, from, reference, price) {
-            Some(rate) if !rate.is_zero() => amount / rate,
+            Some(rate) if !rate.is_zero() => amount.checked_div(rate).unwrap_or(
+                if amount.is_sign_negative() == rate.is_sign_negative() {
+                    Decimal::MAX
+                } else {
+                    Decimal::MIN
+                },
+            ),
             _ => {
                 tracing::warn!("no rate to convert {from} to {to}; {amount} {from} counted as 0");
                 Decimal::ZERO

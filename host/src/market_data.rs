@@ -204,7 +204,7 @@ fn read_rows<T, const N: usize>(
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(reader);
+        .from_reader(LineCap::new(reader));
     let row_error = |line: u64, problem: String| MarketDataError::Row {
         path: path.to_owned(),
         line,
@@ -269,6 +269,11 @@ fn read_rows<T, const N: usize>(
                     ),
                 ));
             }
+            let scale = if kind == Column::Price {
+                instrument.price_scale
+            } else {
+                instrument.qty_scale
+            };
             *value = match kind {
                 Column::Volume => to_scaled(
                     number.trunc_with_scale(u32::from(instrument.qty_scale)),
@@ -278,8 +283,14 @@ fn read_rows<T, const N: usize>(
                 Column::Price => to_scaled(number, instrument.price_scale),
             }
             .map_err(|_| {
-                row_error(
-                    line,
+                let problem = if number.normalize().scale() <= u32::from(scale) {
+                    // On the grid, but too many digits for a 64-bit integer.
+                    format!(
+                        "column {column}: {number} is too large: at {scale} decimal places (those of {} {}) it does not fit a 64-bit integer",
+                        if kind == Column::Price { "tick size" } else { "lot size" },
+                        if kind == Column::Price { instrument.tick_size } else { instrument.lot_size },
+                    )
+                } else {
                     format!(
                         "column {column}: {number} is finer than {} allows for {}",
                         if kind == Column::Price {
@@ -288,8 +299,9 @@ fn read_rows<T, const N: usize>(
                             format!("lot size {}", instrument.lot_size)
                         },
                         instrument.symbol
-                    ),
-                )
+                    )
+                };
+                row_error(line, problem)
             })?;
         }
         check(&record, &values).map_err(|problem| row_error(line, problem))?;
@@ -408,14 +420,80 @@ pub fn read_trades(
     Ok(rows.into_iter().map(|(_, t)| t).collect())
 }
 
+/// Longest line a market data file may have: real rows are well under 200
+/// bytes, and without a cap a file such as `/dev/zero` (one endless line)
+/// would be buffered whole.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// A line of a market data file longer than [`MAX_LINE_BYTES`].
+#[derive(Debug, thiserror::Error)]
+#[error("line is longer than {MAX_LINE_BYTES} bytes")]
+struct LineTooLong {
+    /// 1-based line number.
+    line: u64,
+}
+
+/// A reader that fails once a line grows beyond [`MAX_LINE_BYTES`].
+struct LineCap<R> {
+    inner: R,
+    /// Bytes since the last line end.
+    run: usize,
+    /// Line ends seen.
+    lines: u64,
+}
+
+impl<R> LineCap<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            run: 0,
+            lines: 0,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &byte in &buf[..n] {
+            if byte == b'\n' || byte == b'\r' {
+                self.lines += u64::from(byte == b'\n');
+                self.run = 0;
+            } else {
+                self.run += 1;
+                if self.run > MAX_LINE_BYTES {
+                    let line = self.lines + 1;
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        LineTooLong { line },
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
 fn csv_error(path: &Path, e: csv::Error) -> MarketDataError {
     let line = e.position().map_or(0, |p| p.line());
     let problem = e.to_string();
     match e.into_kind() {
-        csv::ErrorKind::Io(source) => MarketDataError::Read {
-            path: path.to_owned(),
-            source,
-        },
+        csv::ErrorKind::Io(source) => {
+            if let Some(long) = source
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<LineTooLong>())
+            {
+                return MarketDataError::Row {
+                    path: path.to_owned(),
+                    line: long.line,
+                    problem: long.to_string(),
+                };
+            }
+            MarketDataError::Read {
+                path: path.to_owned(),
+                source,
+            }
+        }
         _ => MarketDataError::Row {
             path: path.to_owned(),
             line,

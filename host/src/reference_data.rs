@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::config::{decimal, Problems};
+use crate::execution::MAX_AMOUNT;
 use crate::model::{Currency, InstrumentId};
 
 /// One `[[instruments]]` entry of the session file.
@@ -59,13 +60,19 @@ pub struct Instrument {
 impl Instrument {
     /// Whether `price` is a positive multiple of the tick size.
     pub fn is_valid_price(&self, price: Decimal) -> bool {
-        price > Decimal::ZERO && (price % self.tick_size).is_zero()
+        price > Decimal::ZERO && is_multiple(price, self.tick_size)
     }
 
     /// Whether `qty` is a positive multiple of the lot size.
     pub fn is_valid_qty(&self, qty: Decimal) -> bool {
-        qty > Decimal::ZERO && (qty % self.lot_size).is_zero()
+        qty > Decimal::ZERO && is_multiple(qty, self.lot_size)
     }
+}
+
+/// Whether `value` is a multiple of `step`; checked, as `value` may be any
+/// number a guest sent.
+fn is_multiple(value: Decimal, step: Decimal) -> bool {
+    value.checked_rem(step).is_some_and(|r| r.is_zero())
 }
 
 /// Every instrument of a session, looked up by id or symbol.
@@ -74,6 +81,10 @@ pub struct ReferenceData {
     instruments: Vec<Instrument>,
     by_symbol: BTreeMap<String, InstrumentId>,
 }
+
+/// Most decimal places of a tick or lot size: at 18, a boundary integer
+/// still holds values up to 9.2 (an `i64` has 18 whole digits).
+pub const MAX_SCALE: u8 = 18;
 
 /// Decimal places that a positive step size such as 0.00001 implies.
 fn scale_of(step: Decimal) -> u8 {
@@ -120,6 +131,22 @@ impl ReferenceData {
             for (field, value) in [("tick_size", tick_size), ("lot_size", lot_size)] {
                 if value <= Decimal::ZERO {
                     problems.push(format!("{at}.{field}: must be positive, got {value}"));
+                } else if scale_of(value) > MAX_SCALE {
+                    problems.push(format!(
+                        "{at}.{field}: {value} has {} decimal places; at most {MAX_SCALE} are supported, as prices and quantities cross the plugin boundary as 64-bit integers at that precision",
+                        scale_of(value)
+                    ));
+                }
+            }
+            for (field, value) in [
+                ("tick_size", tick_size),
+                ("lot_size", lot_size),
+                ("min_notional", min_notional),
+            ] {
+                if value > MAX_AMOUNT {
+                    problems.push(format!(
+                        "{at}.{field}: must be at most {MAX_AMOUNT}, got {value}"
+                    ));
                 }
             }
             if min_notional < Decimal::ZERO {

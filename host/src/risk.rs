@@ -8,16 +8,30 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::decimal;
+use crate::execution::orders::Working;
 use crate::execution::FeeSchedule;
 use crate::intents::{Intent, OrderRequest, OrderType};
 use crate::model::Side;
 use crate::reference_data::Instrument;
 
-/// Per-strategy risk limits (`[strategies.risk]`). Every limit is optional;
-/// cash and position sufficiency are always checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// Default of `max_open_orders`: enough for any grid or ladder, and a bound
+/// on what the venue matches and the host keeps per strategy.
+pub const DEFAULT_MAX_OPEN_ORDERS: u32 = 1_000;
+
+fn default_max_open_orders() -> u32 {
+    DEFAULT_MAX_OPEN_ORDERS
+}
+
+/// Per-strategy risk limits (`[strategies.risk]`). Every limit but
+/// `max_open_orders` is optional; cash and position sufficiency are always
+/// checked.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RiskLimits {
+    /// Most orders the strategy may have working at once. Default
+    /// [`DEFAULT_MAX_OPEN_ORDERS`].
+    #[serde(default = "default_max_open_orders")]
+    pub max_open_orders: u32,
     /// Largest quantity of one order.
     #[serde(default, deserialize_with = "decimal::option::deserialize")]
     pub max_order_qty: Option<Decimal>,
@@ -27,6 +41,17 @@ pub struct RiskLimits {
     /// Largest absolute position per instrument, counting working orders.
     #[serde(default, deserialize_with = "decimal::option::deserialize")]
     pub max_position: Option<Decimal>,
+}
+
+impl Default for RiskLimits {
+    fn default() -> Self {
+        Self {
+            max_open_orders: DEFAULT_MAX_OPEN_ORDERS,
+            max_order_qty: None,
+            max_order_notional: None,
+            max_position: None,
+        }
+    }
 }
 
 /// What risk needs to know about the world to decide on one order.
@@ -50,6 +75,8 @@ pub struct RiskContext<'a> {
     pub slippage: Decimal,
     /// The strategy's limits.
     pub limits: &'a RiskLimits,
+    /// The strategy's other open orders (a replaced order not counted).
+    pub open_orders: usize,
 }
 
 /// What an execution context can pay with, for the cash or margin check.
@@ -112,6 +139,12 @@ pub enum Refusal {
         /// The instrument.
         symbol: String,
     },
+    /// The strategy has as many open orders as it may.
+    #[error("{open} orders already open, the most max_open_orders allows")]
+    MaxOpenOrders {
+        /// Its open orders.
+        open: usize,
+    },
     /// Order quantity above the strategy's limit.
     #[error("order qty {qty} above max_order_qty {limit}")]
     MaxOrderQty {
@@ -163,6 +196,15 @@ pub enum Refusal {
         used: Decimal,
         /// Equity of the context.
         equity: Decimal,
+    },
+    /// An amount computed from the order does not fit the host's decimals
+    /// (28 significant digits): a quantity or price far beyond any market.
+    #[error("{what} of an order of qty {qty} is out of range")]
+    OutOfRange {
+        /// Which amount.
+        what: &'static str,
+        /// The order's quantity.
+        qty: Decimal,
     },
     /// Not enough free cash for the estimated cost.
     #[error("estimated cost {needed} exceeds free cash {available}")]
@@ -249,14 +291,16 @@ fn check_notional(
 }
 
 fn check_position(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal> {
-    let reach = match order.side {
-        Side::Buy => ctx.position + ctx.working_buys + order.qty,
-        Side::Sell => ctx.position - ctx.working_sells - order.qty,
-    };
+    let before = exposure(order, ctx)?;
+    let reach = fits(
+        before.checked_add(order.side.sign() * order.qty),
+        "position after the order",
+        order,
+    )?;
     if order.reduce_only {
         let reducible = match order.side {
-            Side::Buy => -(ctx.position + ctx.working_buys),
-            Side::Sell => ctx.position - ctx.working_sells,
+            Side::Buy => -before,
+            Side::Sell => before,
         };
         if reducible <= Decimal::ZERO {
             return Err(Refusal::ReduceOnly {
@@ -278,7 +322,7 @@ fn check_position(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal
     if order.side == Side::Sell && reach < Decimal::ZERO && !shorting_allowed {
         return Err(Refusal::InsufficientPosition {
             qty: order.qty,
-            available: ctx.position - ctx.working_sells,
+            available: before,
         });
     }
     Ok(())
@@ -286,20 +330,62 @@ fn check_position(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal
 
 /// Cash `qty` of an order of `order_type` may consume: notional at its
 /// valuation price, plus slippage for orders that fill as takers, plus the
-/// highest fee.
+/// highest fee. `None` if that does not fit a decimal (guest values can be
+/// anything an `s64` holds).
 pub fn estimated_cost(
     order_type: OrderType,
     qty: Decimal,
     price: Decimal,
     fees: &FeeSchedule,
     slippage: Decimal,
-) -> Decimal {
+) -> Option<Decimal> {
     let price = match order_type.limit() {
         Some(_) => price,
-        None => price * (Decimal::ONE + slippage),
+        None => price.checked_mul(Decimal::ONE + slippage)?,
     };
-    let notional = qty * price;
-    notional + fees.worst_case(notional)
+    let notional = qty.checked_mul(price)?;
+    notional.checked_add(fees.worst_case(notional)?)
+}
+
+/// Σ [`estimated_cost`] of the open buy orders summed in `working`, with
+/// market orders valued at `mark` (zero without one). Saturating: a sum
+/// beyond the decimal range only reserves all the cash there is.
+pub fn working_cost(
+    working: &Working,
+    mark: Option<Decimal>,
+    fees: &FeeSchedule,
+    slippage: Decimal,
+) -> Decimal {
+    let slipped = working
+        .stop_notional
+        .saturating_add(working.market_qty.saturating_mul(mark.unwrap_or_default()))
+        .saturating_mul(Decimal::ONE + slippage);
+    let notional = working.limit_notional.saturating_add(slipped);
+    notional
+        .saturating_add(notional.saturating_mul(fees.maker.max(fees.taker)))
+        .saturating_add(fees.per_order.saturating_mul(Decimal::from(working.count)))
+}
+
+/// Σ remaining × price of the open orders summed in `working` (limit, else
+/// stop, else `mark`), as margin counts them. Saturating like [`working_cost`].
+pub fn working_notional(working: &Working, mark: Option<Decimal>) -> Decimal {
+    working
+        .limit_notional
+        .saturating_add(working.stop_notional)
+        .saturating_add(working.market_qty.saturating_mul(mark.unwrap_or_default()))
+}
+
+/// A checked computation's value, or the refusal naming the amount `what`
+/// that did not fit.
+fn fits(
+    value: Option<Decimal>,
+    what: &'static str,
+    order: &OrderRequest,
+) -> Result<Decimal, Refusal> {
+    value.ok_or(Refusal::OutOfRange {
+        what,
+        qty: order.qty,
+    })
 }
 
 fn check_money(order: &OrderRequest, price: Decimal, ctx: &RiskContext) -> Result<(), Refusal> {
@@ -308,7 +394,11 @@ fn check_money(order: &OrderRequest, price: Decimal, ctx: &RiskContext) -> Resul
             if order.side == Side::Sell {
                 return Ok(());
             }
-            let needed = estimated_cost(order.order_type, order.qty, price, ctx.fees, ctx.slippage);
+            let needed = fits(
+                estimated_cost(order.order_type, order.qty, price, ctx.fees, ctx.slippage),
+                "estimated cost",
+                order,
+            )?;
             if needed > free_cash {
                 return Err(Refusal::InsufficientCash {
                     needed,
@@ -323,17 +413,25 @@ fn check_money(order: &OrderRequest, price: Decimal, ctx: &RiskContext) -> Resul
             quote_rate,
         } => {
             // Only the part that adds exposure needs margin.
-            let exposure_before = match order.side {
-                Side::Buy => ctx.position + ctx.working_buys,
-                Side::Sell => ctx.position - ctx.working_sells,
-            };
-            let after = exposure_before + order.side.sign() * order.qty;
+            let exposure_before = exposure(order, ctx)?;
+            let after = fits(
+                exposure_before.checked_add(order.side.sign() * order.qty),
+                "position after the order",
+                order,
+            )?;
             let added = (after.abs() - exposure_before.abs()).max(Decimal::ZERO);
             if added.is_zero() || order.reduce_only {
                 return Ok(());
             }
-            let needed = added * price * quote_rate / leverage;
-            if margin_used + needed > equity {
+            let needed = fits(
+                added
+                    .checked_mul(price)
+                    .and_then(|n| n.checked_mul(quote_rate))
+                    .and_then(|n| n.checked_div(leverage)),
+                "margin needed",
+                order,
+            )?;
+            if fits(margin_used.checked_add(needed), "margin needed", order)? > equity {
                 return Err(Refusal::InsufficientMargin {
                     needed,
                     used: margin_used,
@@ -345,11 +443,26 @@ fn check_money(order: &OrderRequest, price: Decimal, ctx: &RiskContext) -> Resul
     Ok(())
 }
 
+/// The position plus the working orders on the order's side.
+fn exposure(order: &OrderRequest, ctx: &RiskContext) -> Result<Decimal, Refusal> {
+    let value = match order.side {
+        Side::Buy => ctx.position.checked_add(ctx.working_buys),
+        Side::Sell => ctx.position.checked_sub(ctx.working_sells),
+    };
+    fits(value, "position with the working orders", order)
+}
+
 /// Runs every check on one order, in order, stopping at the first refusal.
 pub fn decide(order: &OrderRequest, ctx: &RiskContext) -> Result<(), Refusal> {
+    if ctx.open_orders >= ctx.limits.max_open_orders as usize {
+        return Err(Refusal::MaxOpenOrders {
+            open: ctx.open_orders,
+        });
+    }
     check_grid(order, ctx)?;
     let price = valuation_price(order, ctx)?;
-    check_notional(order, order.qty * price, ctx)?;
+    let notional = fits(order.qty.checked_mul(price), "order notional", order)?;
+    check_notional(order, notional, ctx)?;
     check_position(order, ctx)?;
     check_money(order, price, ctx)
 }
@@ -451,6 +564,7 @@ mod tests {
             fees: &fees,
             slippage: Decimal::ZERO,
             limits,
+            open_orders: 0,
         };
         decide(order, &ctx)
     }
@@ -462,6 +576,7 @@ mod tests {
             max_order_qty: Some(d("500")),
             max_order_notional: Some(d("2000")),
             max_position: Some(d("1500")),
+            ..RiskLimits::default()
         };
         // (name, order, limits, position, free cash, expected refusal)
         type Case<'a> = (
@@ -552,5 +667,58 @@ mod tests {
                 .map(|r| r.to_string());
             assert_eq!(got.as_deref(), want, "case {name}");
         }
+    }
+
+    #[test]
+    fn guest_extremes_and_open_orders_are_refused_not_panics() {
+        let none = RiskLimits::default();
+        let huge = Decimal::from(i64::MAX);
+        for order in [
+            order(Side::Buy, "1", OrderType::Limit { price: huge }),
+            order(Side::Buy, &huge.to_string(), OrderType::Market),
+            order(Side::Sell, &huge.to_string(), limit("1.1")),
+        ] {
+            let got = decide_with(&order, &none, "0", "100000")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                got.contains("is out of range") || got.contains("exceeds"),
+                "{got}"
+            );
+        }
+        let got = decide_with(
+            &order(Side::Buy, &huge.to_string(), OrderType::Market),
+            &none,
+            "0",
+            "100000",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            got,
+            "order notional of an order of qty 9223372036854775807 is out of range"
+        );
+        let inst = eurusd();
+        let fees = fees();
+        let full = RiskContext {
+            instrument: &inst,
+            mark: Some(d("1.1")),
+            position: Decimal::ZERO,
+            working_buys: Decimal::ZERO,
+            working_sells: Decimal::ZERO,
+            account: AccountRisk::Cash {
+                free_cash: d("100000"),
+            },
+            fees: &fees,
+            slippage: Decimal::ZERO,
+            limits: &none,
+            open_orders: DEFAULT_MAX_OPEN_ORDERS as usize,
+        };
+        assert_eq!(
+            decide(&order(Side::Buy, "10", OrderType::Market), &full)
+                .unwrap_err()
+                .to_string(),
+            "1000 orders already open, the most max_open_orders allows"
+        );
     }
 }

@@ -384,6 +384,7 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
         if config.execution[..i].iter().any(|e| e.id == ex.id) {
             problems.push(format!("{at}: id defined twice"));
         }
+        ex.check_bounds(&at, &mut problems);
         if ex.starting_cash < Decimal::ZERO {
             problems.push(format!(
                 "{at}.starting_cash: must not be negative, got {}",
@@ -1200,33 +1201,19 @@ impl Services {
     }
 
     /// Cash of execution context `index` in `currency` reserved by working
-    /// buy orders (cash accounts).
+    /// buy orders (cash accounts), from the order book's running sums: the
+    /// cost does not grow with the orders a strategy has placed.
     fn reserved_cash(&self, index: usize, currency: &Currency, snapshot: &Snapshot) -> Decimal {
-        let simulator = &self.routes[index];
+        let route = &self.routes[index];
         self.book
-            .open()
-            .filter(|o| {
-                o.attribution.execution_index == index
-                    && o.request.side == Side::Buy
-                    && &self.reference.get(o.request.instrument).quote_currency == currency
+            .working(index)
+            .filter(|((_, instrument, buy, _), _)| {
+                *buy && &self.reference.get(*instrument).quote_currency == currency
             })
-            .map(|o| {
-                let price = o
-                    .request
-                    .order_type
-                    .limit()
-                    .or(o.request.order_type.stop())
-                    .or_else(|| self.mark(snapshot, o.request.instrument))
-                    .unwrap_or_default();
-                risk::estimated_cost(
-                    o.request.order_type,
-                    o.remaining(),
-                    price,
-                    simulator.fees(),
-                    simulator.slippage(),
-                )
+            .fold(Decimal::ZERO, |sum, ((_, instrument, _, _), w)| {
+                let mark = self.mark(snapshot, *instrument);
+                sum.saturating_add(risk::working_cost(w, mark, route.fees(), route.slippage()))
             })
-            .sum()
     }
 
     /// Equity and margin used of execution context `index`, in its base
@@ -1244,30 +1231,23 @@ impl Services {
         let AccountKind::Margin { leverage } = account.kind else {
             return (value.equity, Decimal::ZERO);
         };
-        let working: Decimal = self
+        let working = self
             .book
-            .open()
-            .filter(|o| o.attribution.execution_index == index && !o.request.reduce_only)
-            .map(|o| {
-                let inst = self.reference.get(o.request.instrument);
-                let price = o
-                    .request
-                    .order_type
-                    .limit()
-                    .or(o.request.order_type.stop())
-                    .or_else(|| mark(inst.id))
-                    .unwrap_or_default();
-                let notional = o.remaining() * price;
-                self.rates.convert(
+            .working(index)
+            .filter(|((_, _, _, reduce_only), _)| !reduce_only)
+            .fold(Decimal::ZERO, |sum, ((_, instrument, _, _), w)| {
+                let inst = self.reference.get(*instrument);
+                let notional = risk::working_notional(w, mark(inst.id));
+                let converted = self.rates.convert(
                     notional,
                     &inst.quote_currency,
                     &account.base_currency,
                     &self.reference,
                     mark,
-                ) / leverage
-            })
-            .sum();
-        (value.equity, value.margin_used + working)
+                );
+                sum.saturating_add(converted / leverage)
+            });
+        (value.equity, value.margin_used.saturating_add(working))
     }
 
     /// Account `account` (every account, if `None`) valued in the session
@@ -1348,7 +1328,7 @@ impl Services {
                 free: decimal_to_wit(if margin {
                     *total
                 } else {
-                    *total - self.reserved_cash(index, currency, snapshot)
+                    total.saturating_sub(self.reserved_cash(index, currency, snapshot))
                 }),
             })
             .collect();
@@ -1637,14 +1617,17 @@ impl Services {
         let a = &reg.attribution;
         let index = a.execution_index;
         let simulator = &self.routes[index];
-        let (mut working_buys, mut working_sells) = (Decimal::ZERO, Decimal::ZERO);
-        for o in self.book.open_orders(a.strategy_index) {
-            if o.request.instrument == request.instrument && replacing.is_none_or(|r| r.id != o.id)
-            {
-                match o.request.side {
-                    Side::Buy => working_buys += o.remaining(),
-                    Side::Sell => working_sells += o.remaining(),
-                }
+        let mut working_buys =
+            self.book
+                .working_qty(a.strategy_index, request.instrument, Side::Buy);
+        let mut working_sells =
+            self.book
+                .working_qty(a.strategy_index, request.instrument, Side::Sell);
+        // A replace's own working quantity does not count against it.
+        if let Some(order) = replacing {
+            match order.request.side {
+                Side::Buy => working_buys -= order.remaining(),
+                Side::Sell => working_sells -= order.remaining(),
             }
         }
         let instrument = self.reference.get(request.instrument);
@@ -1652,8 +1635,9 @@ impl Services {
         let account_risk = match account.kind {
             AccountKind::Cash => {
                 let currency = &instrument.quote_currency;
-                let mut free =
-                    account.balance(currency) - self.reserved_cash(index, currency, snapshot);
+                let mut free = account
+                    .balance(currency)
+                    .saturating_sub(self.reserved_cash(index, currency, snapshot));
                 if let Some(order) = replacing.filter(|o| o.request.side == Side::Buy) {
                     // The replaced order's reservation is released by the replace.
                     let price = order
@@ -1663,13 +1647,14 @@ impl Services {
                         .or(order.request.order_type.stop())
                         .or_else(|| self.mark(snapshot, instrument.id))
                         .unwrap_or_default();
-                    free += risk::estimated_cost(
+                    let cost = risk::estimated_cost(
                         order.request.order_type,
                         order.remaining(),
                         price,
                         simulator.fees(),
                         simulator.slippage(),
                     );
+                    free = free.saturating_add(cost.unwrap_or_default());
                 }
                 risk::AccountRisk::Cash { free_cash: free }
             }
@@ -1704,6 +1689,10 @@ impl Services {
             fees: simulator.fees(),
             slippage: simulator.slippage(),
             limits: &reg.risk,
+            open_orders: self
+                .book
+                .open_count(a.strategy_index)
+                .saturating_sub(usize::from(replacing.is_some())),
         };
         risk::check(intent, request, &ctx)
     }

@@ -219,3 +219,134 @@ fn pinned_hash_refuses_another_file() {
         assert_contains(&text, &want);
     }
 }
+
+/// The sma session over the first `bars` bars of the bundled EURUSD data,
+/// with `from` replaced by `to` in its session file; written into `dir`.
+fn edited(dir: &std::path::Path, bars: usize, edits: &[(&str, &str)]) -> std::path::PathBuf {
+    let csv = std::fs::read_to_string(eurusd()).unwrap();
+    let data = dir.join("eurusd.csv");
+    let lines: Vec<&str> = csv.lines().take(bars + 1).collect();
+    std::fs::write(&data, lines.join("\n")).unwrap();
+    let path = SessionFile::sma(data).write(dir);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from:?} not in the session file");
+        text = text.replace(from, to);
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn build_error(path: &std::path::Path) -> String {
+    match Session::from_file(path, &host()) {
+        Ok(_) => panic!("session unexpectedly built"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn zero_starting_cash_still_gets_a_report() {
+    // Issue 16, finding 2: the documented default of 0 divided by zero in
+    // the metrics after the whole run, and no report was written.
+    let dir = tempfile::tempdir().unwrap();
+    let path = edited(
+        dir.path(),
+        200,
+        &[("starting_cash = \"100000\"", "starting_cash = \"0\"")],
+    );
+    let report = Session::from_file(&path, &host()).unwrap().run();
+    assert_eq!(report.summary.starting_equity, rust_decimal::Decimal::ZERO);
+    assert_eq!(report.summary.total_return, rust_decimal::Decimal::ZERO);
+    assert_eq!(report.metrics.session.annualized_return, None);
+    // Every buy the strategy tried was refused for want of cash.
+    assert!(report.summary.refused > 0);
+    assert!(report.fills.is_empty());
+}
+
+#[test]
+fn amounts_leverage_and_latencies_beyond_their_bounds_are_named() {
+    // Issue 16, findings 2 and 10: starting cash near Decimal::MAX panicked
+    // in inventory; a latency of 9e12 ms wrapped the clock.
+    let dir = tempfile::tempdir().unwrap();
+    let path = edited(
+        dir.path(),
+        50,
+        &[(
+            "starting_cash = \"100000\"",
+            "starting_cash = \"79228162514264337593543950335\"\n\
+             balances = { EUR = \"-2000000000000000000\" }\n\
+             fee_per_order = \"1e19\"\n\
+             account = \"margin\"\nleverage = \"1000000\"\n\
+             submit_latency_ms = 9000000000000\ncancel_latency_ms = 9223372036854775807",
+        )],
+    );
+    let text = build_error(&path);
+    for want in [
+        "execution[0] (sim-usd).starting_cash: must be at most 1000000000000000000 in size, got 79228162514264337593543950335",
+        "execution[0] (sim-usd).balances.EUR: must be at most 1000000000000000000 in size, got -2000000000000000000",
+        "execution[0] (sim-usd).fee_per_order: must be at most 1000000000000000000 in size",
+        "execution[0] (sim-usd).leverage: must be at most 1000, got 1000000",
+        "execution[0] (sim-usd).submit_latency_ms: must be at most 31536000000 (365 days), got 9000000000000",
+        "execution[0] (sim-usd).cancel_latency_ms: must be at most 31536000000 (365 days), got 9223372036854775807",
+    ] {
+        assert_contains(&text, want);
+    }
+}
+
+#[test]
+fn tick_size_beyond_the_boundary_precision_is_named() {
+    // Issue 16, finding 11: a tick of 1e-19 was reported as prices "finer
+    // than tick size 1e-19", which they are not.
+    let dir = tempfile::tempdir().unwrap();
+    let path = edited(
+        dir.path(),
+        50,
+        &[("tick_size = \"0.00001\"", "tick_size = \"1e-19\"")],
+    );
+    assert_contains(
+        &build_error(&path),
+        "instruments[0] (EURUSD).tick_size: 0.0000000000000000001 has 19 decimal places; at most 18 are supported",
+    );
+    // At 18 places the tick is valid, but a price of 100 does not fit an s64.
+    let data = dir.path().join("hundred.csv");
+    std::fs::write(
+        &data,
+        ",Open,High,Low,Close,Volume\n2017-01-01,100,100,100,100,1\n",
+    )
+    .unwrap();
+    let path = SessionFile::sma(data.clone()).write(dir.path());
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("tick_size = \"0.00001\"", "tick_size = \"1e-18\"");
+    std::fs::write(&path, text).unwrap();
+    assert_contains(
+        &build_error(&path),
+        &format!(
+            "{}:2: column Open: 100 is too large: at 18 decimal places (those of tick size 0.000000000000000001) it does not fit a 64-bit integer",
+            data.display()
+        ),
+    );
+}
+
+#[test]
+fn endless_lines_in_market_data_are_refused() {
+    // Issue 16, finding 11: `/dev/zero` as a data path allocated without
+    // bound. A line is capped at 64 KiB.
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long.csv");
+    let line = format!(
+        ",Open,High,Low,Close,Volume\n2017-01-01,{}\n",
+        "1".repeat(100_000)
+    );
+    std::fs::write(&long, line).unwrap();
+    let text = error_of(SessionFile::sma(long.clone()));
+    assert_contains(
+        &text,
+        &format!("{}:2: line is longer than 65536 bytes", long.display()),
+    );
+    #[cfg(unix)]
+    assert_contains(
+        &error_of(SessionFile::sma("/dev/zero".into())),
+        "/dev/zero:1: line is longer than 65536 bytes",
+    );
+}

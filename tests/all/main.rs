@@ -3,6 +3,7 @@
 mod accounting;
 mod bad_input;
 mod e2e;
+mod guest_numbers;
 mod hostile;
 mod hot_reload;
 mod languages;

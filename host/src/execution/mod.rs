@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::config::decimal;
+use crate::config::{decimal, Problems};
 use crate::intents::{Amendment, OrderRequest};
 use crate::inventory::AccountKind;
 use crate::model::{OrderId, Timestamp};
@@ -79,6 +79,17 @@ pub struct ExecutionConfig {
     pub max_participation: Option<Decimal>,
 }
 
+/// Largest amount of money a session file may give (starting cash, a
+/// balance, a fixed fee): 10^18 leaves ten of a decimal's 28 digits for
+/// the products of amounts with prices, quantities and rates.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(0xA764_0000, 0x0DE0_B6B3, 0, false, 0);
+
+/// Largest leverage of a margin account.
+pub const MAX_LEVERAGE: u32 = 1_000;
+
+/// Longest submit or cancel latency: 365 days, in milliseconds.
+pub const MAX_LATENCY_MS: u64 = 365 * 86_400_000;
+
 fn default_route() -> String {
     "sim".to_owned()
 }
@@ -95,6 +106,44 @@ pub enum AccountType {
 }
 
 impl ExecutionConfig {
+    /// Reports every value beyond the bounds the host computes within
+    /// ([`MAX_AMOUNT`], [`MAX_LEVERAGE`], [`MAX_LATENCY_MS`]), naming the
+    /// field as `{at}.<field>`.
+    pub fn check_bounds(&self, at: &str, problems: &mut Problems) {
+        let amounts = [
+            ("starting_cash".to_owned(), self.starting_cash),
+            ("fee_per_order".to_owned(), self.fee_per_order),
+        ]
+        .into_iter()
+        .chain(
+            self.balances
+                .iter()
+                .map(|(currency, amount)| (format!("balances.{currency}"), amount.0)),
+        );
+        for (field, value) in amounts {
+            if value.abs() > MAX_AMOUNT {
+                problems.push(format!(
+                    "{at}.{field}: must be at most {MAX_AMOUNT} in size, got {value}"
+                ));
+            }
+        }
+        if let Some(leverage) = self.leverage.filter(|l| *l > Decimal::from(MAX_LEVERAGE)) {
+            problems.push(format!(
+                "{at}.leverage: must be at most {MAX_LEVERAGE}, got {leverage}"
+            ));
+        }
+        for (field, ms) in [
+            ("submit_latency_ms", self.submit_latency_ms),
+            ("cancel_latency_ms", self.cancel_latency_ms),
+        ] {
+            if ms > MAX_LATENCY_MS {
+                problems.push(format!(
+                    "{at}.{field}: must be at most {MAX_LATENCY_MS} (365 days), got {ms}"
+                ));
+            }
+        }
+    }
+
     /// The fees of this context.
     pub fn fees(&self) -> FeeSchedule {
         FeeSchedule {
@@ -135,9 +184,12 @@ pub struct FeeSchedule {
 }
 
 impl FeeSchedule {
-    /// The highest fee a fill of `notional` can be charged (for risk estimates).
-    pub fn worst_case(&self, notional: Decimal) -> Decimal {
-        notional * self.maker.max(self.taker) + self.per_order
+    /// The highest fee a fill of `notional` can be charged (for risk
+    /// estimates); `None` if it does not fit a decimal.
+    pub fn worst_case(&self, notional: Decimal) -> Option<Decimal> {
+        notional
+            .checked_mul(self.maker.max(self.taker))?
+            .checked_add(self.per_order)
     }
 }
 
@@ -162,6 +214,7 @@ impl Latency {
     }
 }
 
+/// Saturating: validation bounds latencies far below the limit.
 fn ms_to_nanos(ms: u64) -> i64 {
     i64::try_from(ms)
         .unwrap_or(i64::MAX)

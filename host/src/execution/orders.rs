@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::intents::{Attribution, Intent, OrderRequest, OrderType};
-use crate::model::{IntentId, OrderId, Timestamp};
+use crate::model::{InstrumentId, IntentId, OrderId, Side, Timestamp};
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -260,7 +260,11 @@ impl Order {
         match &event.kind {
             E::Fill(f) => {
                 self.filled_qty += f.qty;
-                self.filled_notional += f.qty * f.price;
+                // Each fill's notional fits (the venue checked it); their
+                // sum saturates rather than panics.
+                self.filled_notional = self
+                    .filled_notional
+                    .saturating_add(f.qty.saturating_mul(f.price));
             }
             E::Triggered => self.triggered = true,
             E::Accepted(id) => self.venue_order_id = Some(id.clone()),
@@ -309,14 +313,98 @@ pub struct OrderReport {
     pub time: Timestamp,
 }
 
+/// Open orders of one execution context, instrument, side and reduce-only
+/// flag, summed by how risk values them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Working {
+    /// Orders.
+    pub count: u64,
+    /// Σ remaining × limit price of limit and stop-limit orders.
+    pub limit_notional: Decimal,
+    /// Σ remaining × stop price of stop orders.
+    pub stop_notional: Decimal,
+    /// Σ remaining of market orders (valued at the mark when asked).
+    pub market_qty: Decimal,
+}
+
+impl Working {
+    /// Adds (`sign` 1) or removes (`sign` −1) `order`'s contribution.
+    /// Saturating: an order's own notional fits (risk checked it), and a
+    /// sum beyond the decimal range only reserves more.
+    fn add(&mut self, order: &Order, sign: Decimal) {
+        let remaining = order.remaining() * sign;
+        let notional = |price: Decimal| remaining.checked_mul(price).unwrap_or(Decimal::MAX * sign);
+        self.count = if sign.is_sign_positive() {
+            self.count + 1
+        } else {
+            self.count.saturating_sub(1)
+        };
+        match order.request.order_type {
+            OrderType::Limit { price } | OrderType::StopLimit { limit: price, .. } => {
+                self.limit_notional = self.limit_notional.saturating_add(notional(price));
+            }
+            OrderType::Stop { stop } => {
+                self.stop_notional = self.stop_notional.saturating_add(notional(stop));
+            }
+            OrderType::Market => self.market_qty = self.market_qty.saturating_add(remaining),
+        }
+    }
+}
+
+/// Key of a [`Working`] sum: execution index, instrument, whether the
+/// orders are buys, whether they are reduce-only.
+pub type WorkingKey = (usize, InstrumentId, bool, bool);
+
+/// Sums over the open orders that risk and views read at every intent and
+/// step, kept up to date as orders change, so that no step walks every
+/// open order of a strategy's history.
+#[derive(Debug, Default)]
+struct Totals {
+    /// Open orders per strategy index.
+    open: BTreeMap<usize, BTreeSet<OrderId>>,
+    /// Σ remaining per (strategy index, instrument, is a buy).
+    remaining: BTreeMap<(usize, InstrumentId, bool), Decimal>,
+    /// Per execution context, instrument, side and reduce-only flag.
+    working: BTreeMap<WorkingKey, Working>,
+}
+
+impl Totals {
+    fn track(&mut self, order: &Order, sign: Decimal) {
+        let a = &order.attribution;
+        let r = &order.request;
+        let ids = self.open.entry(a.strategy_index).or_default();
+        if sign.is_sign_positive() {
+            ids.insert(order.id);
+        } else {
+            ids.remove(&order.id);
+        }
+        let remaining = self
+            .remaining
+            .entry((a.strategy_index, r.instrument, r.side == Side::Buy))
+            .or_default();
+        *remaining = remaining.saturating_add(order.remaining() * sign);
+        self.working
+            .entry((
+                a.execution_index,
+                r.instrument,
+                r.side == Side::Buy,
+                r.reduce_only,
+            ))
+            .or_default()
+            .add(order, sign);
+    }
+}
+
 /// Every order of a session, by id, and the sequence of their reports.
 #[derive(Debug, Default)]
 pub struct OrderBook {
-    /// Every order, terminal ones included (late events for them must be
-    /// recognised as such).
+    /// Every order that reached an adapter, terminal ones included (late
+    /// events for them must be recognised as such). Orders refused before
+    /// are not kept: nothing can happen to them.
     orders: BTreeMap<OrderId, Order>,
     /// Ids of the open orders: views and risk read these every step.
     open: BTreeSet<OrderId>,
+    totals: Totals,
     sequence: u64,
 }
 
@@ -372,6 +460,7 @@ impl OrderBook {
             String::new(),
             intent.time,
         );
+        self.totals.track(&order, Decimal::ONE);
         self.orders.insert(order_id, order);
         self.open.insert(order_id);
         report
@@ -392,9 +481,7 @@ impl OrderBook {
             request,
         );
         order.status = OrderStatus::Rejected;
-        let report = self.report(&order, ReportKind::Rejected, None, reason, intent.time);
-        self.orders.insert(order_id, order);
-        report
+        self.report(&order, ReportKind::Rejected, None, reason, intent.time)
     }
 
     /// Marks a cancel as requested. `None` if the order is not open.
@@ -450,10 +537,14 @@ impl OrderBook {
             tracing::warn!(order_id = %event.order_id, "event for an unknown order ignored: {:?}", event.kind);
             return None;
         };
+        let before = order.clone();
         match order.apply(event) {
             Ok(Some(kind)) => {
                 let order = order.clone();
-                if !order.is_open() {
+                self.totals.track(&before, Decimal::NEGATIVE_ONE);
+                if order.is_open() {
+                    self.totals.track(&order, Decimal::ONE);
+                } else {
                     self.open.remove(&order.id);
                 }
                 let (fill, reason) = match &event.kind {
@@ -480,8 +571,45 @@ impl OrderBook {
 
     /// Open orders of strategy `strategy_index`, oldest first.
     pub fn open_orders(&self, strategy_index: usize) -> impl Iterator<Item = &Order> + Clone {
-        self.open()
-            .filter(move |o| o.attribution.strategy_index == strategy_index)
+        self.totals
+            .open
+            .get(&strategy_index)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.orders.get(id))
+    }
+
+    /// How many open orders strategy `strategy_index` has.
+    pub fn open_count(&self, strategy_index: usize) -> usize {
+        self.totals
+            .open
+            .get(&strategy_index)
+            .map_or(0, BTreeSet::len)
+    }
+
+    /// Σ remaining quantity of strategy `strategy_index`'s open `side`
+    /// orders on `instrument`.
+    pub fn working_qty(
+        &self,
+        strategy_index: usize,
+        instrument: InstrumentId,
+        side: Side,
+    ) -> Decimal {
+        self.totals
+            .remaining
+            .get(&(strategy_index, instrument, side == Side::Buy))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The open orders of execution context `execution_index`, summed per
+    /// instrument, side and reduce-only flag.
+    pub fn working(&self, execution_index: usize) -> impl Iterator<Item = (&WorkingKey, &Working)> {
+        self.totals
+            .working
+            .range((execution_index, InstrumentId(0), false, false)..)
+            .take_while(move |(k, _)| k.0 == execution_index)
+            .filter(|(_, w)| w.count > 0)
     }
 
     /// Every open order, oldest first.
@@ -675,6 +803,20 @@ mod tests {
                 }
                 accepted |= after.status != OrderStatus::Submitted && after.status != OrderStatus::Rejected;
                 prop_assert_eq!(book.open().count(), usize::from(after.is_open()));
+                // The running sums risk reads equal a walk of the open orders.
+                let open: Vec<&Order> = book.open().collect();
+                prop_assert_eq!(book.open_count(0), open.len());
+                prop_assert_eq!(
+                    book.working_qty(0, InstrumentId(0), side),
+                    open.iter().map(|o| o.remaining()).sum::<Decimal>()
+                );
+                let limit_notional: Decimal = book.working(0).map(|(_, w)| w.limit_notional).sum();
+                let count: u64 = book.working(0).map(|(_, w)| w.count).sum();
+                prop_assert_eq!(
+                    limit_notional,
+                    open.iter().map(|o| o.remaining() * o.request.order_type.limit().unwrap_or_default()).sum::<Decimal>()
+                );
+                prop_assert_eq!(count, open.len() as u64);
                 prop_assert!(after.filled_qty >= before.filled_qty);
                 prop_assert!(after.filled_qty <= after.request.qty);
                 prop_assert_eq!(after.status == OrderStatus::Filled, !after.filled_qty.is_zero() && after.filled_qty == after.request.qty);

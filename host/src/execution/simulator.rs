@@ -63,10 +63,32 @@ impl Funds {
             .unwrap_or_default()
     }
 
-    fn apply(&mut self, strategy: usize, inst: &Instrument, side: Side, fill: &Fill) {
-        let cash = self.cash.entry(inst.quote_currency.clone()).or_default();
-        *cash -= side.sign() * fill.qty * fill.price + fill.commission;
-        *self.positions.entry((strategy, inst.id)).or_default() += side.sign() * fill.qty;
+    fn cash(&self, currency: &Currency) -> Decimal {
+        self.cash.get(currency).copied().unwrap_or_default()
+    }
+
+    /// The cash and position `fill` would leave, or `None` if either does
+    /// not fit a decimal (inventory books the same sums, so it cannot
+    /// overflow on a fill the venue made).
+    fn after(
+        &self,
+        strategy: usize,
+        inst: &Instrument,
+        side: Side,
+        fill: &Fill,
+    ) -> Option<(Decimal, Decimal)> {
+        let notional = fill.qty.checked_mul(fill.price)?;
+        let flow = (side.sign() * notional).checked_add(fill.commission)?;
+        let cash = self.cash(&inst.quote_currency).checked_sub(flow)?;
+        let position = self
+            .position(strategy, inst.id)
+            .checked_add(side.sign() * fill.qty)?;
+        Some((cash, position))
+    }
+
+    fn set(&mut self, strategy: usize, inst: &Instrument, (cash, position): (Decimal, Decimal)) {
+        self.cash.insert(inst.quote_currency.clone(), cash);
+        self.positions.insert((strategy, inst.id), position);
     }
 }
 
@@ -171,13 +193,15 @@ impl Simulator {
     ) {
         let expires_at = match request.tif {
             TimeInForce::Gtd(until) => Some(until),
-            TimeInForce::Day => Some((time.div_euclid(NANOS_PER_DAY) + 1) * NANOS_PER_DAY),
+            TimeInForce::Day => (time.div_euclid(NANOS_PER_DAY) + 1).checked_mul(NANOS_PER_DAY),
             TimeInForce::Gtc | TimeInForce::Ioc | TimeInForce::Fok => None,
         };
         let mut order = VenueOrder {
             id,
             strategy,
-            active_from: time + self.latency.submit_nanos(),
+            // Latencies are bounded by validation; a time past the end of
+            // the representable range is simply never reached.
+            active_from: time.saturating_add(self.latency.submit_nanos()),
             accepted: false,
             cancel_at: None,
             expires_at,
@@ -222,7 +246,7 @@ impl Simulator {
         let order = self
             .owned(id, strategy)
             .ok_or_else(|| format!("no working order {id}"))?;
-        order.cancel_at = Some((time + cancel_latency, reason.to_owned()));
+        order.cancel_at = Some((time.saturating_add(cancel_latency), reason.to_owned()));
         if cancel_latency == 0 {
             self.settle_cancels(time, out);
         }
@@ -400,33 +424,43 @@ impl Simulator {
             }
             let fok_short = order.request.tif == TimeInForce::Fok && qty < order.remaining();
             if qty > Decimal::ZERO && !fok_short {
-                let notional = qty * opp.price;
                 let rate = if opp.maker { fees.maker } else { fees.taker };
                 let fixed = if order.filled.is_zero() {
                     fees.per_order
                 } else {
                     Decimal::ZERO
                 };
-                let fill = Fill {
-                    qty,
-                    price: opp.price,
-                    commission: notional * rate + fixed,
-                    maker: opp.maker,
+                // Guest quantities can be anything an s64 holds: a fill
+                // whose money does not fit is refused, never computed.
+                let fill = qty.checked_mul(opp.price).and_then(|notional| {
+                    let commission = notional.checked_mul(rate)?.checked_add(fixed)?;
+                    let fill = Fill {
+                        qty,
+                        price: opp.price,
+                        commission,
+                        maker: opp.maker,
+                    };
+                    let after = funds.after(order.strategy, inst, side, &fill)?;
+                    Some((fill, notional.checked_add(commission)?, after))
+                });
+                let Some((fill, cost, after)) = fill else {
+                    let reason = format!(
+                        "a fill of {qty} at {} is out of the range of amounts the venue books",
+                        opp.price
+                    );
+                    out.push(order.event(time, VenueEventKind::Cancelled(reason)));
+                    return true;
                 };
-                let cost = notional + fill.commission;
-                let cash = funds
-                    .cash
-                    .get(&inst.quote_currency)
-                    .copied()
-                    .unwrap_or_default();
+                let cash = funds.cash(&inst.quote_currency);
                 if side == Side::Buy && !funds.margin && cost > cash {
                     let reason =
                         format!("insufficient cash at fill: cost {cost} exceeds cash {cash}");
                     out.push(order.event(time, VenueEventKind::Cancelled(reason)));
                     return true;
                 }
-                funds.apply(order.strategy, inst, side, &fill);
-                *taken.entry(inst.id).or_default() += qty;
+                funds.set(order.strategy, inst, after);
+                let taken = taken.entry(inst.id).or_default();
+                *taken = taken.saturating_add(qty);
                 order.filled += qty;
                 out.push(order.event(time, VenueEventKind::Fill(fill)));
                 if order.remaining().is_zero() {

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::html::{self, Links, PlotError};
 use super::metrics::drawdowns;
-use super::{samples, Report};
+use super::trades::{Direction, TradeRecord};
+use super::{samples, FillRecord, Report};
 use crate::model::format_time;
 
 /// Why a report file could not be written.
@@ -96,8 +97,12 @@ impl ReportFiles {
             },
         )?;
         write(&self.html, page.as_bytes())?;
-        write_rows(&self.fills, &report.fills)?;
-        write_rows(&self.trades, &report.round_trips)?;
+        write_table(&self.fills, FILL_COLUMNS, report.fills.iter().map(fill_row))?;
+        write_table(
+            &self.trades,
+            TRADE_COLUMNS,
+            report.round_trips.iter().map(trade_row),
+        )?;
         write_equity(&self.equity, report)
     }
 }
@@ -116,11 +121,105 @@ fn csv_error(path: &Path) -> impl Fn(csv::Error) -> ReportError + '_ {
     }
 }
 
-/// One CSV row per record, with a header row from the field names.
-fn write_rows<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<(), ReportError> {
+/// Columns of the fills CSV, in the order of [`FillRecord`]'s fields.
+const FILL_COLUMNS: [&str; 15] = [
+    "sequence",
+    "time",
+    "strategy_id",
+    "execution_id",
+    "route_id",
+    "order_id",
+    "intent_id",
+    "plugin_version",
+    "instrument",
+    "side",
+    "qty",
+    "price",
+    "commission",
+    "maker",
+    "client_tag",
+];
+
+fn fill_row(f: &FillRecord) -> [String; 15] {
+    [
+        f.sequence.to_string(),
+        f.time.clone(),
+        text(f.strategy_id.as_str()),
+        text(f.execution_id.as_str()),
+        text(f.route_id.as_str()),
+        f.order_id.to_string(),
+        f.intent_id.to_string(),
+        f.plugin_version.to_string(),
+        text(&f.instrument),
+        f.side.to_string(),
+        f.qty.to_string(),
+        f.price.to_string(),
+        f.commission.to_string(),
+        f.maker.to_string(),
+        text(&f.client_tag),
+    ]
+}
+
+/// Columns of the round-trips CSV, in the order of [`TradeRecord`]'s fields.
+const TRADE_COLUMNS: [&str; 12] = [
+    "strategy_id",
+    "instrument",
+    "direction",
+    "entry_time",
+    "exit_time",
+    "qty",
+    "entry_price",
+    "exit_price",
+    "fills",
+    "gross_pnl",
+    "commission",
+    "net_pnl",
+];
+
+fn trade_row(t: &TradeRecord) -> [String; 12] {
+    [
+        text(t.strategy_id.as_str()),
+        text(&t.instrument),
+        match t.direction {
+            Direction::Long => "long",
+            Direction::Short => "short",
+        }
+        .to_owned(),
+        t.entry_time.clone(),
+        t.exit_time.clone(),
+        t.qty.to_string(),
+        t.entry_price.to_string(),
+        t.exit_price.to_string(),
+        t.fills.to_string(),
+        t.gross_pnl.to_string(),
+        t.commission.to_string(),
+        t.net_pnl.to_string(),
+    ]
+}
+
+/// A text cell that a spreadsheet cannot take for a formula: a value
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return (a client
+/// tag is whatever a strategy sent) is prefixed with `'`, as OWASP advises
+/// for CSV injection. Numbers are written as they are.
+fn text(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    }
+}
+
+/// A header row of `columns`, then one row per item of `rows`: the header
+/// is written even when there are no rows.
+fn write_table<const N: usize>(
+    path: &Path,
+    columns: [&str; N],
+    rows: impl Iterator<Item = [String; N]>,
+) -> Result<(), ReportError> {
     let mut out = csv::Writer::from_path(path).map_err(csv_error(path))?;
+    out.write_record(columns).map_err(csv_error(path))?;
     for row in rows {
-        out.serialize(row).map_err(csv_error(path))?;
+        out.write_record(&row).map_err(csv_error(path))?;
     }
     out.flush().map_err(|source| ReportError::Io {
         path: path.to_owned(),

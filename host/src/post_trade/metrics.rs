@@ -95,11 +95,7 @@ impl Metrics {
     pub fn compute(inputs: &Inputs<'_>) -> Self {
         let curve = inputs.curve;
         let final_equity = curve.last().map_or(inputs.capital, |s| s.equity);
-        let total_return = if inputs.capital.is_zero() {
-            Decimal::ZERO
-        } else {
-            final_equity / inputs.capital - Decimal::ONE
-        };
+        let total_return = total_return(final_equity, inputs.capital);
         let returns = step_returns(curve);
         let periods_per_year = periods_per_year(curve);
         let (volatility, sharpe, sortino) = periods_per_year
@@ -117,12 +113,14 @@ impl Metrics {
             .filter(|p| p.is_sign_negative() && !p.is_zero())
             .sum::<Decimal>();
         let trades = inputs.trade_pnl.len();
-        let mean_equity = (!curve.is_empty())
-            .then(|| curve.iter().map(|s| s.equity).sum::<Decimal>() / Decimal::from(curve.len()));
+        let mean_equity = curve
+            .iter()
+            .try_fold(Decimal::ZERO, |sum, s| sum.checked_add(s.equity))
+            .and_then(|sum| sum.checked_div(Decimal::from(curve.len())));
         Self {
             capital: inputs.capital,
             final_equity,
-            net_pnl: final_equity - inputs.capital,
+            net_pnl: final_equity.saturating_sub(inputs.capital),
             total_return,
             annualized_return: annualized_return(curve, inputs.capital),
             periods_per_year,
@@ -149,8 +147,25 @@ impl Metrics {
     }
 }
 
+/// `final / capital − 1`, 0 without capital (a session may start with
+/// none) or when the quotient does not fit a decimal.
+pub fn total_return(final_equity: Decimal, capital: Decimal) -> Decimal {
+    final_equity
+        .checked_div(capital)
+        .and_then(|r| r.checked_sub(Decimal::ONE))
+        .unwrap_or_default()
+}
+
+/// `a / b` as a float; NaN if `b` is zero, in floats if the decimal
+/// quotient does not fit.
 fn ratio(a: Decimal, b: Decimal) -> f64 {
-    (a / b).to_f64().unwrap_or(f64::NAN)
+    if b.is_zero() {
+        return f64::NAN;
+    }
+    a.checked_div(b).map_or_else(
+        || a.to_f64().unwrap_or(f64::NAN) / b.to_f64().unwrap_or(f64::NAN),
+        |q| q.to_f64().unwrap_or(f64::NAN),
+    )
 }
 
 /// Simple returns between consecutive points (a step from zero equity has none).
@@ -193,10 +208,12 @@ fn ratios(returns: &[f64], periods_per_year: f64) -> (Option<f64>, Option<f64>, 
 /// curve's calendar span.
 fn annualized_return(curve: &[Sample], capital: Decimal) -> Option<f64> {
     let (first, last) = (curve.first()?, curve.last()?);
+    if capital.is_zero() {
+        return None;
+    }
     let span = (last.time - first.time) as f64;
     let growth = ratio(last.equity, capital);
-    (span > 0.0 && growth > 0.0 && !capital.is_zero())
-        .then(|| growth.powf(NANOS_PER_YEAR / span) - 1.0)
+    (span > 0.0 && growth > 0.0).then(|| growth.powf(NANOS_PER_YEAR / span) - 1.0)
 }
 
 /// Largest fall from a running peak, as a fraction of that peak.
@@ -211,7 +228,10 @@ pub fn drawdowns(curve: &[Sample]) -> impl Iterator<Item = Decimal> + '_ {
     curve.iter().map(move |s| {
         peak = peak.max(s.equity);
         if peak > Decimal::ZERO {
-            (peak - s.equity) / peak
+            // Saturating: a fall beyond the decimal range is still a fall.
+            peak.saturating_sub(s.equity)
+                .checked_div(peak)
+                .unwrap_or(Decimal::MAX)
         } else {
             Decimal::ZERO
         }

@@ -88,6 +88,25 @@ pub struct RefusalRecord {
     pub reason: String,
 }
 
+/// Most refusal records the report keeps per strategy; later ones are only
+/// counted, in [`Report::refusals_omitted`]. A strategy refused at every
+/// intent of a long session would otherwise grow the report without bound.
+pub const MAX_REFUSALS_PER_STRATEGY: u64 = 1_000;
+
+/// Refusals of one strategy beyond [`MAX_REFUSALS_PER_STRATEGY`], counted by
+/// outcome rather than recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RefusalsOmitted {
+    /// The registration.
+    pub strategy_id: StrategyId,
+    /// Orders, cancels and replaces refused.
+    pub rejected: u64,
+    /// Orders cancelled other than by their strategy.
+    pub cancelled: u64,
+    /// Orders whose time in force ran out.
+    pub expired: u64,
+}
+
 /// One point of the equity curve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct EquityPoint {
@@ -222,8 +241,11 @@ pub struct Report {
     pub events: Vec<EventRecord>,
     /// Every fill.
     pub fills: Vec<FillRecord>,
-    /// Every refused or venue-cancelled order.
+    /// Every refused or venue-cancelled order, up to
+    /// [`MAX_REFUSALS_PER_STRATEGY`] per strategy.
     pub refusals: Vec<RefusalRecord>,
+    /// Per strategy with more refusals than that, the ones not recorded.
+    pub refusals_omitted: Vec<RefusalsOmitted>,
     /// Equity after each step.
     pub equity_curve: Vec<EquityPoint>,
     /// Performance metrics of the session and of each strategy.
@@ -270,6 +292,10 @@ struct StrategyTrack {
     steps_in_market: u64,
     commissions: Decimal,
     traded_notional: Decimal,
+    /// Refusal records kept.
+    refusals: u64,
+    /// Refusals beyond the records kept.
+    omitted: RefusalsOmitted,
 }
 
 /// Collects what the session reports while it runs.
@@ -281,6 +307,8 @@ pub struct Recorder {
     round_trips: RoundTrips,
     fills: Vec<FillRecord>,
     refusals: Vec<RefusalRecord>,
+    /// Refusals, recorded or not.
+    refused: u64,
     events: Vec<EventRecord>,
     equity: Vec<EquityPoint>,
     strategies: Vec<StrategyTrack>,
@@ -296,6 +324,7 @@ impl Recorder {
             round_trips: RoundTrips::default(),
             fills: Vec::new(),
             refusals: Vec::new(),
+            refused: 0,
             events: Vec::new(),
             equity: Vec::new(),
             strategies: vec![StrategyTrack::default(); strategies],
@@ -332,8 +361,10 @@ impl Recorder {
                 position.realized_pnl,
             );
             let track = &mut self.strategies[a.strategy_index];
-            track.commissions += fill.commission;
-            track.traded_notional += fill.qty * fill.price;
+            track.commissions = track.commissions.saturating_add(fill.commission);
+            track.traded_notional = track
+                .traded_notional
+                .saturating_add(fill.qty.saturating_mul(fill.price));
             self.fills.push(FillRecord {
                 sequence,
                 time: format_time(report.time),
@@ -405,6 +436,19 @@ impl Recorder {
         outcome: &'static str,
         reason: String,
     ) {
+        self.refused += 1;
+        let track = &mut self.strategies[attribution.strategy_index];
+        if track.refusals >= MAX_REFUSALS_PER_STRATEGY {
+            let omitted = &mut track.omitted;
+            omitted.strategy_id = attribution.strategy_id.clone();
+            *match outcome {
+                "cancelled" => &mut omitted.cancelled,
+                "expired" => &mut omitted.expired,
+                _ => &mut omitted.rejected,
+            } += 1;
+            return;
+        }
+        track.refusals += 1;
         self.refusals.push(RefusalRecord {
             sequence,
             time: format_time(time),
@@ -517,12 +561,18 @@ impl Recorder {
                 }
             })
             .collect();
+        let mut refusals_omitted = Vec::new();
         let strategy_pnl = strategies
             .iter()
             .zip(self.strategies)
-            .map(|(record, track)| StrategyPnl {
-                strategy_id: record.strategy_id.clone(),
-                net_pnl: track.net_pnl,
+            .map(|(record, track)| {
+                if track.omitted != RefusalsOmitted::default() {
+                    refusals_omitted.push(track.omitted);
+                }
+                StrategyPnl {
+                    strategy_id: record.strategy_id.clone(),
+                    net_pnl: track.net_pnl,
+                }
             })
             .collect();
         let summary = Summary {
@@ -532,14 +582,10 @@ impl Recorder {
             end: self.equity.last().map(|p| format_time(p.time)),
             fills: self.fills.len() as u64,
             trades: trades.len() as u64,
-            refused: self.refusals.len() as u64,
+            refused: self.refused,
             starting_equity,
             final_equity,
-            total_return: if starting_equity.is_zero() {
-                Decimal::ZERO
-            } else {
-                final_equity / starting_equity - Decimal::ONE
-            },
+            total_return: metrics::total_return(final_equity, starting_equity),
             max_drawdown: session_metrics.max_drawdown,
             sharpe: session_metrics.sharpe,
             commissions,
@@ -557,6 +603,7 @@ impl Recorder {
             events: self.events,
             fills: self.fills,
             refusals: self.refusals,
+            refusals_omitted,
             equity_curve: self.equity,
             metrics: ReportMetrics {
                 session: session_metrics,

@@ -19,6 +19,11 @@
 //! 4: expect report 1 fill
 //! ```
 //!
+//! A price or quantity written `#<integer>` crosses the boundary as that
+//! scaled `s64` verbatim, and `on=<u32>` names any instrument id, so that a
+//! test can send any value a guest could (`buy limit #9223372036854775807
+//! #-1 on=4294967295`); `cancel-all <u32>` cancels on one instrument id.
+//!
 //! `expect` lines check the view at that step (the signed position, the
 //! number of open orders, or that a report of that kind on that order id
 //! arrived since the previous step) and trap with a message naming the
@@ -50,7 +55,16 @@ pub struct OrderScript {
     step: u32,
 }
 
+/// `#<integer>`: a raw scaled value, whatever it is.
+fn raw(text: &str) -> Option<Result<i64, String>> {
+    let digits = text.strip_prefix('#')?;
+    Some(digits.parse().map_err(|e| format!("'{text}': {e}")))
+}
+
 fn price(inst: &Instrument, text: &str) -> Result<i64, String> {
+    if let Some(value) = raw(text) {
+        return value;
+    }
     let value: Decimal = text.parse().map_err(|e| format!("price '{text}': {e}"))?;
     value
         .rescale(inst.price_scale)
@@ -60,6 +74,9 @@ fn price(inst: &Instrument, text: &str) -> Result<i64, String> {
 /// A quantity at the instrument's scale; lot multiples are the host's to
 /// check (the tests send off-lot quantities on purpose).
 fn qty(inst: &Instrument, text: &str) -> Result<i64, String> {
+    if let Some(value) = raw(text) {
+        return value;
+    }
     let value: Decimal = text.parse().map_err(|e| format!("qty '{text}': {e}"))?;
     value
         .rescale(inst.qty_scale)
@@ -126,6 +143,13 @@ fn parse_command(inst: &Instrument, words: &[&str]) -> Result<Command, String> {
                     }
                     other => other,
                 },
+                w if w.starts_with("on=") => match intent {
+                    Intent::Place(mut order) => {
+                        order.instrument = w[3..].parse().map_err(|e| format!("'{w}': {e}"))?;
+                        Intent::Place(order)
+                    }
+                    other => other,
+                },
                 w => return Err(format!("unknown order option '{w}'")),
             };
         }
@@ -136,6 +160,10 @@ fn parse_command(inst: &Instrument, words: &[&str]) -> Result<Command, String> {
         ["sell", rest @ ..] => place(Side::Sell, rest),
         ["cancel", id] => Ok(Command::Intent(Intent::Cancel(number(id)?))),
         ["cancel-all"] => Ok(Command::Intent(Intent::CancelAll(None))),
+        ["cancel-all", id] => {
+            let id = id.parse().map_err(|e| format!("'{id}': {e}"))?;
+            Ok(Command::Intent(Intent::CancelAll(Some(id))))
+        }
         ["replace", id, changes @ ..] => {
             let (mut q, mut l, mut s) = (None, None, None);
             for change in changes {
