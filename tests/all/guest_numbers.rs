@@ -177,7 +177,8 @@ const ACCOUNTS: [&str; 2] = [
 fn check(report: &Report) -> Result<(), TestCaseError> {
     let events: Vec<_> = report.events.iter().map(|e| &e.cause).collect();
     prop_assert!(events.is_empty(), "{events:?}");
-    prop_assert_eq!(good_fills(report).as_slice(), alone());
+    let fills = good_fills(report);
+    prop_assert_eq!(fills.as_slice(), alone());
     for r in &report.refusals {
         prop_assert!(!r.reason.is_empty(), "{r:?}");
     }

@@ -95,7 +95,7 @@ pub const MAX_REFUSALS_PER_STRATEGY: u64 = 1_000;
 
 /// Refusals of one strategy beyond [`MAX_REFUSALS_PER_STRATEGY`], counted by
 /// outcome rather than recorded.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefusalsOmitted {
     /// The registration.
     pub strategy_id: StrategyId,
@@ -294,8 +294,8 @@ struct StrategyTrack {
     traded_notional: Decimal,
     /// Refusal records kept.
     refusals: u64,
-    /// Refusals beyond the records kept.
-    omitted: RefusalsOmitted,
+    /// Refusals beyond the records kept, once there are any.
+    omitted: Option<RefusalsOmitted>,
 }
 
 /// Collects what the session reports while it runs.
@@ -439,8 +439,12 @@ impl Recorder {
         self.refused += 1;
         let track = &mut self.strategies[attribution.strategy_index];
         if track.refusals >= MAX_REFUSALS_PER_STRATEGY {
-            let omitted = &mut track.omitted;
-            omitted.strategy_id = attribution.strategy_id.clone();
+            let omitted = track.omitted.get_or_insert_with(|| RefusalsOmitted {
+                strategy_id: attribution.strategy_id.clone(),
+                rejected: 0,
+                cancelled: 0,
+                expired: 0,
+            });
             *match outcome {
                 "cancelled" => &mut omitted.cancelled,
                 "expired" => &mut omitted.expired,
@@ -566,9 +570,7 @@ impl Recorder {
             .iter()
             .zip(self.strategies)
             .map(|(record, track)| {
-                if track.omitted != RefusalsOmitted::default() {
-                    refusals_omitted.push(track.omitted);
-                }
+                refusals_omitted.extend(track.omitted);
                 StrategyPnl {
                     strategy_id: record.strategy_id.clone(),
                     net_pnl: track.net_pnl,
