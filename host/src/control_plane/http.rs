@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request as HttpRequest, State};
+use axum::extract::{FromRequest, Path, Query, Request as HttpRequest, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -496,45 +496,52 @@ struct QuarantineBody {
     reason: Option<String>,
 }
 
+/// An action body checked by [`body`], as an extractor.
+struct Strict<T>(T);
+
+impl<S, T> FromRequest<S> for Strict<T>
+where
+    S: Send + Sync,
+    T: Default + serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: HttpRequest, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        body(&headers, &bytes)
+            .map(Strict)
+            .map_err(IntoResponse::into_response)
+    }
+}
+
 async fn kill(
     State(app): State<App>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Strict(b): Strict<KillBody>,
 ) -> Response {
-    match body::<KillBody>(&headers, &bytes) {
-        Ok(b) => {
-            let action = OperatorAction::Kill {
-                cancel_orders: b.cancel_orders,
-            };
-            act(&app, &id, action).await
-        }
-        Err(e) => e.into_response(),
-    }
+    let action = OperatorAction::Kill {
+        cancel_orders: b.cancel_orders,
+    };
+    act(&app, &id, action).await
 }
 
 async fn resume(
     State(app): State<App>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Strict(NoBody {}): Strict<NoBody>,
 ) -> Response {
-    match body::<NoBody>(&headers, &bytes) {
-        Ok(NoBody {}) => act(&app, &id, OperatorAction::Resume).await,
-        Err(e) => e.into_response(),
-    }
+    act(&app, &id, OperatorAction::Resume).await
 }
 
 async fn flatten_all(
     State(app): State<App>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    Strict(NoBody {}): Strict<NoBody>,
 ) -> Response {
-    match body::<NoBody>(&headers, &bytes) {
-        Ok(NoBody {}) => act(&app, &id, OperatorAction::Flatten { strategy_id: None }).await,
-        Err(e) => e.into_response(),
-    }
+    act(&app, &id, OperatorAction::Flatten { strategy_id: None }).await
 }
 
 async fn strategy_action(
