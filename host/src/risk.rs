@@ -686,8 +686,13 @@ mod tests {
                 "{got}"
             );
         }
+        // Its notional, 2^63 squared, is beyond any decimal.
         let got = decide_with(
-            &order(Side::Buy, &huge.to_string(), OrderType::Market),
+            &order(
+                Side::Buy,
+                &huge.to_string(),
+                OrderType::Limit { price: huge },
+            ),
             &none,
             "0",
             "100000",
