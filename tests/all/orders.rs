@@ -426,3 +426,92 @@ fn quotes_and_trades_fill_at_the_top_of_the_book_and_through_the_queue() {
         ]
     );
 }
+
+#[test]
+fn open_orders_are_capped_per_strategy() {
+    let report = run_in(
+        Setup {
+            extra: "[strategies.risk]\nmax_open_orders = 3",
+            ..Setup::default()
+        },
+        "1: buy limit 50 1
+         1: buy limit 51 1
+         1: buy limit 52 1
+         1: buy limit 53 1
+         2: expect open 3
+         2: cancel 1
+         2: buy limit 54 1
+         3: expect open 3",
+    );
+    no_quarantine(&report);
+    assert_eq!(
+        refusals(&report),
+        vec![(
+            4,
+            "rejected",
+            "3 orders already open, the most max_open_orders allows"
+        )]
+    );
+}
+
+#[test]
+fn refusal_records_are_capped_with_a_summary() {
+    // 250 refused cancels on each of the 5 first steps: 1250 refusals.
+    let script: String = (1..=5)
+        .flat_map(|step| (0..250).map(move |_| format!("{step}: cancel 42\n")))
+        .collect();
+    let report = run_in(
+        Setup {
+            extra: "[strategies.limits]\nmax_intents_per_step = 250",
+            ..Setup::default()
+        },
+        &script,
+    );
+    no_quarantine(&report);
+    assert_eq!(
+        report.refusals.len() as u64,
+        cracktrader::post_trade::MAX_REFUSALS_PER_STRATEGY
+    );
+    assert!(report
+        .refusals
+        .iter()
+        .all(|r| r.reason == "no working order 42 of strategy s1"));
+    let omitted: Vec<_> = report
+        .refusals_omitted
+        .iter()
+        .map(|o| (o.strategy_id.as_str(), o.rejected, o.cancelled, o.expired))
+        .collect();
+    assert_eq!(omitted, vec![("s1", 250, 0, 0)]);
+}
+
+#[test]
+fn csv_cells_cannot_be_formulas_and_always_have_headers() {
+    use cracktrader::post_trade::files::ReportFiles;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, report: &Report| {
+        let files = ReportFiles::beside(&dir.path().join(format!("{name}.json")));
+        files.write(report, "").unwrap();
+        std::fs::read_to_string(&files.fills).unwrap()
+    };
+    let traded = write(
+        "traded",
+        &run(
+            "",
+            "1: buy market 1 tag==1+2
+             1: buy market 1 tag=@SUM(A1)
+             1: buy market 1 tag=-3
+             1: buy market 1 tag=plain",
+        ),
+    );
+    let rows: Vec<&str> = traded.lines().collect();
+    assert_eq!(rows.len(), 5, "{traded}");
+    for (row, cell) in rows[1..].iter().zip(["'=1+2", "'@SUM(A1)", "'-3", "plain"]) {
+        assert!(row.split(',').any(|c| c == cell), "{cell} in {row}");
+        assert!(
+            !row.split(',').any(|c| c.starts_with(['=', '@'])),
+            "a formula cell in {row}"
+        );
+    }
+    let idle = write("idle", &run("", "2: expect open 0"));
+    assert_eq!(idle.lines().collect::<Vec<_>>(), vec![rows[0]]);
+}
