@@ -466,3 +466,74 @@ fn oversized_state_is_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Issue 24, class 2: WASI clock subscriptions are ready at once, so a guest
+/// that sleeps (in `init` or in every step, under either meter) neither
+/// stalls the session nor changes what it decides; it is not quarantined,
+/// as sleeping is no fault.
+#[test]
+fn sleeping_guests_do_not_stall_the_session() {
+    for (meter, mode) in [
+        (CpuMeter::Fuel, "sleep"),
+        (CpuMeter::Fuel, "init-sleep"),
+        (CpuMeter::Epoch, "sleep"),
+    ] {
+        let baseline = run(meter, None);
+        let hostile = format!("mode = \"{mode}\"\nat = 1");
+        let report = run(meter, Some((&hostile, "")));
+        assert_eq!(report.equity_curve.len(), 5000, "{mode}: session finished");
+        assert_eq!(good_fills(&report), good_fills(&baseline), "{mode}");
+        assert_eq!(report.strategies[1].quarantined, None, "{mode}");
+        // Sleeping leaks nothing of the machine: a second run is the same.
+        assert_eq!(
+            run(meter, Some((&hostile, ""))).fills,
+            report.fills,
+            "{mode}"
+        );
+    }
+}
+
+/// Issue 24, class 2: sleeping in `save-state` (a journal checkpoint, a
+/// hot-reload swap) returns at once.
+#[test]
+fn sleeping_in_save_state_returns_at_once() {
+    let mut strategy = hostile_instance("bad", &[("mode", "state-sleep".into())]);
+    assert_eq!(strategy.save_state().unwrap(), Vec::<u8>::new());
+}
+
+/// Issue 24, class 2: with fuel all but unlimited, the wall-clock deadline
+/// every call has as a backstop stops a loop that never calls the host.
+#[test]
+fn spinning_past_the_fuel_meter_hits_the_deadline() {
+    let cause = quarantined(
+        CpuMeter::Fuel,
+        "spin",
+        "[strategies.limits]\nfuel_per_call = 9_000_000_000_000_000_000\ndeadline_per_call_ms = 200",
+    );
+    assert_contains(
+        &cause,
+        "strategy bad exceeded its time budget of 200 ms in on-step",
+    );
+}
+
+/// Issue 24, class 4: a 4 MiB log line breaks the log budget at the first
+/// call, before the host copies it, and traps the call.
+#[test]
+fn huge_log_line_breaks_the_log_budget_at_once() {
+    let cause = quarantined(CpuMeter::Fuel, "log-big", "");
+    assert_contains(
+        &cause,
+        "strategy bad logged more than 4096 bytes in on-step",
+    );
+}
+
+/// Issue 24, class 4: host calls are counted, so empty log lines (free in
+/// bytes) break the call's host-call budget.
+#[test]
+fn endless_empty_log_calls_break_the_host_call_budget() {
+    let cause = quarantined(CpuMeter::Fuel, "log-calls", "");
+    assert_contains(
+        &cause,
+        "strategy bad made more than 10000 host calls in on-step",
+    );
+}

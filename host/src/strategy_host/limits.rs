@@ -38,6 +38,13 @@ pub struct Limits {
     pub fuel_per_call: u64,
     /// Wall-clock budget per call in milliseconds with the epoch meter. Default 100.
     pub time_per_call_ms: u32,
+    /// Wall-clock deadline per call in milliseconds with the fuel meter: a
+    /// backstop, far above what the fuel budget allows, for guest time that
+    /// fuel does not count. Default 10,000.
+    pub deadline_per_call_ms: u32,
+    /// Calls of host imports (`log`, WASI clocks) one guest call may make.
+    /// Default 10,000.
+    pub max_host_calls_per_call: u32,
     /// Most intents one step may return. Default 100.
     pub max_intents_per_step: u32,
     /// Most bytes of intents one step may return (fixed size per intent
@@ -57,6 +64,8 @@ impl Default for Limits {
             instances: 64,
             fuel_per_call: 50_000_000,
             time_per_call_ms: 100,
+            deadline_per_call_ms: 10_000,
+            max_host_calls_per_call: 10_000,
             max_intents_per_step: 100,
             max_result_bytes: 64 * 1024,
             max_log_bytes_per_call: 4096,
@@ -74,6 +83,8 @@ impl Limits {
             ("instances", self.instances == 0),
             ("fuel_per_call", self.fuel_per_call == 0),
             ("time_per_call_ms", self.time_per_call_ms == 0),
+            ("deadline_per_call_ms", self.deadline_per_call_ms == 0),
+            ("max_host_calls_per_call", self.max_host_calls_per_call == 0),
             ("max_intents_per_step", self.max_intents_per_step == 0),
             ("max_result_bytes", self.max_result_bytes == 0),
             ("max_state_bytes", self.max_state_bytes == 0),

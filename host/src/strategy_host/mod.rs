@@ -23,16 +23,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
 
 pub use limits::{CpuMeter, Limits};
+use sandbox::HostBudget;
 pub use sandbox::{HostState, SnapshotClock, VIRTUAL_WASI_PACKAGES};
 
 use crate::model::StrategyId;
 use crate::plugin_api::{wit, StrategyPlugin, StrategyPluginPre, WIT_PACKAGE, WIT_VERSION};
 
-/// Interval of the epoch ticker: the resolution of [`Limits::time_per_call_ms`].
+/// Interval of the epoch ticker: the resolution of [`Limits::time_per_call_ms`]
+/// and [`Limits::deadline_per_call_ms`].
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// A strategy, sandboxed or native, as the session drives it.
@@ -80,6 +82,14 @@ pub enum StrategyError {
     /// The guest logged more than its budget in one call.
     #[error("logged more than {limit} bytes in {call}")]
     LogBudget {
+        /// The export being called.
+        call: &'static str,
+        /// The budget.
+        limit: u32,
+    },
+    /// The guest called host imports more often than its budget in one call.
+    #[error("made more than {limit} host calls in {call}")]
+    HostCalls {
         /// The export being called.
         call: &'static str,
         /// The budget.
@@ -275,9 +285,12 @@ impl StrategyHost {
             config.allocation_strategy(allocation);
         }
         config.consume_fuel(meter == CpuMeter::Fuel);
-        config.epoch_interruption(meter == CpuMeter::Epoch);
+        // Both meters get a wall-clock deadline: the budget of the epoch
+        // meter, the backstop of the fuel meter.
+        let deadline = meter != CpuMeter::Unmetered;
+        config.epoch_interruption(deadline);
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
-        if meter == CpuMeter::Epoch {
+        if deadline {
             start_epoch_ticker(&engine)?;
         }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -286,9 +299,8 @@ impl StrategyHost {
         let mut linker = Linker::new(&engine);
         let link_error =
             |e: wasmtime::Error| PluginError::Engine(format!("cannot link host functions: {e:#}"));
-        StrategyPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(link_error)?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
+        sandbox::add_to_linker(&mut linker).map_err(link_error)?;
         Ok(Self {
             engine,
             linker,
@@ -457,6 +469,7 @@ fn new_instance(
         strategy_id.clone(),
         store_limits,
         limits.max_log_bytes_per_call,
+        limits.max_host_calls_per_call,
         SnapshotClock::default(),
     );
     let mut store = Store::new(pre.engine(), state);
@@ -464,7 +477,7 @@ fn new_instance(
     arm_meter(&mut store, meter, &limits, "instantiate")?;
     let bindings = pre
         .instantiate(&mut store)
-        .map_err(|e| classify("instantiate", e, &mut store, &limits))?;
+        .map_err(|e| classify("instantiate", e, &mut store, &limits, meter))?;
     Ok((store, bindings))
 }
 
@@ -475,18 +488,25 @@ fn arm_meter(
     limits: &Limits,
     call: &'static str,
 ) -> Result<(), StrategyError> {
-    match meter {
-        CpuMeter::Fuel => store
+    if meter == CpuMeter::Fuel {
+        store
             .set_fuel(limits.fuel_per_call)
-            .map_err(|e| trap(call, e)),
-        CpuMeter::Epoch => {
-            let ticks = Duration::from_millis(limits.time_per_call_ms.into()).as_millis()
-                / EPOCH_TICK.as_millis();
-            store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-            store.epoch_deadline_trap();
-            Ok(())
-        }
-        CpuMeter::Unmetered => Ok(()),
+            .map_err(|e| trap(call, e))?;
+    }
+    if let Some(ms) = deadline_ms(meter, limits) {
+        let ticks = Duration::from_millis(ms.into()).as_millis() / EPOCH_TICK.as_millis();
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+    }
+    Ok(())
+}
+
+/// The wall-clock deadline of one call under `meter`, in milliseconds.
+fn deadline_ms(meter: CpuMeter, limits: &Limits) -> Option<u32> {
+    match meter {
+        CpuMeter::Fuel => Some(limits.deadline_per_call_ms),
+        CpuMeter::Epoch => Some(limits.time_per_call_ms),
+        CpuMeter::Unmetered => None,
     }
 }
 
@@ -578,7 +598,23 @@ fn classify(
     e: wasmtime::Error,
     store: &mut Store<HostState>,
     limits: &Limits,
+    meter: CpuMeter,
 ) -> StrategyError {
+    match e.downcast_ref::<HostBudget>() {
+        Some(HostBudget::LogBytes) => {
+            return StrategyError::LogBudget {
+                call,
+                limit: limits.max_log_bytes_per_call,
+            }
+        }
+        Some(HostBudget::Calls) => {
+            return StrategyError::HostCalls {
+                call,
+                limit: limits.max_host_calls_per_call,
+            }
+        }
+        None => {}
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => {
             return StrategyError::CpuBudget {
@@ -589,7 +625,7 @@ fn classify(
         Some(Trap::Interrupt) => {
             return StrategyError::TimeBudget {
                 call,
-                ms: limits.time_per_call_ms,
+                ms: deadline_ms(meter, limits).unwrap_or(0),
             }
         }
         _ => {}
@@ -632,20 +668,11 @@ impl WasmStrategy {
             return Err(StrategyError::Poisoned);
         }
         arm_meter(&mut self.store, self.meter, &self.limits, call)?;
-        let state = self.store.data_mut();
-        state.log_budget = state.max_log_bytes;
-        state.log_overrun = false;
-        let result = f(&self.bindings, &mut self.store).map_err(|e| {
+        self.store.data_mut().refill_budgets();
+        f(&self.bindings, &mut self.store).map_err(|e| {
             self.poisoned = true;
-            classify(call, e, &mut self.store, &self.limits)
-        })?;
-        if self.store.data().log_overrun {
-            return Err(StrategyError::LogBudget {
-                call,
-                limit: self.limits.max_log_bytes_per_call,
-            });
-        }
-        Ok(result)
+            classify(call, e, &mut self.store, &self.limits, self.meter)
+        })
     }
 }
 

@@ -13,7 +13,8 @@
 //! | `at`         | the `on-step` call (from 1) at which it starts; default 10 |
 //! | `port`       | loopback TCP port `probe` tries to connect to; default 9 |
 //!
-//! With `mode = "init-panic"` it panics in `init`.
+//! With `mode = "init-panic"` it panics in `init`; with `mode = "init-sleep"`
+//! it sleeps for an hour in `init`, then behaves.
 //!
 //! On its first step it places a resting limit buy of one lot at half the
 //! close, so that the host's quarantine order policy has something to act on.
@@ -32,12 +33,19 @@
 //! * `probe` — tries to read and write files, list directories, read the
 //!   environment, connect and bind sockets and resolve names, and reads the
 //!   clocks and random; `save-state` returns what it observed as
-//!   `key=value` lines.
+//!   `key=value` lines;
+//! * `sleep` — sleeps for an hour in every step, then behaves;
+//! * `state-sleep` — behaves, but sleeps for an hour in `save-state`;
+//! * `log-big` — logs a 4 MiB line, over and over;
+//! * `log-calls` — logs empty lines, over and over.
 
 use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
 
 use cracktrader_guest::{log, Config, Info, Intent, LogLevel, Side, Strategy, View};
+
+/// How long the sleeping modes sleep: far beyond any test's patience.
+const AN_HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The misbehaving strategy; see the crate documentation.
 #[derive(Debug)]
@@ -57,8 +65,10 @@ impl Strategy for Hostile {
         let symbol: String = config.param("instrument")?;
         let instrument = config.require_instrument(&symbol)?;
         let mode: String = config.param("mode")?;
-        if mode == "init-panic" {
-            panic!("hostile: deliberate panic in init");
+        match mode.as_str() {
+            "init-panic" => panic!("hostile: deliberate panic in init"),
+            "init-sleep" => std::thread::sleep(AN_HOUR),
+            _ => {}
         }
         let hostile = Hostile {
             instrument: instrument.id,
@@ -135,6 +145,16 @@ impl Strategy for Hostile {
                     "strategy_id=good",
                 ));
             }
+            "sleep" => std::thread::sleep(AN_HOUR),
+            "log-big" => {
+                let line = "x".repeat(4 << 20);
+                loop {
+                    log(LogLevel::Info, black_box(&line));
+                }
+            }
+            "log-calls" => loop {
+                log(LogLevel::Info, black_box(""));
+            },
             "probe" if self.observed.is_empty() => self.observed = probe(self.port, view.time),
             _ => {}
         }
@@ -143,6 +163,10 @@ impl Strategy for Hostile {
     fn save_state(&self) -> Vec<u8> {
         match self.mode.as_str() {
             "huge-state" => vec![7; 16 << 20],
+            "state-sleep" => {
+                std::thread::sleep(AN_HOUR);
+                Vec::new()
+            }
             _ => self.observed.join("\n").into_bytes(),
         }
     }
