@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 #[path = "cli/control_plane.rs"]
 mod control_plane;
+#[path = "cli/journal.rs"]
+mod journal;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

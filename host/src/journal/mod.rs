@@ -29,6 +29,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::SessionConfig;
 use crate::execution::orders::{OrderBook, OrderReport};
 use crate::intents::{Attribution, Intent};
 use crate::inventory::{Account, Inventory, Position};
@@ -389,6 +390,28 @@ pub struct PluginRecord {
     pub plugin: PathBuf,
     /// sha256 of its bytes.
     pub sha256: String,
+}
+
+impl PluginRecord {
+    /// The plugin of each registration of `config`, resolved against
+    /// `base_dir` (absolute), with the sha256 of the bytes the session
+    /// loaded (`sha256s`, in session-file order).
+    pub fn of_session<'a>(
+        config: &SessionConfig,
+        base_dir: &Path,
+        sha256s: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Self> {
+        config
+            .strategies
+            .iter()
+            .zip(sha256s)
+            .map(|(s, sha256)| Self {
+                strategy_id: s.id.clone(),
+                plugin: base_dir.join(&s.plugin),
+                sha256: sha256.to_owned(),
+            })
+            .collect()
+    }
 }
 
 /// Session state after a step: enough to check a rebuilt host and to

@@ -24,7 +24,7 @@ use crate::post_trade::EventKind;
 use crate::session::{self, OperatorAction, Session, SessionError};
 use crate::strategy_host::{Strategy, StrategyError, StrategyHost};
 
-use super::{Checkpoint, Envelope, Event, Journal, JournalError, Scan, SessionStart};
+use super::{Checkpoint, Envelope, Event, Journal, JournalError, PluginRecord, Scan, SessionStart};
 
 /// Why a journalled session could not be re-run.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum ReplayError {
     Session(#[from] SessionError),
     /// A plugin file is not the build the journal recorded.
     #[error(
-        "strategy {strategy_id}: plugin {plugin} has sha256 {found}, but the journal recorded {recorded}; replay needs the same build"
+        "strategy {strategy_id}: plugin {plugin} has sha256 {found}, but the journal recorded {recorded}; replay and resume need the same build"
     )]
     PluginChanged {
         /// The registration.
@@ -48,6 +48,30 @@ pub enum ReplayError {
         recorded: String,
         /// sha256 of the file now.
         found: String,
+    },
+    /// A registration's plugin is not the file the journal recorded.
+    #[error(
+        "strategy {strategy_id}: the session loads plugin {found}, but the journal recorded {recorded}; replay and resume need the same file"
+    )]
+    PluginMoved {
+        /// The registration.
+        strategy_id: String,
+        /// The plugin file in the journal.
+        recorded: String,
+        /// The plugin file the session loads.
+        found: String,
+    },
+    /// The session's registrations are not the journalled ones.
+    #[error(
+        "the journal recorded strategies [{}], the session has [{}]; replay and resume need the same registrations",
+        recorded.join(", "),
+        found.join(", ")
+    )]
+    StrategiesChanged {
+        /// Registration ids in the journal.
+        recorded: Vec<String>,
+        /// Registration ids of the session.
+        found: Vec<String>,
     },
     /// The session traded at or took data from a venue: what the venue did
     /// cannot be re-run.
@@ -64,6 +88,42 @@ pub enum ReplayError {
         /// Why.
         source: StrategyError,
     },
+}
+
+/// Checks that the plugins a session loaded are the journalled ones: the
+/// same registrations, in the same order, each from the same file with the
+/// same sha256. A different count is an error, not a shorter check.
+pub fn check_plugins(
+    recorded: &[PluginRecord],
+    loaded: &[PluginRecord],
+) -> Result<(), ReplayError> {
+    let ids = |records: &[PluginRecord]| -> Vec<String> {
+        records.iter().map(|r| r.strategy_id.clone()).collect()
+    };
+    if ids(recorded) != ids(loaded) {
+        return Err(ReplayError::StrategiesChanged {
+            recorded: ids(recorded),
+            found: ids(loaded),
+        });
+    }
+    for (recorded, loaded) in recorded.iter().zip(loaded) {
+        if recorded.sha256 != loaded.sha256 {
+            return Err(ReplayError::PluginChanged {
+                strategy_id: recorded.strategy_id.clone(),
+                plugin: loaded.plugin.display().to_string(),
+                recorded: recorded.sha256.clone(),
+                found: loaded.sha256.clone(),
+            });
+        }
+        if recorded.plugin != loaded.plugin {
+            return Err(ReplayError::PluginMoved {
+                strategy_id: recorded.strategy_id.clone(),
+                recorded: recorded.plugin.display().to_string(),
+                found: loaded.plugin.display().to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The session start of a scanned journal.
@@ -146,16 +206,12 @@ pub fn replay_session(
         .collect();
     let data = MarketData::from_series(series);
     let strategies = session::load_strategies(&config, host)?;
-    for (loaded, recorded) in strategies.iter().zip(&start.strategies) {
-        if loaded.sha256 != recorded.sha256 {
-            return Err(ReplayError::PluginChanged {
-                strategy_id: recorded.strategy_id.clone(),
-                plugin: recorded.plugin.display().to_string(),
-                recorded: recorded.sha256.clone(),
-                found: loaded.sha256.clone(),
-            });
-        }
-    }
+    let loaded = PluginRecord::of_session(
+        &config,
+        &start.base_dir,
+        strategies.iter().map(|s| s.sha256.as_str()),
+    );
+    check_plugins(&start.strategies, &loaded)?;
     let mut session = Session::new(&config, reference, data, strategies)?;
     session.attach_journal(Journal::verifier(scan, start.checkpoint_every));
     Ok(session)
@@ -172,7 +228,9 @@ pub struct Resumed {
 
 /// Continues `session` (freshly built from `config_text`'s session file)
 /// from the last checkpoint of the journal at `path`, cutting off a torn
-/// tail. On return the session stands at the checkpoint's step with the
+/// tail. `plugins` are the session's plugins ([`PluginRecord::of_session`]):
+/// they must be the journalled ones, checked before the journal is touched.
+/// On return the session stands at the checkpoint's step with the
 /// strategies restored; its next steps are verified against the recorded
 /// tail, then appended to the journal.
 pub fn resume(
@@ -180,6 +238,7 @@ pub fn resume(
     path: &Path,
     scan: Scan,
     config_text: &str,
+    plugins: &[PluginRecord],
 ) -> Result<Resumed, ReplayError> {
     let start = session_start(&scan, path)?;
     if start.config != config_text {
@@ -187,6 +246,7 @@ pub fn resume(
             start.session_file.display().to_string(),
         ));
     }
+    check_plugins(&start.strategies, plugins)?;
     let every = start.checkpoint_every;
     let checkpoint_at = scan
         .records
@@ -399,5 +459,40 @@ impl Strategy for JournalledStrategy {
 
     fn reset(&mut self) -> Result<(), StrategyError> {
         Err(self.cannot("restart"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, sha256: &str) -> PluginRecord {
+        PluginRecord {
+            strategy_id: id.to_owned(),
+            plugin: format!("/plugins/{id}.wasm").into(),
+            sha256: sha256.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_different_registration_list_is_refused_not_skipped() {
+        let loaded = [record("a", "11")];
+        let err = check_plugins(&[], &loaded).unwrap_err().to_string();
+        assert!(
+            err.contains("recorded strategies [], the session has [a]"),
+            "{err}"
+        );
+        let err = check_plugins(&[record("b", "11")], &loaded)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[b]") && err.contains("[a]"), "{err}");
+        let mut moved = record("a", "11");
+        moved.plugin = "/elsewhere/a.wasm".into();
+        let err = check_plugins(&[moved], &loaded).unwrap_err().to_string();
+        assert!(
+            err.contains("/elsewhere/a.wasm") && err.contains("/plugins/a.wasm"),
+            "{err}"
+        );
+        assert!(check_plugins(&loaded, &loaded).is_ok());
     }
 }

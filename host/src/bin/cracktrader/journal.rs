@@ -53,6 +53,9 @@ pub fn attach(
         .unwrap_or_else(|| report.with_extension("journal"));
     let text = std::fs::read_to_string(session_file)
         .with_context(|| format!("cannot read session file {}", session_file.display()))?;
+    let base_dir = std::path::absolute(&config.base_dir)
+        .with_context(|| format!("cannot resolve {}", config.base_dir.display()))?;
+    let plugins = PluginRecord::of_session(config, &base_dir, session.plugins());
     if args.resume {
         let scan = journal::scan(&path)?;
         if let Some(torn) = &scan.torn {
@@ -73,24 +76,12 @@ pub fn attach(
                 path.display()
             );
         }
-        let resumed = resume(session, &path, scan, &text)?;
+        let resumed = resume(session, &path, scan, &text, &plugins)?;
         eprintln!(
             "resume: restored the checkpoint of step {}; re-running {} journalled event(s) after it",
             resumed.checkpoint, resumed.tail
         );
     } else {
-        let base_dir = std::path::absolute(&config.base_dir)
-            .with_context(|| format!("cannot resolve {}", config.base_dir.display()))?;
-        let strategies = config
-            .strategies
-            .iter()
-            .zip(session.plugins())
-            .map(|(s, sha256)| PluginRecord {
-                strategy_id: s.id.clone(),
-                plugin: base_dir.join(&s.plugin),
-                sha256: sha256.to_owned(),
-            })
-            .collect();
         let start = SessionStart {
             schema: SCHEMA_VERSION,
             session: config.session.name.clone(),
@@ -98,7 +89,7 @@ pub fn attach(
             base_dir,
             config: text,
             checkpoint_every: args.checkpoint_every,
-            strategies,
+            strategies: plugins,
         };
         session.attach_journal(Journal::create(&path, start)?);
     }

@@ -1,0 +1,101 @@
+//! The journal's promises, against the real binary and real plugins:
+//! resume refuses another plugin build, a journal has one writer and is
+//! never overwritten unasked, damage is corruption unless it is a torn tail.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use cracktrader::journal::{self, Event};
+
+use super::{cracktrader, plugins, root, text};
+
+/// A small session in `dir`: the example (`mode` backtest or paper) on its
+/// first `bars` bars, with the plugin `plugin` copied into `dir` (so that a
+/// test can replace it). Returns the session file and the plugin copy.
+fn small_session(dir: &Path, mode: &str, plugin: &str, bars: usize) -> (PathBuf, PathBuf) {
+    let copy = dir.join(plugin);
+    std::fs::copy(plugins().join(plugin), &copy).unwrap();
+    let csv = std::fs::read_to_string(root().join("examples/data/EURUSD.csv")).unwrap();
+    let data = dir.join("data.csv");
+    let lines: Vec<&str> = csv.lines().take(bars + 1).collect();
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    let example = std::fs::read_to_string(root().join("examples/sma_eurusd.toml")).unwrap();
+    let session = example
+        .replace("../target/plugins/sma-cross.wasm", copy.to_str().unwrap())
+        .replace("data/EURUSD.csv", data.to_str().unwrap())
+        .replace("mode = \"backtest\"", &format!("mode = \"{mode}\""));
+    let path = dir.join(format!("small-{mode}.toml"));
+    std::fs::write(&path, session).unwrap();
+    (path, copy)
+}
+
+/// `cracktrader backtest <session> <args…>` with the report at `report`.
+fn backtest(session: &Path, args: &[&str], report: &Path) -> Output {
+    let mut all = vec!["backtest", session.to_str().unwrap()];
+    all.extend_from_slice(args);
+    cracktrader(&all, report)
+}
+
+/// The journal at `path` cut inside the step after its `nth` checkpoint, as
+/// a kill there leaves it.
+fn cut_after_checkpoint(path: &Path, nth: usize) {
+    let scan = journal::scan(path).unwrap();
+    let at = scan
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.event, Event::Checkpoint(_)))
+        .nth(nth)
+        .map(|(i, _)| i)
+        .unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    std::fs::write(path, &bytes[..scan.ends[at + 1] as usize + 3]).unwrap();
+}
+
+/// Finding 1: a session cut after a checkpoint whose plugin file was then
+/// replaced by another build is refused by `--resume`, naming the strategy,
+/// both hashes and the file; the journal is left as it was.
+#[test]
+fn resume_refuses_another_plugin_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, plugin) = small_session(dir.path(), "backtest", "counter.wasm", 60);
+    let report = dir.path().join("r.json");
+    let out = backtest(&session, &["--checkpoint-every", "10"], &report);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let journal = dir.path().join("r.journal");
+    let recorded = journal::scan(&journal).unwrap();
+    let Event::SessionStart(start) = &recorded.records[0].event else {
+        panic!("no session start")
+    };
+    let old_sha = start.strategies[0].sha256.clone();
+    cut_after_checkpoint(&journal, 2);
+    std::fs::remove_file(&report).unwrap();
+    let before = std::fs::read(&journal).unwrap();
+
+    std::fs::copy(plugins().join("counter-v2.wasm"), &plugin).unwrap();
+    let new_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&plugin).unwrap()))
+    };
+    let out = backtest(&session, &["--checkpoint-every", "10", "--resume"], &report);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for part in [
+        "strategy sma-cross",
+        old_sha.as_str(),
+        new_sha.as_str(),
+        plugin.to_str().unwrap(),
+    ] {
+        assert!(err.contains(part), "missing {part:?} in: {err}");
+    }
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        before,
+        "a refused resume touched the journal"
+    );
+    assert!(!report.exists(), "a refused resume wrote a report");
+    // The original build resumes.
+    std::fs::copy(plugins().join("counter.wasm"), &plugin).unwrap();
+    let out = backtest(&session, &["--checkpoint-every", "10", "--resume"], &report);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+}
