@@ -40,7 +40,7 @@ use crate::post_trade::EventKind;
 use crate::state::Snapshot;
 use crate::strategy_host::StrategyError;
 
-pub use store::{scan, Scan, TornTail};
+pub use store::{scan, Existing, Scan, TornTail};
 
 /// Version of the envelope and event schema (see `docs/journal.md`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -59,6 +59,14 @@ pub enum JournalError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Another process (or handle) is writing the journal.
+    #[error(
+        "journal {0} is locked by another session writing it; only one session may write a journal"
+    )]
+    Locked(PathBuf),
+    /// A new journal would replace an existing one.
+    #[error("journal {0} already exists")]
+    Exists(PathBuf),
     /// The file does not start with the journal header.
     #[error("{0}: not a cracktrader journal (bad header)")]
     NotAJournal(PathBuf),
@@ -523,10 +531,15 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// A new journal at `path` that starts with `start`.
-    pub fn create(path: &Path, start: SessionStart) -> Result<Self, JournalError> {
+    /// A new journal at `path` that starts with `start`; an existing file
+    /// is refused or replaced as `existing` says.
+    pub fn create(
+        path: &Path,
+        start: SessionStart,
+        existing: store::Existing,
+    ) -> Result<Self, JournalError> {
         let mut journal = Self::with(
-            Some(store::Appender::create(path)?),
+            Some(store::Appender::create(path, existing)?),
             VecDeque::new(),
             start.checkpoint_every,
         );

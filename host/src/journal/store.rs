@@ -15,7 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Envelope, JournalError};
+use super::{Envelope, Event, JournalError};
 
 /// First bytes of every journal file.
 pub const MAGIC: &[u8; 8] = b"CRKJRNL\n";
@@ -35,9 +35,44 @@ pub struct Appender {
     len: u64,
 }
 
+/// What [`Appender::create`] does with a journal file that is not empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Refuse it ([`JournalError::Exists`]): a journal is never replaced unasked.
+    Refuse,
+    /// Truncate it and start a new journal.
+    Overwrite,
+}
+
+/// Takes the exclusive lock of an open journal file, held until the file
+/// is closed: one writer per journal, across processes.
+fn lock(file: &File, path: &Path) -> Result<(), JournalError> {
+    file.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => JournalError::Locked(path.to_owned()),
+        std::fs::TryLockError::Error(source) => JournalError::Io {
+            path: path.to_owned(),
+            source,
+        },
+    })
+}
+
+/// Whether `path` is a journal of a session that stopped at start-up,
+/// before anything happened (nothing but its `session_start`): replacing it
+/// loses nothing, so a failed start does not block the next one.
+fn records_nothing(path: &Path) -> bool {
+    scan(path).is_ok_and(|s| {
+        s.torn.is_none()
+            && s.records
+                .iter()
+                .all(|r| matches!(r.event, Event::SessionStart(_)))
+    })
+}
+
 impl Appender {
-    /// Creates (or truncates) `path` and writes the header.
-    pub fn create(path: &Path) -> Result<Self, JournalError> {
+    /// Creates `path` locked and writes the header; a file that already has
+    /// bytes is refused or truncated as `existing` says (after the lock is
+    /// taken, so that a running writer's journal is never cut).
+    pub fn create(path: &Path, existing: Existing) -> Result<Self, JournalError> {
         let io = |source| JournalError::Io {
             path: path.to_owned(),
             source,
@@ -45,7 +80,20 @@ impl Appender {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let mut file = BufWriter::new(File::create(path).map_err(io)?);
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
+        lock(&file, path)?;
+        if file.metadata().map_err(io)?.len() > 0 {
+            if existing == Existing::Refuse && !records_nothing(path) {
+                return Err(JournalError::Exists(path.to_owned()));
+            }
+            file.set_len(0).map_err(io)?;
+        }
+        let mut file = BufWriter::new(file);
         file.write_all(MAGIC).map_err(io)?;
         file.write_all(&FORMAT_VERSION.to_le_bytes()).map_err(io)?;
         Ok(Self {
@@ -55,14 +103,15 @@ impl Appender {
         })
     }
 
-    /// Opens `path` to append after its first `len` bytes (the end of its
-    /// last good record), cutting off anything beyond.
+    /// Opens `path` locked to append after its first `len` bytes (the end
+    /// of its last good record), cutting off anything beyond.
     pub fn reopen(path: &Path, len: u64) -> Result<Self, JournalError> {
         let io = |source| JournalError::Io {
             path: path.to_owned(),
             source,
         };
         let mut file = OpenOptions::new().write(true).open(path).map_err(io)?;
+        lock(&file, path)?;
         file.set_len(len).map_err(io)?;
         file.seek(SeekFrom::Start(len)).map_err(io)?;
         Ok(Self {
@@ -243,7 +292,7 @@ mod tests {
     }
 
     fn write(path: &Path, n: u64) -> Vec<u8> {
-        let mut a = Appender::create(path).unwrap();
+        let mut a = Appender::create(path, Existing::Overwrite).unwrap();
         for s in 1..=n {
             a.append(&envelope(s)).unwrap();
         }
@@ -296,6 +345,39 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("checksum mismatch"), "{err}");
+    }
+
+    #[test]
+    fn one_writer_at_a_time_and_no_silent_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut first = Appender::create(&path, Existing::Refuse).unwrap();
+        first.append(&envelope(1)).unwrap();
+        first.flush().unwrap();
+        for existing in [Existing::Refuse, Existing::Overwrite] {
+            let err = Appender::create(&path, existing).unwrap_err();
+            assert!(
+                matches!(&err, JournalError::Locked(p) if p == &path),
+                "{err}"
+            );
+        }
+        let err = Appender::reopen(&path, HEADER_LEN).unwrap_err();
+        assert!(matches!(err, JournalError::Locked(_)), "{err}");
+        first.append(&envelope(2)).unwrap();
+        first.flush().unwrap();
+        drop(first);
+        assert_eq!(
+            scan(&path).unwrap().records.len(),
+            2,
+            "the first journal is intact"
+        );
+        let err = Appender::create(&path, Existing::Refuse).unwrap_err();
+        assert!(matches!(err, JournalError::Exists(_)), "{err}");
+        assert_eq!(scan(&path).unwrap().records.len(), 2);
+        drop(Appender::create(&path, Existing::Overwrite).unwrap());
+        assert_eq!(scan(&path).unwrap().records.len(), 0);
+        // A journal that recorded nothing (a failed start) is replaced.
+        drop(Appender::create(&path, Existing::Refuse).unwrap());
     }
 
     #[test]

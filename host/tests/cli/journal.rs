@@ -7,7 +7,7 @@ use std::process::Output;
 
 use cracktrader::journal::{self, Event};
 
-use super::{cracktrader, plugins, root, text};
+use super::{assert_replays, command, cracktrader, plugins, root, text};
 
 /// A small session in `dir`: the example (`mode` backtest or paper) on its
 /// first `bars` bars, with the plugin `plugin` copied into `dir` (so that a
@@ -98,4 +98,84 @@ fn resume_refuses_another_plugin_build() {
     std::fs::copy(plugins().join("counter.wasm"), &plugin).unwrap();
     let out = backtest(&session, &["--checkpoint-every", "10", "--resume"], &report);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+}
+
+/// Finding 4: while a session writes a journal, a second session writing
+/// the same path is refused (even with `--overwrite`) and changes nothing;
+/// the first journal stays whole and replays.
+#[test]
+fn a_second_writer_of_a_journal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, _) = small_session(dir.path(), "paper", "sma-cross.wasm", 120);
+    let journal = dir.path().join("shared.journal");
+    let mut first = command()
+        .args([
+            "paper",
+            session.to_str().unwrap(),
+            "--bar-interval-ms",
+            "25",
+        ])
+        .args(["--journal", journal.to_str().unwrap(), "--report"])
+        .arg(dir.path().join("first.json"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first session's journal (the lock is taken before its header).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while journal::scan(&journal).map_or(true, |s| s.records.len() < 5) {
+        assert!(std::time::Instant::now() < deadline, "no journal");
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first session ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    for extra in [&[][..], &["--overwrite"][..]] {
+        let mut args = vec!["paper", session.to_str().unwrap(), "--bar-interval-ms", "0"];
+        args.extend_from_slice(&["--journal", journal.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let second = cracktrader(&args, &dir.path().join("second.json"));
+        let err = text(&second.stderr);
+        assert_eq!(second.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("journal {} is locked", journal.display())),
+            "{err}"
+        );
+    }
+    assert!(first.wait().unwrap().success(), "the first session failed");
+    assert!(!dir.path().join("second.json").exists());
+    assert_replays(&journal);
+}
+
+/// Finding 4: a rerun into the same report path does not replace the
+/// journal: it is refused with the choices, and `--overwrite` replaces it.
+#[test]
+fn a_rerun_never_replaces_a_journal_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, _) = small_session(dir.path(), "backtest", "sma-cross.wasm", 60);
+    let report = dir.path().join("r.json");
+    let journal = dir.path().join("r.journal");
+    let out = backtest(&session, &[], &report);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let before = std::fs::read(&journal).unwrap();
+
+    let out = backtest(&session, &[], &report);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for part in [
+        journal.to_str().unwrap(),
+        "already exists",
+        "--overwrite",
+        "--resume",
+        "--journal PATH",
+        "--no-journal",
+    ] {
+        assert!(err.contains(part), "missing {part:?} in: {err}");
+    }
+    assert_eq!(std::fs::read(&journal).unwrap(), before);
+
+    let out = backtest(&session, &["--overwrite"], &report);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_replays(&journal);
 }

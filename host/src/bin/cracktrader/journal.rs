@@ -7,7 +7,8 @@ use anyhow::Context;
 use cracktrader::config::SessionConfig;
 use cracktrader::journal::replay::{replay_session, resume, session_start, JournalledActions};
 use cracktrader::journal::{
-    self, Event, Journal, JournalError, JournalSummary, PluginRecord, SessionStart, SCHEMA_VERSION,
+    self, Event, Existing, Journal, JournalError, JournalSummary, PluginRecord, SessionStart,
+    SCHEMA_VERSION,
 };
 use cracktrader::session::Session;
 use cracktrader::strategy_host::StrategyHost;
@@ -25,6 +26,9 @@ pub struct JournalArgs {
     /// Do not journal the session.
     #[arg(long, conflicts_with_all = ["journal", "resume"])]
     no_journal: bool,
+    /// Replace the journal if it exists (a new session never does otherwise).
+    #[arg(long, conflicts_with_all = ["no_journal", "resume"])]
+    overwrite: bool,
     /// Steps between two checkpoints in the journal.
     #[arg(long, default_value_t = journal::DEFAULT_CHECKPOINT_EVERY, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_every: u64,
@@ -91,7 +95,19 @@ pub fn attach(
             checkpoint_every: args.checkpoint_every,
             strategies: plugins,
         };
-        session.attach_journal(Journal::create(&path, start)?);
+        let existing = if args.overwrite {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        };
+        match Journal::create(&path, start, existing) {
+            Ok(journal) => session.attach_journal(journal),
+            Err(JournalError::Exists(path)) => anyhow::bail!(
+                "journal {} already exists (an earlier run of this session); pass --overwrite to replace it, --resume to continue it, --journal PATH to write another, or --no-journal",
+                path.display()
+            ),
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(Some(path))
 }
