@@ -3,13 +3,17 @@
 //!
 //! ```text
 //! header  b"CRKJRNL\n" (8 bytes) · format version u32 LE
-//! record  payload length u32 LE · crc32 (IEEE) of the payload u32 LE · payload (JSON envelope)
+//! record  payload length u32 LE · crc32 (IEEE) of the length's 4 bytes u32 LE
+//!         · crc32 of the payload u32 LE · payload (JSON envelope)
 //! ```
 //!
-//! A crash can only leave the *last* record short or unchecked (records are
-//! appended in order and never rewritten), so a bad record at the end is a
-//! torn tail, cut off on repair; a bad record followed by more bytes is
-//! corruption, an error naming its byte offset.
+//! A crash can only leave the *last* record short (records are appended in
+//! order and never rewritten), so only a record cut short by the end of the
+//! file is a torn tail, cut off on repair. Anything else is corruption, an
+//! error naming the byte offset: a length whose own checksum fails (one
+//! flipped bit must not make the rest of the file look torn), a length
+//! beyond [`MAX_RECORD`], a complete record whose payload checksum fails,
+//! an unreadable record or a sequence out of order.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -20,11 +24,12 @@ use super::{Envelope, Event, JournalError};
 /// First bytes of every journal file.
 pub const MAGIC: &[u8; 8] = b"CRKJRNL\n";
 /// The file format (framing and envelope schema) this host writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: u64 = 12;
-const FRAME_LEN: u64 = 8;
-/// Larger records are not written by this host: a length beyond it is garbage.
-const MAX_RECORD: u64 = 256 << 20;
+const FRAME_LEN: u64 = 12;
+/// Largest payload of a record (256 MiB): larger records are not written,
+/// and a length beyond it is corruption.
+pub const MAX_RECORD: u64 = 256 << 20;
 
 /// Appends records to a journal file.
 #[derive(Debug)]
@@ -135,7 +140,11 @@ impl Appender {
             path: self.path.clone(),
             source,
         };
-        self.file.write_all(&len.to_le_bytes()).map_err(io)?;
+        let len = len.to_le_bytes();
+        self.file.write_all(&len).map_err(io)?;
+        self.file
+            .write_all(&crc32fast::hash(&len).to_le_bytes())
+            .map_err(io)?;
         self.file
             .write_all(&crc32fast::hash(&payload).to_le_bytes())
             .map_err(io)?;
@@ -238,22 +247,27 @@ fn scan_bytes(bytes: &[u8], path: &Path) -> Result<Scan, JournalError> {
             break;
         }
         let at = offset as usize;
-        let len = u64::from(u32::from_le_bytes(
-            bytes[at..at + 4].try_into().expect("4 bytes"),
-        ));
-        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        let word =
+            |i: usize| u32::from_le_bytes(bytes[at + i..at + i + 4].try_into().expect("4 bytes"));
+        if crc32fast::hash(&bytes[at..at + 4]) != word(4) {
+            return Err(corrupt(offset, after, "damaged length field".to_owned()));
+        }
+        let len = u64::from(word(0));
+        if len > MAX_RECORD {
+            return Err(corrupt(
+                offset,
+                after,
+                format!("record length {len} beyond the format's maximum of {MAX_RECORD} bytes"),
+            ));
+        }
         let end = offset + FRAME_LEN + len;
         if end > total {
-            // A length running past the end: the crash came mid-write.
+            // A good length running past the end: the crash came mid-write.
             scan.torn = torn;
             break;
         }
         let payload = &bytes[at + FRAME_LEN as usize..end as usize];
-        if crc32fast::hash(payload) != crc {
-            if end == total {
-                scan.torn = torn;
-                break;
-            }
+        if crc32fast::hash(payload) != word(8) {
             return Err(corrupt(offset, after, "checksum mismatch".to_owned()));
         }
         let envelope: Envelope = serde_json::from_slice(payload)
@@ -319,10 +333,13 @@ mod tests {
                 })
             );
         }
-        // A flipped byte in the last record is torn too.
+        // A flipped byte in the complete last record is corruption, not a tear.
         let mut flipped = full.clone();
         *flipped.last_mut().unwrap() ^= 1;
-        std::fs::write(&path, &flipped).unwrap();
+        let err = scan_bytes(&flipped, &path).unwrap_err().to_string();
+        assert!(err.contains(&format!("byte {}", whole.ends[1])), "{err}");
+        let cut = whole.ends[1] as usize + 5;
+        std::fs::write(&path, &full[..cut]).unwrap();
         let s = scan(&path).unwrap();
         assert_eq!(s.records.len(), 2);
         let mut a = Appender::reopen(&path, s.good_len).unwrap();
@@ -381,15 +398,39 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_or_oversized_length_is_corruption_not_a_tear() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let bytes = write(&path, 3);
+        let s = scan(&path).unwrap();
+        let second = s.ends[0] as usize;
+        // A high bit of the second record's length: it would run past the end.
+        let mut flipped = bytes.clone();
+        flipped[second + 3] ^= 0x10;
+        let err = scan_bytes(&flipped, &path).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("byte {second}")) && err.contains("damaged length field"),
+            "{err}"
+        );
+        // A length with a good checksum but beyond the maximum.
+        let mut huge = bytes.clone();
+        let len = (MAX_RECORD as u32 + 1).to_le_bytes();
+        huge[second..second + 4].copy_from_slice(&len);
+        huge[second + 4..second + 8].copy_from_slice(&crc32fast::hash(&len).to_le_bytes());
+        let err = scan_bytes(&huge, &path).unwrap_err().to_string();
+        assert!(err.contains("beyond the format's maximum"), "{err}");
+    }
+
+    #[test]
     fn other_files_and_versions_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
         std::fs::write(&path, b"time,Open\n").unwrap();
         assert!(matches!(scan(&path), Err(JournalError::NotAJournal(_))));
         let mut bytes = MAGIC.to_vec();
-        bytes.extend(2u32.to_le_bytes());
+        bytes.extend(9u32.to_le_bytes());
         std::fs::write(&path, bytes).unwrap();
         let err = scan(&path).unwrap_err().to_string();
-        assert!(err.contains("format version 2"), "{err}");
+        assert!(err.contains("format version 9"), "{err}");
     }
 }

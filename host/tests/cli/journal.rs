@@ -179,3 +179,94 @@ fn a_rerun_never_replaces_a_journal_unless_asked() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_replays(&journal);
 }
+
+/// Finding 8: bit flips and truncations at random offsets of a real small
+/// journal. A truncation reads as the records before the cut (a torn tail
+/// if the cut falls inside a record); every flipped bit is an error: one
+/// bit never discards the rest of a journal, nor passes unnoticed.
+#[test]
+fn journal_damage_is_an_error_unless_it_is_a_torn_tail() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (session, _) = small_session(dir.path(), "backtest", "sma-cross.wasm", 40);
+    let report = dir.path().join("r.json");
+    let out = backtest(&session, &["--checkpoint-every", "10"], &report);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let path = dir.path().join("r.journal");
+    let bytes = std::fs::read(&path).unwrap();
+    let whole = journal::scan(&path).unwrap();
+    let damaged = dir.path().join("damaged.journal");
+
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let len = bytes.len();
+    let damage = prop_oneof![
+        (0..len, 0u8..8).prop_map(|(at, bit)| (at, Some(bit))),
+        (0..=len).prop_map(|cut| (cut, None)),
+    ];
+    runner
+        .run(&damage, |(at, bit)| {
+            let changed = match bit {
+                Some(bit) => {
+                    let mut b = bytes.clone();
+                    b[at] ^= 1 << bit;
+                    b
+                }
+                None => bytes[..at].to_vec(),
+            };
+            std::fs::write(&damaged, &changed).unwrap();
+            let scan = journal::scan(&damaged);
+            match (bit, scan) {
+                (Some(_), Ok(s)) => {
+                    prop_assert!(
+                        false,
+                        "bit flip at {at} accepted ({} records)",
+                        s.records.len()
+                    )
+                }
+                (None, Ok(s)) => {
+                    let n = whole.ends.iter().take_while(|&&e| e <= at as u64).count();
+                    prop_assert_eq!(&s.records[..], &whole.records[..n], "cut at {}", at);
+                    let clean = n == 0 && at == 12 || n > 0 && whole.ends[n - 1] == at as u64;
+                    prop_assert_eq!(s.torn.is_none(), clean, "cut at {}", at);
+                }
+                (None, Err(e)) => prop_assert!(at < 12, "cut at {at}: {e}"),
+                (Some(_), Err(_)) => {}
+            }
+            Ok(())
+        })
+        .unwrap();
+
+    // The real commands on a flip in the middle of the file: replay exits
+    // non-zero naming the file and offset; resume refuses and cuts nothing.
+    let middle = whole.ends[whole.ends.len() / 2] as usize;
+    let mut flipped = bytes.clone();
+    flipped[middle + 1] ^= 0x04;
+    std::fs::write(&damaged, &flipped).unwrap();
+    let replay = super::cracktrader_raw(&["replay", damaged.to_str().unwrap()]);
+    let err = text(&replay.stderr);
+    assert_eq!(replay.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(damaged.to_str().unwrap())
+            && err.contains(&format!("corrupt record at byte {middle}")),
+        "{err}"
+    );
+    let resumed = dir.path().join("resumed.json");
+    let out = backtest(
+        &session,
+        &["--resume", "--journal", damaged.to_str().unwrap()],
+        &resumed,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("corrupt record at byte {middle}")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&damaged).unwrap(), flipped);
+}
