@@ -270,3 +270,93 @@ fn journal_damage_is_an_error_unless_it_is_a_torn_tail() {
     );
     assert_eq!(std::fs::read(&damaged).unwrap(), flipped);
 }
+
+/// Chaos: a real paper session killed with SIGKILL (`Child::kill`) at three
+/// seeded pseudo-random points of its journal, resumed after each, ends
+/// with the report of a run never interrupted, and its journal replays.
+/// (A backtest of bounded data ends faster than a kill can be aimed; the
+/// paced paper session runs the same step loop and journal.)
+#[test]
+fn killed_three_times_and_resumed_the_report_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, _) = small_session(dir.path(), "paper", "sma-cross.wasm", 300);
+    let paper = |report: &Path, journal: &Path, extra: &[&str]| {
+        let mut c = command();
+        c.args([
+            "paper",
+            session.to_str().unwrap(),
+            "--checkpoint-every",
+            "20",
+        ])
+        .arg("--journal")
+        .arg(journal)
+        .arg("--report")
+        .arg(report)
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+        c
+    };
+    let whole = dir.path().join("whole.json");
+    let whole_journal = dir.path().join("whole.journal");
+    let out = paper(&whole, &whole_journal, &["--bar-interval-ms", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let records = journal::scan(&whole_journal).unwrap().records.len();
+
+    // Seeded kill points (records written), in order, inside the run.
+    let mut seed: u64 = 0x5eed_c4a0_5000_0001;
+    let mut points: Vec<usize> = (0..3)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            records / 10 + (seed >> 33) as usize % (records * 8 / 10)
+        })
+        .collect();
+    points.sort_unstable();
+
+    let crashed = dir.path().join("crashed.json");
+    let crashed_journal = dir.path().join("crashed.journal");
+    for (i, &point) in points.iter().enumerate() {
+        let mut extra = vec!["--bar-interval-ms", "2"];
+        if i > 0 {
+            extra.push("--resume");
+        }
+        let mut child = paper(&crashed, &crashed_journal, &extra).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while journal::scan(&crashed_journal).map_or(0, |s| s.records.len()) < point {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no progress to {point}"
+            );
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+                panic!("run {i} ended ({status}) before record {point}: {err}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!crashed.exists(), "a killed session wrote a report");
+    }
+    let out = paper(
+        &crashed,
+        &crashed_journal,
+        &["--bar-interval-ms", "0", "--resume"],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    assert_eq!(
+        read(&crashed),
+        read(&whole),
+        "the resumed report differs (kills at {points:?})"
+    );
+    assert_replays(&crashed_journal);
+}
