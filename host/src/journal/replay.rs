@@ -73,6 +73,23 @@ pub enum ReplayError {
         /// Registration ids of the session.
         found: Vec<String>,
     },
+    /// The session hot-reloaded a plugin: what the reload did came from
+    /// outside the session and its new build is not kept.
+    #[error(
+        "{path}: record {sequence} (step {step}) is a {kind} event of strategy {strategy_id}: the session hot-reloaded its plugin; replay cannot repeat a hot reload (when it happened came from the file watcher, its timings from the wall clock, and the journal does not keep the new build), so it would diverge there; the records up to it are intact"
+    )]
+    HotReload {
+        /// The journal file.
+        path: String,
+        /// The first reload record.
+        sequence: u64,
+        /// The step it happened after.
+        step: u64,
+        /// The registration reloaded.
+        strategy_id: String,
+        /// `reload_detected`, `reload_compiled`, `reload_swapped` or `reload_failed`.
+        kind: String,
+    },
     /// The session traded at or took data from a venue: what the venue did
     /// cannot be re-run.
     #[error("{0}: the session is connected to venues ([[venues]]); its fills and reference data came from them, so it cannot be replayed")]
@@ -151,6 +168,22 @@ pub fn replay_session(
         .map_err(SessionError::from)?;
     if !config.venues.is_empty() {
         return Err(ReplayError::Venue(start.session_file.display().to_string()));
+    }
+    if let Some((record, kind)) = scan.records.iter().find_map(|r| reload(r).map(|k| (r, k))) {
+        let step = scan
+            .records
+            .iter()
+            .take_while(|r| r.sequence < record.sequence)
+            .filter_map(Envelope::snapshot_id)
+            .max()
+            .unwrap_or(0);
+        return Err(ReplayError::HotReload {
+            path: path.display().to_string(),
+            sequence: record.sequence,
+            step,
+            strategy_id: record.strategy_id.clone().unwrap_or_default(),
+            kind,
+        });
     }
     let reference = session::validate(&config, &start.session_file).map_err(SessionError::from)?;
     // Per instrument: its bars, quotes and trades, in the order
@@ -361,6 +394,22 @@ impl JournalledActions {
             let _ = session.operate(&who, &action, |_| refusal.map_or(Ok(()), Err));
         }
     }
+}
+
+/// The kind of a hot-reload lifecycle record (`reload_…`), if it is one.
+fn reload(record: &Envelope) -> Option<String> {
+    let Event::Lifecycle { what, .. } = &record.event else {
+        return None;
+    };
+    [
+        EventKind::ReloadDetected,
+        EventKind::ReloadCompiled,
+        EventKind::ReloadSwapped,
+        EventKind::ReloadFailed,
+    ]
+    .iter()
+    .any(|k| serde_json::to_value(k).ok().as_ref() == Some(what))
+    .then(|| what.as_str().unwrap_or_default().to_owned())
 }
 
 /// Whether a record swaps or restarts a strategy, which a rebuild from

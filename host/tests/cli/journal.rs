@@ -360,3 +360,52 @@ fn killed_three_times_and_resumed_the_report_equals_an_uninterrupted_run() {
     );
     assert_replays(&crashed_journal);
 }
+
+/// Finding 9: a paper session whose (unchanged) plugin was hot-reloaded by
+/// SIGHUP journals the reload; replay refuses it naming the record, the
+/// step, the strategy and why, rather than reporting a divergence.
+#[test]
+fn replay_of_a_hot_reloaded_session_says_why_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (session, _) = small_session(dir.path(), "paper", "sma-cross.wasm", 200);
+    let journal_path = dir.path().join("r.journal");
+    let mut child = command()
+        .args(["paper", session.to_str().unwrap(), "--bar-interval-ms", "5"])
+        .arg("--report")
+        .arg(dir.path().join("r.json"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while journal::scan(&journal_path).map_or(0, |s| s.records.len()) < 40 {
+        assert!(std::time::Instant::now() < deadline, "no journal");
+        assert!(child.try_wait().unwrap().is_none(), "paper ended early");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    assert!(child.wait().unwrap().success());
+    let scan = journal::scan(&journal_path).unwrap();
+    let swapped = scan
+        .records
+        .iter()
+        .find(|r| matches!(&r.event, Event::Lifecycle { what, .. } if what == "reload_swapped"))
+        .expect("the reload is journalled");
+    assert!(swapped.sequence > 40);
+
+    let replay = super::cracktrader_raw(&["replay", journal_path.to_str().unwrap()]);
+    let err = text(&replay.stderr);
+    assert_eq!(replay.status.code(), Some(1), "{err}");
+    for part in [
+        "is a reload_",
+        "event of strategy sma-cross",
+        "hot-reloaded its plugin",
+        "replay cannot repeat a hot reload",
+    ] {
+        assert!(err.contains(part), "missing {part:?} in: {err}");
+    }
+}
