@@ -16,7 +16,7 @@
 //! an unreadable record or a sequence out of order.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::{Envelope, Event, JournalError};
@@ -201,90 +201,163 @@ pub struct Scan {
 /// Reads a whole journal file, checking the header, every checksum and the
 /// sequence. A torn tail is reported in [`Scan::torn`], not as an error.
 pub fn scan(path: &Path) -> Result<Scan, JournalError> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|source| JournalError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-    scan_bytes(&bytes, path)
+    let file = File::open(path).map_err(|source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    scan_reader(BufReader::new(file), path)
 }
 
-fn scan_bytes(bytes: &[u8], path: &Path) -> Result<Scan, JournalError> {
-    let corrupt = |offset: u64, after: u64, problem: String| JournalError::Corrupt {
-        path: path.to_owned(),
-        offset,
-        after,
-        problem,
-    };
-    if bytes.len() < HEADER_LEN as usize || &bytes[..8] != MAGIC {
-        return Err(JournalError::NotAJournal(path.to_owned()));
-    }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
-        return Err(JournalError::Version {
-            path: path.to_owned(),
-            found: version,
-        });
-    }
-    let total = bytes.len() as u64;
+fn scan_reader(reader: impl Read, path: &Path) -> Result<Scan, JournalError> {
+    let mut records = Records::new(reader, path)?;
     let mut scan = Scan {
         records: Vec::new(),
         ends: Vec::new(),
         good_len: HEADER_LEN,
         torn: None,
     };
-    let mut offset = HEADER_LEN;
-    while offset < total {
-        let after = scan.records.last().map_or(0, |r| r.sequence);
-        let torn = Some(TornTail {
-            offset,
-            bytes: total - offset,
-        });
-        if total - offset < FRAME_LEN {
-            scan.torn = torn;
-            break;
-        }
-        let at = offset as usize;
-        let word =
-            |i: usize| u32::from_le_bytes(bytes[at + i..at + i + 4].try_into().expect("4 bytes"));
-        if crc32fast::hash(&bytes[at..at + 4]) != word(4) {
-            return Err(corrupt(offset, after, "damaged length field".to_owned()));
-        }
-        let len = u64::from(word(0));
-        if len > MAX_RECORD {
-            return Err(corrupt(
-                offset,
-                after,
-                format!("record length {len} beyond the format's maximum of {MAX_RECORD} bytes"),
-            ));
-        }
-        let end = offset + FRAME_LEN + len;
-        if end > total {
-            // A good length running past the end: the crash came mid-write.
-            scan.torn = torn;
-            break;
-        }
-        let payload = &bytes[at + FRAME_LEN as usize..end as usize];
-        if crc32fast::hash(payload) != word(8) {
-            return Err(corrupt(offset, after, "checksum mismatch".to_owned()));
-        }
-        let envelope: Envelope = serde_json::from_slice(payload)
-            .map_err(|e| corrupt(offset, after, format!("unreadable record: {e}")))?;
-        if envelope.sequence != after + 1 {
-            return Err(corrupt(
-                offset,
-                after,
-                format!("sequence {} out of order", envelope.sequence),
-            ));
-        }
+    for record in &mut records {
+        let (envelope, end) = record?;
         scan.records.push(envelope);
         scan.ends.push(end);
         scan.good_len = end;
-        offset = end;
     }
+    scan.torn = records.torn;
     Ok(scan)
+}
+
+/// The records of a journal, read one at a time from `reader` (the file
+/// is never held whole): each good record with the byte offset of its end,
+/// or the first corruption. A torn tail ends the records and is left in
+/// [`Records::torn`].
+pub struct Records<'p, R> {
+    reader: R,
+    path: &'p Path,
+    /// Byte offset of the next record.
+    offset: u64,
+    /// Sequence of the last good record.
+    after: u64,
+    /// The incomplete last record, once reached.
+    pub torn: Option<TornTail>,
+    done: bool,
+}
+
+impl<'p, R: Read> Records<'p, R> {
+    /// Checks the header of the journal `reader` reads (`path` names it).
+    pub fn new(mut reader: R, path: &'p Path) -> Result<Self, JournalError> {
+        let mut header = [0u8; HEADER_LEN as usize];
+        let n = read_up_to(&mut reader, &mut header, path)?;
+        if n < header.len() || &header[..8] != MAGIC {
+            return Err(JournalError::NotAJournal(path.to_owned()));
+        }
+        let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(JournalError::Version {
+                path: path.to_owned(),
+                found: version,
+            });
+        }
+        Ok(Self {
+            reader,
+            path,
+            offset: HEADER_LEN,
+            after: 0,
+            torn: None,
+            done: false,
+        })
+    }
+
+    fn corrupt(&self, problem: String) -> JournalError {
+        JournalError::Corrupt {
+            path: self.path.to_owned(),
+            offset: self.offset,
+            after: self.after,
+            problem,
+        }
+    }
+
+    fn next_record(&mut self) -> Result<Option<(Envelope, u64)>, JournalError> {
+        let mut frame = [0u8; FRAME_LEN as usize];
+        let n = read_up_to(&mut self.reader, &mut frame, self.path)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let torn = |bytes: usize| TornTail {
+            offset: self.offset,
+            bytes: bytes as u64,
+        };
+        if n < frame.len() {
+            self.torn = Some(torn(n));
+            return Ok(None);
+        }
+        let word = |i: usize| u32::from_le_bytes(frame[i..i + 4].try_into().expect("4 bytes"));
+        if crc32fast::hash(&frame[..4]) != word(4) {
+            return Err(self.corrupt("damaged length field".to_owned()));
+        }
+        let len = u64::from(word(0));
+        if len > MAX_RECORD {
+            return Err(self.corrupt(format!(
+                "record length {len} beyond the format's maximum of {MAX_RECORD} bytes"
+            )));
+        }
+        // Grows with the bytes actually there: a torn record allocates no more.
+        let mut payload = Vec::new();
+        (&mut self.reader)
+            .take(len)
+            .read_to_end(&mut payload)
+            .map_err(|source| JournalError::Io {
+                path: self.path.to_owned(),
+                source,
+            })?;
+        if (payload.len() as u64) < len {
+            // A good length running past the end: the crash came mid-write.
+            self.torn = Some(torn(frame.len() + payload.len()));
+            return Ok(None);
+        }
+        if crc32fast::hash(&payload) != word(8) {
+            return Err(self.corrupt("checksum mismatch".to_owned()));
+        }
+        let envelope: Envelope = serde_json::from_slice(&payload)
+            .map_err(|e| self.corrupt(format!("unreadable record: {e}")))?;
+        if envelope.sequence != self.after + 1 {
+            return Err(self.corrupt(format!("sequence {} out of order", envelope.sequence)));
+        }
+        self.after = envelope.sequence;
+        self.offset += FRAME_LEN + len;
+        Ok(Some((envelope, self.offset)))
+    }
+}
+
+impl<R: Read> Iterator for Records<'_, R> {
+    type Item = Result<(Envelope, u64), JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_record().transpose();
+        self.done = !matches!(next, Some(Ok(_)));
+        next
+    }
+}
+
+/// Reads into `buf` until it is full or the input ends; the bytes read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8], path: &Path) -> Result<usize, JournalError> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(JournalError::Io {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -323,7 +396,7 @@ mod tests {
         assert_eq!((whole.records.len(), whole.torn), (3, None));
         // Every cut inside the last record is a torn tail after record 2.
         for cut in whole.ends[1] + 1..full.len() as u64 {
-            let s = scan_bytes(&full[..cut as usize], &path).unwrap();
+            let s = scan_reader(&full[..cut as usize], &path).unwrap();
             assert_eq!(s.records.len(), 2, "cut at {cut}");
             assert_eq!(
                 s.torn,
@@ -336,7 +409,7 @@ mod tests {
         // A flipped byte in the complete last record is corruption, not a tear.
         let mut flipped = full.clone();
         *flipped.last_mut().unwrap() ^= 1;
-        let err = scan_bytes(&flipped, &path).unwrap_err().to_string();
+        let err = scan_reader(&flipped[..], &path).unwrap_err().to_string();
         assert!(err.contains(&format!("byte {}", whole.ends[1])), "{err}");
         let cut = whole.ends[1] as usize + 5;
         std::fs::write(&path, &full[..cut]).unwrap();
@@ -356,7 +429,7 @@ mod tests {
         let s = scan(&path).unwrap();
         let second = s.ends[0] as usize;
         bytes[second + FRAME_LEN as usize + 3] ^= 0x20;
-        let err = scan_bytes(&bytes, &path).unwrap_err().to_string();
+        let err = scan_reader(&bytes[..], &path).unwrap_err().to_string();
         assert!(
             err.contains(&format!("byte {second}")) && err.contains("after sequence 1"),
             "{err}"
@@ -407,7 +480,7 @@ mod tests {
         // A high bit of the second record's length: it would run past the end.
         let mut flipped = bytes.clone();
         flipped[second + 3] ^= 0x10;
-        let err = scan_bytes(&flipped, &path).unwrap_err().to_string();
+        let err = scan_reader(&flipped[..], &path).unwrap_err().to_string();
         assert!(
             err.contains(&format!("byte {second}")) && err.contains("damaged length field"),
             "{err}"
@@ -417,8 +490,31 @@ mod tests {
         let len = (MAX_RECORD as u32 + 1).to_le_bytes();
         huge[second..second + 4].copy_from_slice(&len);
         huge[second + 4..second + 8].copy_from_slice(&crc32fast::hash(&len).to_le_bytes());
-        let err = scan_bytes(&huge, &path).unwrap_err().to_string();
+        let err = scan_reader(&huge[..], &path).unwrap_err().to_string();
         assert!(err.contains("beyond the format's maximum"), "{err}");
+    }
+
+    #[test]
+    fn records_stream_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let bytes = write(&path, 5000);
+        let file = BufReader::new(File::open(&path).unwrap());
+        let mut records = Records::new(file, &path).unwrap();
+        let mut last = (0, 0);
+        for record in &mut records {
+            let (envelope, end) = record.unwrap();
+            assert_eq!(envelope, self::envelope(last.0 + 1));
+            assert!(end > last.1);
+            last = (envelope.sequence, end);
+        }
+        assert_eq!(last, (5000, bytes.len() as u64));
+        assert_eq!(records.torn, None);
+        // Cut in the last record: 4999 records, then the torn tail.
+        let cut = &bytes[..bytes.len() - 3];
+        let mut records = Records::new(cut, &path).unwrap();
+        assert_eq!(records.by_ref().count(), 4999);
+        assert!(records.torn.is_some());
     }
 
     #[test]
