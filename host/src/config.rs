@@ -227,6 +227,14 @@ impl SessionConfig {
             message: e.to_string().trim_end().to_owned(),
         })?;
         config.base_dir = base_dir;
+        if let Some(problem) = session_name_problem(&config.session.name) {
+            let mut problems = Problems::default();
+            problems.push(problem);
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            });
+        }
         Ok(config)
     }
 
@@ -234,6 +242,32 @@ impl SessionConfig {
     pub fn resolve(&self, path: &Path) -> PathBuf {
         self.base_dir.join(path)
     }
+}
+
+/// Longest `[session] name`, in characters: a file stem on every file system.
+pub const MAX_SESSION_NAME: usize = 100;
+
+/// Why `name` cannot be a `[session] name`, if it cannot. The name is the
+/// stem of the report and journal files in `--report-dir`, so it must stay
+/// a single file name there: no path separators, no `..`, no control
+/// characters, not empty, bounded.
+fn session_name_problem(name: &str) -> Option<String> {
+    let why = if name.is_empty() {
+        "must not be empty".to_owned()
+    } else if name.chars().count() > MAX_SESSION_NAME {
+        format!("is longer than {MAX_SESSION_NAME} characters")
+    } else if name.contains(['/', '\\']) {
+        "must not contain a path separator ('/' or '\\')".to_owned()
+    } else if name.contains("..") {
+        "must not contain '..'".to_owned()
+    } else if name.chars().any(char::is_control) {
+        "must not contain control characters".to_owned()
+    } else {
+        return None;
+    };
+    Some(format!(
+        "[session] name {why}: it names the report files, got {name:?}"
+    ))
 }
 
 /// Validation problems, each naming the offending field and value. Services
@@ -374,6 +408,30 @@ mod tests {
         assert!(text.contains("s.toml"), "{text}");
         assert!(text.contains("nmae"), "{text}");
         assert!(text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn session_names_are_single_file_stems() {
+        for (name, why) in [
+            ("../../victim/pwn", "path separator"),
+            ("", "must not be empty"),
+            ("a..b", "'..'"),
+            ("a\\b", "path separator"),
+            ("a\u{7}b", "control characters"),
+            (&"x".repeat(101), "longer than 100"),
+        ] {
+            let err = parse(&format!("[session]\nname = {}\n", toml::Value::from(name)))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("[session] name") && err.contains(why),
+                "{name:?}: {err}"
+            );
+        }
+        for name in ["sma-eurusd", "x", "run 2026.12.07"] {
+            let text = format!("[session]\nname = {}\n", toml::Value::from(name));
+            assert!(parse(&text).is_ok(), "{name}");
+        }
     }
 
     #[test]

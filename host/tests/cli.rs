@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 #[path = "cli/control_plane.rs"]
 mod control_plane;
+#[path = "cli/journal.rs"]
+mod journal;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -270,7 +272,7 @@ fn backtest_journal_replays_identically() {
 /// and the field, and exits 4.
 #[test]
 fn replay_reports_the_first_divergence() {
-    use cracktrader::journal::{self, store::Appender, Event};
+    use cracktrader::journal::{self, store::Appender, Event, Existing};
     use cracktrader::plugin_api::wit;
 
     plugins();
@@ -293,7 +295,7 @@ fn replay_reports_the_first_divergence() {
     };
     place.qty += 1;
     let sequence = altered.sequence;
-    let mut appender = Appender::create(&path).unwrap();
+    let mut appender = Appender::create(&path, Existing::Overwrite).unwrap();
     for record in &records {
         appender.append(record).unwrap();
     }

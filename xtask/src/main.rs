@@ -182,7 +182,8 @@ fn demo(root: &Path) -> Result<ExitCode, TaskError> {
     };
     run(Command::new(bin.join("cracktrader"))
         .current_dir(root)
-        .args(["backtest", "examples/sma_eurusd.toml"]))
+        // A demo run replaces the previous demo's journal.
+        .args(["backtest", "examples/sma_eurusd.toml", "--overwrite"]))
 }
 
 /// Builds the workspace as `demo` does, starts the venue emulator and runs
@@ -223,6 +224,8 @@ fn sandbox(root: &Path) -> Result<ExitCode, TaskError> {
         "examples/sandbox_emulator.toml",
         "--max-steps",
         "400",
+        // A rerun replaces the previous run's journal.
+        "--overwrite",
     ]);
     // The emulator's example account, unless the caller set keys.
     for (var, value) in [

@@ -29,6 +29,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::SessionConfig;
 use crate::execution::orders::{OrderBook, OrderReport};
 use crate::intents::{Attribution, Intent};
 use crate::inventory::{Account, Inventory, Position};
@@ -39,7 +40,7 @@ use crate::post_trade::EventKind;
 use crate::state::Snapshot;
 use crate::strategy_host::StrategyError;
 
-pub use store::{scan, Scan, TornTail};
+pub use store::{scan, Existing, Scan, TornTail};
 
 /// Version of the envelope and event schema (see `docs/journal.md`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -58,6 +59,14 @@ pub enum JournalError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Another process (or handle) is writing the journal.
+    #[error(
+        "journal {0} is locked by another session writing it; only one session may write a journal"
+    )]
+    Locked(PathBuf),
+    /// A new journal would replace an existing one.
+    #[error("journal {0} already exists")]
+    Exists(PathBuf),
     /// The file does not start with the journal header.
     #[error("{0}: not a cracktrader journal (bad header)")]
     NotAJournal(PathBuf),
@@ -391,6 +400,28 @@ pub struct PluginRecord {
     pub sha256: String,
 }
 
+impl PluginRecord {
+    /// The plugin of each registration of `config`, resolved against
+    /// `base_dir` (absolute), with the sha256 of the bytes the session
+    /// loaded (`sha256s`, in session-file order).
+    pub fn of_session<'a>(
+        config: &SessionConfig,
+        base_dir: &Path,
+        sha256s: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Self> {
+        config
+            .strategies
+            .iter()
+            .zip(sha256s)
+            .map(|(s, sha256)| Self {
+                strategy_id: s.id.clone(),
+                plugin: base_dir.join(&s.plugin),
+                sha256: sha256.to_owned(),
+            })
+            .collect()
+    }
+}
+
 /// Session state after a step: enough to check a rebuilt host and to
 /// restore every strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -500,10 +531,15 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// A new journal at `path` that starts with `start`.
-    pub fn create(path: &Path, start: SessionStart) -> Result<Self, JournalError> {
+    /// A new journal at `path` that starts with `start`; an existing file
+    /// is refused or replaced as `existing` says.
+    pub fn create(
+        path: &Path,
+        start: SessionStart,
+        existing: store::Existing,
+    ) -> Result<Self, JournalError> {
         let mut journal = Self::with(
-            Some(store::Appender::create(path)?),
+            Some(store::Appender::create(path, existing)?),
             VecDeque::new(),
             start.checkpoint_every,
         );

@@ -24,7 +24,7 @@ use crate::post_trade::EventKind;
 use crate::session::{self, OperatorAction, Session, SessionError};
 use crate::strategy_host::{Strategy, StrategyError, StrategyHost};
 
-use super::{Checkpoint, Envelope, Event, Journal, JournalError, Scan, SessionStart};
+use super::{Checkpoint, Envelope, Event, Journal, JournalError, PluginRecord, Scan, SessionStart};
 
 /// Why a journalled session could not be re-run.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum ReplayError {
     Session(#[from] SessionError),
     /// A plugin file is not the build the journal recorded.
     #[error(
-        "strategy {strategy_id}: plugin {plugin} has sha256 {found}, but the journal recorded {recorded}; replay needs the same build"
+        "strategy {strategy_id}: plugin {plugin} has sha256 {found}, but the journal recorded {recorded}; replay and resume need the same build"
     )]
     PluginChanged {
         /// The registration.
@@ -48,6 +48,47 @@ pub enum ReplayError {
         recorded: String,
         /// sha256 of the file now.
         found: String,
+    },
+    /// A registration's plugin is not the file the journal recorded.
+    #[error(
+        "strategy {strategy_id}: the session loads plugin {found}, but the journal recorded {recorded}; replay and resume need the same file"
+    )]
+    PluginMoved {
+        /// The registration.
+        strategy_id: String,
+        /// The plugin file in the journal.
+        recorded: String,
+        /// The plugin file the session loads.
+        found: String,
+    },
+    /// The session's registrations are not the journalled ones.
+    #[error(
+        "the journal recorded strategies [{}], the session has [{}]; replay and resume need the same registrations",
+        recorded.join(", "),
+        found.join(", ")
+    )]
+    StrategiesChanged {
+        /// Registration ids in the journal.
+        recorded: Vec<String>,
+        /// Registration ids of the session.
+        found: Vec<String>,
+    },
+    /// The session hot-reloaded a plugin: what the reload did came from
+    /// outside the session and its new build is not kept.
+    #[error(
+        "{path}: record {sequence} (step {step}) is a {kind} event of strategy {strategy_id}: the session hot-reloaded its plugin; replay cannot repeat a hot reload (when it happened came from the file watcher, its timings from the wall clock, and the journal does not keep the new build), so it would diverge there; the records up to it are intact"
+    )]
+    HotReload {
+        /// The journal file.
+        path: String,
+        /// The first reload record.
+        sequence: u64,
+        /// The step it happened after.
+        step: u64,
+        /// The registration reloaded.
+        strategy_id: String,
+        /// `reload_detected`, `reload_compiled`, `reload_swapped` or `reload_failed`.
+        kind: String,
     },
     /// The session traded at or took data from a venue: what the venue did
     /// cannot be re-run.
@@ -64,6 +105,42 @@ pub enum ReplayError {
         /// Why.
         source: StrategyError,
     },
+}
+
+/// Checks that the plugins a session loaded are the journalled ones: the
+/// same registrations, in the same order, each from the same file with the
+/// same sha256. A different count is an error, not a shorter check.
+pub fn check_plugins(
+    recorded: &[PluginRecord],
+    loaded: &[PluginRecord],
+) -> Result<(), ReplayError> {
+    let ids = |records: &[PluginRecord]| -> Vec<String> {
+        records.iter().map(|r| r.strategy_id.clone()).collect()
+    };
+    if ids(recorded) != ids(loaded) {
+        return Err(ReplayError::StrategiesChanged {
+            recorded: ids(recorded),
+            found: ids(loaded),
+        });
+    }
+    for (recorded, loaded) in recorded.iter().zip(loaded) {
+        if recorded.sha256 != loaded.sha256 {
+            return Err(ReplayError::PluginChanged {
+                strategy_id: recorded.strategy_id.clone(),
+                plugin: loaded.plugin.display().to_string(),
+                recorded: recorded.sha256.clone(),
+                found: loaded.sha256.clone(),
+            });
+        }
+        if recorded.plugin != loaded.plugin {
+            return Err(ReplayError::PluginMoved {
+                strategy_id: recorded.strategy_id.clone(),
+                recorded: recorded.plugin.display().to_string(),
+                found: loaded.plugin.display().to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The session start of a scanned journal.
@@ -91,6 +168,22 @@ pub fn replay_session(
         .map_err(SessionError::from)?;
     if !config.venues.is_empty() {
         return Err(ReplayError::Venue(start.session_file.display().to_string()));
+    }
+    if let Some((record, kind)) = scan.records.iter().find_map(|r| reload(r).map(|k| (r, k))) {
+        let step = scan
+            .records
+            .iter()
+            .take_while(|r| r.sequence < record.sequence)
+            .filter_map(Envelope::snapshot_id)
+            .max()
+            .unwrap_or(0);
+        return Err(ReplayError::HotReload {
+            path: path.display().to_string(),
+            sequence: record.sequence,
+            step,
+            strategy_id: record.strategy_id.clone().unwrap_or_default(),
+            kind,
+        });
     }
     let reference = session::validate(&config, &start.session_file).map_err(SessionError::from)?;
     // Per instrument: its bars, quotes and trades, in the order
@@ -146,16 +239,12 @@ pub fn replay_session(
         .collect();
     let data = MarketData::from_series(series);
     let strategies = session::load_strategies(&config, host)?;
-    for (loaded, recorded) in strategies.iter().zip(&start.strategies) {
-        if loaded.sha256 != recorded.sha256 {
-            return Err(ReplayError::PluginChanged {
-                strategy_id: recorded.strategy_id.clone(),
-                plugin: recorded.plugin.display().to_string(),
-                recorded: recorded.sha256.clone(),
-                found: loaded.sha256.clone(),
-            });
-        }
-    }
+    let loaded = PluginRecord::of_session(
+        &config,
+        &start.base_dir,
+        strategies.iter().map(|s| s.sha256.as_str()),
+    );
+    check_plugins(&start.strategies, &loaded)?;
     let mut session = Session::new(&config, reference, data, strategies)?;
     session.attach_journal(Journal::verifier(scan, start.checkpoint_every));
     Ok(session)
@@ -172,7 +261,9 @@ pub struct Resumed {
 
 /// Continues `session` (freshly built from `config_text`'s session file)
 /// from the last checkpoint of the journal at `path`, cutting off a torn
-/// tail. On return the session stands at the checkpoint's step with the
+/// tail. `plugins` are the session's plugins ([`PluginRecord::of_session`]):
+/// they must be the journalled ones, checked before the journal is touched.
+/// On return the session stands at the checkpoint's step with the
 /// strategies restored; its next steps are verified against the recorded
 /// tail, then appended to the journal.
 pub fn resume(
@@ -180,6 +271,7 @@ pub fn resume(
     path: &Path,
     scan: Scan,
     config_text: &str,
+    plugins: &[PluginRecord],
 ) -> Result<Resumed, ReplayError> {
     let start = session_start(&scan, path)?;
     if start.config != config_text {
@@ -187,6 +279,7 @@ pub fn resume(
             start.session_file.display().to_string(),
         ));
     }
+    check_plugins(&start.strategies, plugins)?;
     let every = start.checkpoint_every;
     let checkpoint_at = scan
         .records
@@ -303,6 +396,22 @@ impl JournalledActions {
     }
 }
 
+/// The kind of a hot-reload lifecycle record (`reload_…`), if it is one.
+fn reload(record: &Envelope) -> Option<String> {
+    let Event::Lifecycle { what, .. } = &record.event else {
+        return None;
+    };
+    [
+        EventKind::ReloadDetected,
+        EventKind::ReloadCompiled,
+        EventKind::ReloadSwapped,
+        EventKind::ReloadFailed,
+    ]
+    .iter()
+    .any(|k| serde_json::to_value(k).ok().as_ref() == Some(what))
+    .then(|| what.as_str().unwrap_or_default().to_owned())
+}
+
 /// Whether a record swaps or restarts a strategy, which a rebuild from
 /// journalled decisions cannot follow.
 fn is_restart(record: &Envelope) -> bool {
@@ -399,5 +508,40 @@ impl Strategy for JournalledStrategy {
 
     fn reset(&mut self) -> Result<(), StrategyError> {
         Err(self.cannot("restart"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, sha256: &str) -> PluginRecord {
+        PluginRecord {
+            strategy_id: id.to_owned(),
+            plugin: format!("/plugins/{id}.wasm").into(),
+            sha256: sha256.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_different_registration_list_is_refused_not_skipped() {
+        let loaded = [record("a", "11")];
+        let err = check_plugins(&[], &loaded).unwrap_err().to_string();
+        assert!(
+            err.contains("recorded strategies [], the session has [a]"),
+            "{err}"
+        );
+        let err = check_plugins(&[record("b", "11")], &loaded)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[b]") && err.contains("[a]"), "{err}");
+        let mut moved = record("a", "11");
+        moved.plugin = "/elsewhere/a.wasm".into();
+        let err = check_plugins(&[moved], &loaded).unwrap_err().to_string();
+        assert!(
+            err.contains("/elsewhere/a.wasm") && err.contains("/plugins/a.wasm"),
+            "{err}"
+        );
+        assert!(check_plugins(&loaded, &loaded).is_ok());
     }
 }

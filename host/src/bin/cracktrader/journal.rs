@@ -7,7 +7,8 @@ use anyhow::Context;
 use cracktrader::config::SessionConfig;
 use cracktrader::journal::replay::{replay_session, resume, session_start, JournalledActions};
 use cracktrader::journal::{
-    self, Event, Journal, JournalError, JournalSummary, PluginRecord, SessionStart, SCHEMA_VERSION,
+    self, Event, Existing, Journal, JournalError, JournalSummary, PluginRecord, SessionStart,
+    SCHEMA_VERSION,
 };
 use cracktrader::session::Session;
 use cracktrader::strategy_host::StrategyHost;
@@ -25,6 +26,9 @@ pub struct JournalArgs {
     /// Do not journal the session.
     #[arg(long, conflicts_with_all = ["journal", "resume"])]
     no_journal: bool,
+    /// Replace the journal if it exists (a new session never does otherwise).
+    #[arg(long, conflicts_with_all = ["no_journal", "resume"])]
+    overwrite: bool,
     /// Steps between two checkpoints in the journal.
     #[arg(long, default_value_t = journal::DEFAULT_CHECKPOINT_EVERY, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_every: u64,
@@ -53,6 +57,9 @@ pub fn attach(
         .unwrap_or_else(|| report.with_extension("journal"));
     let text = std::fs::read_to_string(session_file)
         .with_context(|| format!("cannot read session file {}", session_file.display()))?;
+    let base_dir = std::path::absolute(&config.base_dir)
+        .with_context(|| format!("cannot resolve {}", config.base_dir.display()))?;
+    let plugins = PluginRecord::of_session(config, &base_dir, session.plugins());
     if args.resume {
         let scan = journal::scan(&path)?;
         if let Some(torn) = &scan.torn {
@@ -73,24 +80,12 @@ pub fn attach(
                 path.display()
             );
         }
-        let resumed = resume(session, &path, scan, &text)?;
+        let resumed = resume(session, &path, scan, &text, &plugins)?;
         eprintln!(
             "resume: restored the checkpoint of step {}; re-running {} journalled event(s) after it",
             resumed.checkpoint, resumed.tail
         );
     } else {
-        let base_dir = std::path::absolute(&config.base_dir)
-            .with_context(|| format!("cannot resolve {}", config.base_dir.display()))?;
-        let strategies = config
-            .strategies
-            .iter()
-            .zip(session.plugins())
-            .map(|(s, sha256)| PluginRecord {
-                strategy_id: s.id.clone(),
-                plugin: base_dir.join(&s.plugin),
-                sha256: sha256.to_owned(),
-            })
-            .collect();
         let start = SessionStart {
             schema: SCHEMA_VERSION,
             session: config.session.name.clone(),
@@ -98,9 +93,21 @@ pub fn attach(
             base_dir,
             config: text,
             checkpoint_every: args.checkpoint_every,
-            strategies,
+            strategies: plugins,
         };
-        session.attach_journal(Journal::create(&path, start)?);
+        let existing = if args.overwrite {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        };
+        match Journal::create(&path, start, existing) {
+            Ok(journal) => session.attach_journal(journal),
+            Err(JournalError::Exists(path)) => anyhow::bail!(
+                "journal {} already exists (an earlier run of this session); pass --overwrite to replace it, --resume to continue it, --journal PATH to write another, or --no-journal",
+                path.display()
+            ),
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(Some(path))
 }
