@@ -61,20 +61,23 @@ pub enum SessionError {
     #[error(transparent)]
     MarketData(#[from] MarketDataError),
     /// A plugin could not be loaded.
-    #[error("strategy {strategy_id}: {source}")]
+    ///
+    /// The cause is part of the message, not a `source`: error reports that
+    /// print the chain would print it twice.
+    #[error("strategy {strategy_id}: {cause}")]
     Plugin {
         /// The registration.
         strategy_id: StrategyId,
         /// Why.
-        source: PluginError,
+        cause: PluginError,
     },
     /// A strategy call failed.
-    #[error("strategy {strategy_id} {source}")]
+    #[error("strategy {strategy_id} {cause}")]
     Strategy {
         /// The registration.
         strategy_id: StrategyId,
         /// Why.
-        source: StrategyError,
+        cause: StrategyError,
     },
     /// The session needs plugins compiled for another CPU meter.
     #[error(
@@ -200,10 +203,10 @@ pub fn load_strategies(
         .iter()
         .map(|s| {
             let plugin = host
-                .load_pinned(&config.resolve(&s.plugin), s.sha256.as_deref())
+                .load_pinned(&config.resolve(&s.plugin), s.sha256.as_deref(), &s.limits)
                 .map_err(|source| SessionError::Plugin {
                     strategy_id: StrategyId::new(s.id.clone()),
-                    source,
+                    cause: source,
                 })?;
             instantiate(host, s, &plugin)
         })
@@ -221,7 +224,7 @@ pub fn instantiate(
         .instantiate(plugin, &strategy_id, s.limits)
         .map_err(|source| SessionError::Strategy {
             strategy_id,
-            source,
+            cause: source,
         })?;
     Ok(LoadedStrategy {
         strategy: Box::new(instance),
@@ -502,8 +505,8 @@ pub fn validate(config: &SessionConfig, path: &Path) -> Result<ReferenceData, Co
                 }
             }
         }
-        for field in s.limits.zero_fields() {
-            problems.push(format!("{at}.limits.{field}: must be positive"));
+        for problem in s.limits.problems() {
+            problems.push(format!("{at}.limits.{problem}"));
         }
         if let Some(pin) = &s.sha256 {
             if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -640,7 +643,7 @@ impl Session {
             let mut strategy = loaded.strategy;
             let failed = |source| SessionError::Strategy {
                 strategy_id: strategy_id.clone(),
-                source,
+                cause: source,
             };
             let init_config = wit::Config {
                 strategy_id: cfg.id.clone(),
@@ -1042,7 +1045,7 @@ fn restart(reg: &mut Registration, reference: &ReferenceData) -> Result<(), Sess
     let strategy_id = &reg.attribution.strategy_id;
     let failed = |source| SessionError::Strategy {
         strategy_id: strategy_id.clone(),
-        source,
+        cause: source,
     };
     reg.strategy.reset().map_err(failed)?;
     let info = reg.strategy.init(&reg.config).map_err(failed)?;

@@ -477,6 +477,7 @@ pub fn host(
             memory_mib: a.memory_mib.max(b.memory_mib),
             table_elements: a.table_elements.max(b.table_elements),
             instances: a.instances.max(b.instances),
+            memories: a.memories.max(b.memories),
             ..a
         })
         .unwrap_or_default();
@@ -571,10 +572,10 @@ impl Sweep {
             .strategies
             .iter()
             .map(|s| {
-                host.load_pinned(&config.resolve(&s.plugin), s.sha256.as_deref())
+                host.load_pinned(&config.resolve(&s.plugin), s.sha256.as_deref(), &s.limits)
                     .map_err(|source| SessionError::Plugin {
                         strategy_id: StrategyId::new(s.id.clone()),
-                        source,
+                        cause: source,
                     })
             })
             .collect::<Result<_, _>>()?;

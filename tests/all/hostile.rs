@@ -357,7 +357,7 @@ fn operator_can_re_enable_a_quarantined_strategy() {
 /// A sandboxed instance of the hostile plugin, initialised with `params`.
 fn hostile_instance(id: &str, params: &[(&str, String)]) -> impl Strategy {
     let host = host();
-    let plugin = host.load(&plugin("hostile")).unwrap();
+    let plugin = host.load(&plugin("hostile"), &Limits::default()).unwrap();
     let mut strategy = host
         .instantiate(&plugin, &StrategyId::new(id.to_owned()), Limits::default())
         .unwrap();

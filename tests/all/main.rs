@@ -5,6 +5,7 @@ mod bad_input;
 mod e2e;
 mod guest_numbers;
 mod hostile;
+mod hostile_load;
 mod hot_reload;
 mod languages;
 mod orders;

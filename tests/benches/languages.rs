@@ -71,7 +71,7 @@ fn main() {
         let size = std::fs::metadata(&path).expect("component").len();
 
         let start = Instant::now();
-        let component = match host.load(&path) {
+        let component = match host.load(&path, &limits) {
             Ok(component) => component,
             Err(err) => {
                 // Reported, not fatal: the other languages are still measured.

@@ -179,7 +179,7 @@ fn views() {
 fn calls() {
     const CALLS: u32 = 100_000;
     let host = host();
-    let component = host.load(&plugin("trap-on-step")).expect("plugin");
+    let component = host.load(&plugin("trap-on-step"), &Limits::default()).expect("plugin");
     let mut guest = host
         .instantiate(&component, &StrategyId::new("bench"), Limits::default())
         .expect("instance");
@@ -240,10 +240,10 @@ fn instantiation(dir: &Path) {
 
     let on_demand = StrategyHost::new(Some(cache.clone()), CpuMeter::Fuel).expect("engine");
     let start = Instant::now();
-    let component = on_demand.load(&path).expect("compile");
+    let component = on_demand.load(&path, &Limits::default()).expect("compile");
     let cold = start.elapsed();
     let start = Instant::now();
-    let cached = on_demand.load(&path).expect("from cache");
+    let cached = on_demand.load(&path, &Limits::default()).expect("from cache");
     let warm = start.elapsed();
     println!(
         "load: cold compile {:.1} ms; from the compiled-component cache {:.2} ms",
@@ -253,7 +253,7 @@ fn instantiation(dir: &Path) {
     drop(cached);
 
     let pooled = StrategyHost::pooled(None, CpuMeter::Fuel, LIVE as u32, &limits).expect("pool");
-    let pooled_component = pooled.load(&path).expect("compile");
+    let pooled_component = pooled.load(&path, &Limits::default()).expect("compile");
     let config = wit::Config {
         strategy_id: "bench".into(),
         params: vec![

@@ -14,8 +14,10 @@
 //! Compiled components are cached on disk, keyed by the sha256 of the plugin
 //! bytes and the engine's compatibility hash.
 
+mod admission;
 mod limits;
 mod sandbox;
+mod session_budget;
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -24,10 +26,12 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Store, Trap};
 
+use limits::{mib_bytes, StoreBudget};
 pub use limits::{CpuMeter, Limits};
 use sandbox::HostBudget;
+use session_budget::{per_call, CpuReserve, Usage};
 pub use sandbox::{HostState, SnapshotClock, VIRTUAL_WASI_PACKAGES};
 
 use crate::model::StrategyId;
@@ -78,6 +82,17 @@ pub enum StrategyError {
         call: &'static str,
         /// The budget.
         ms: u32,
+    },
+    /// The guest used more than its share of CPU over the session
+    /// ([`Limits::cpu_share_percent`]) and its reserve ran out.
+    #[error("used more than its CPU share over the session (cpu_share_percent = {share} of a call's budget per step on average, with a reserve of cpu_reserve_calls = {reserve} calls) in {call}")]
+    SessionCpuBudget {
+        /// The export being called.
+        call: &'static str,
+        /// The share.
+        share: u32,
+        /// The reserve, in calls.
+        reserve: u32,
     },
     /// The guest logged more than its budget in one call.
     #[error("logged more than {limit} bytes in {call}")]
@@ -194,6 +209,19 @@ pub enum PluginError {
         /// The hash of the file.
         found: String,
     },
+    /// The file is over one of the registration's admission limits; it was
+    /// not compiled.
+    #[error("plugin {path}: {what}; the limit is {limit} = {value} ([strategies.limits])")]
+    OverLimit {
+        /// The plugin file.
+        path: PathBuf,
+        /// What the file has too much of.
+        what: String,
+        /// The limit's field in `[strategies.limits]`.
+        limit: &'static str,
+        /// The limit's value.
+        value: u32,
+    },
     /// The wasmtime engine could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
@@ -254,19 +282,17 @@ impl StrategyHost {
         slots: u32,
         limits: &Limits,
     ) -> Result<Self, PluginError> {
-        let per_instance = limits.instances;
+        let (instances, memories) = (limits.instances, limits.memories);
         let mut pool = wasmtime::PoolingAllocationConfig::new();
         pool.total_component_instances(slots)
-            .max_core_instances_per_component(per_instance)
-            .max_memories_per_component(per_instance)
-            .max_tables_per_component(per_instance)
-            .total_core_instances(slots.saturating_mul(per_instance))
-            .total_memories(slots.saturating_mul(per_instance))
-            .total_tables(slots.saturating_mul(per_instance))
+            .max_core_instances_per_component(instances)
+            .max_memories_per_component(memories)
+            .max_tables_per_component(instances)
+            .total_core_instances(slots.saturating_mul(instances))
+            .total_memories(slots.saturating_mul(memories))
+            .total_tables(slots.saturating_mul(instances))
             .table_elements(limits.table_elements as usize)
-            .max_memory_size(
-                usize::try_from(u64::from(limits.memory_mib) * 1024 * 1024).unwrap_or(usize::MAX),
-            );
+            .max_memory_size(mib_bytes(limits.memory_mib));
         Self::build(
             cache_dir,
             meter,
@@ -315,14 +341,21 @@ impl StrategyHost {
         self.meter
     }
 
-    /// Reads, checks and compiles (or loads from cache) the plugin at `path`.
-    pub fn load(&self, path: &Path) -> Result<Plugin, PluginError> {
-        self.load_pinned(path, None)
+    /// Reads, checks and compiles (or loads from cache) the plugin at `path`,
+    /// refusing it before compiling if it is over one of `limits`' admission
+    /// limits (size, functions, data).
+    pub fn load(&self, path: &Path, limits: &Limits) -> Result<Plugin, PluginError> {
+        self.load_pinned(path, None, limits)
     }
 
     /// Like [`load`](Self::load), but refuses a file whose sha256 is not
     /// `pin` (hex), before compiling it.
-    pub fn load_pinned(&self, path: &Path, pin: Option<&str>) -> Result<Plugin, PluginError> {
+    pub fn load_pinned(
+        &self,
+        path: &Path,
+        pin: Option<&str>,
+        limits: &Limits,
+    ) -> Result<Plugin, PluginError> {
         let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
             path: path.to_owned(),
             source,
@@ -337,12 +370,18 @@ impl StrategyHost {
                 });
             }
         }
-        self.load_bytes(path, &bytes)
+        self.load_bytes(path, &bytes, limits)
     }
 
     /// Like [`load`](Self::load) for bytes already read; `path` names them.
-    pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Plugin, PluginError> {
+    pub fn load_bytes(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<Plugin, PluginError> {
         check_component_header(path, bytes)?;
+        admission::admit(path, bytes, limits)?;
         let sha256 = hex::encode(Sha256::digest(bytes));
         let component = self.compile_cached(path, bytes, &sha256)?;
         check_interface(&self.engine, &component, path)?;
@@ -426,6 +465,7 @@ impl StrategyHost {
             strategy_id: strategy_id.clone(),
             limits,
             meter: self.meter,
+            reserve: CpuReserve::new(self.meter, &limits),
             poisoned: false,
         })
     }
@@ -454,50 +494,56 @@ fn new_instance(
     limits: Limits,
     meter: CpuMeter,
 ) -> Result<(Store<HostState>, StrategyPlugin), StrategyError> {
-    let memory_bytes =
-        usize::try_from(u64::from(limits.memory_mib) * 1024 * 1024).unwrap_or(usize::MAX);
-    let count = limits.instances as usize;
-    let store_limits = StoreLimitsBuilder::new()
-        .memory_size(memory_bytes)
-        .table_elements(limits.table_elements as usize)
-        .instances(count)
-        .tables(count)
-        .memories(count)
-        .trap_on_grow_failure(true)
-        .build();
     let state = HostState::new(
         strategy_id.clone(),
-        store_limits,
+        StoreBudget::new(&limits),
         limits.max_log_bytes_per_call,
         limits.max_host_calls_per_call,
         SnapshotClock::default(),
     );
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limits);
-    arm_meter(&mut store, meter, &limits, "instantiate")?;
-    let bindings = pre
-        .instantiate(&mut store)
-        .map_err(|e| classify("instantiate", e, &mut store, &limits, meter))?;
+    arm_meter(&mut store, meter, &limits, per_call(meter, &limits), "instantiate")?;
+    let bindings = pre.instantiate(&mut store).map_err(|e| {
+        match classify("instantiate", e, &mut store, &limits, meter) {
+            // wasmtime's count errors name no setting: say which one it is.
+            StrategyError::Trap { call, message } if message.contains("count too high") => {
+                StrategyError::Trap {
+                    call,
+                    message: format!(
+                        "{message} ([strategies.limits] instances = {}, memories = {}; \
+                         tables count against instances)",
+                        limits.instances, limits.memories
+                    ),
+                }
+            }
+            other => other,
+        }
+    })?;
     Ok((store, bindings))
 }
 
-/// Gives the next call its full CPU budget.
+/// Gives the next call `budget` in the meter's unit (fuel, or milliseconds
+/// with the epoch meter); the fuel meter's deadline is its backstop.
 fn arm_meter(
     store: &mut Store<HostState>,
     meter: CpuMeter,
     limits: &Limits,
+    budget: u64,
     call: &'static str,
 ) -> Result<(), StrategyError> {
-    if meter == CpuMeter::Fuel {
-        store
-            .set_fuel(limits.fuel_per_call)
-            .map_err(|e| trap(call, e))?;
-    }
-    if let Some(ms) = deadline_ms(meter, limits) {
-        let ticks = Duration::from_millis(ms.into()).as_millis() / EPOCH_TICK.as_millis();
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
-    }
+    let deadline_ms = match meter {
+        CpuMeter::Fuel => {
+            store.set_fuel(budget).map_err(|e| trap(call, e))?;
+            u64::from(limits.deadline_per_call_ms)
+        }
+        CpuMeter::Epoch => budget,
+        CpuMeter::Unmetered => return Ok(()),
+    };
+    // At least one tick: a deadline of 0 would have passed already.
+    let ticks = (u128::from(deadline_ms) / EPOCH_TICK.as_millis()).max(1);
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+    store.epoch_deadline_trap();
     Ok(())
 }
 
@@ -583,6 +629,8 @@ pub struct WasmStrategy {
     strategy_id: StrategyId,
     limits: Limits,
     meter: CpuMeter,
+    /// Survives [`Strategy::reset`]: a fresh instance is no fresh budget.
+    reserve: CpuReserve,
     poisoned: bool,
 }
 
@@ -654,6 +702,14 @@ fn intent_bytes(intent: &wit::Intent) -> usize {
 }
 
 impl WasmStrategy {
+    fn session_cpu_budget(&self, call: &'static str) -> StrategyError {
+        StrategyError::SessionCpuBudget {
+            call,
+            share: self.limits.cpu_share_percent,
+            reserve: self.limits.cpu_reserve_calls,
+        }
+    }
+
     /// Sets the time guests see through WASI clocks (ns since the Unix epoch).
     fn set_time(&mut self, nanos: i64) {
         self.store.data().clock.set(nanos);
@@ -667,11 +723,36 @@ impl WasmStrategy {
         if self.poisoned {
             return Err(StrategyError::Poisoned);
         }
-        arm_meter(&mut self.store, self.meter, &self.limits, call)?;
+        if call == "on-step" {
+            self.reserve.earn_step();
+        }
+        let grant = self.reserve.grant(per_call(self.meter, &self.limits));
+        arm_meter(&mut self.store, self.meter, &self.limits, grant.budget, call)?;
         self.store.data_mut().refill_budgets();
-        f(&self.bindings, &mut self.store).map_err(|e| {
+        let usage = Usage::start();
+        let result = f(&self.bindings, &mut self.store);
+        self.reserve.spend(match self.meter {
+            CpuMeter::Fuel => grant
+                .budget
+                .saturating_sub(self.store.get_fuel().unwrap_or(0)),
+            CpuMeter::Epoch => usage.elapsed_ms(),
+            CpuMeter::Unmetered => 0,
+        });
+        result.map_err(|e| {
             self.poisoned = true;
-            classify(call, e, &mut self.store, &self.limits, self.meter)
+            match classify(call, e, &mut self.store, &self.limits, self.meter) {
+                // Out of a grant the reserve cut short: the reserve's doing
+                // (the fuel meter's deadline is a backstop, not the grant).
+                StrategyError::CpuBudget { .. } if grant.reduced => {
+                    self.session_cpu_budget(call)
+                }
+                StrategyError::TimeBudget { .. }
+                    if grant.reduced && self.meter == CpuMeter::Epoch =>
+                {
+                    self.session_cpu_budget(call)
+                }
+                other => other,
+            }
         })
     }
 }
@@ -762,7 +843,8 @@ mod tests {
         let host = StrategyHost::new(None, CpuMeter::Fuel).unwrap();
         let load = |import: &str| {
             let text = format!("(component (import \"{import}\" (instance)))");
-            host.load_bytes(Path::new("p.wasm"), &wat::parse_str(text).unwrap())
+            let bytes = wat::parse_str(text).unwrap();
+            host.load_bytes(Path::new("p.wasm"), &bytes, &Limits::default())
                 .map(drop)
         };
         let err = load("wasi:http/outgoing-handler@0.2.0").unwrap_err();

@@ -29,11 +29,12 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable, WasmStr};
-use wasmtime::{StoreContextMut, StoreLimits};
+use wasmtime::StoreContextMut;
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
+use super::limits::StoreBudget;
 use crate::model::StrategyId;
 use crate::plugin_api::{wit, WIT_PACKAGE, WIT_VERSION};
 
@@ -64,7 +65,7 @@ pub(super) enum HostBudget {
 /// host-import budgets and the virtual WASI context.
 pub struct HostState {
     pub(super) strategy_id: StrategyId,
-    pub(super) limits: StoreLimits,
+    pub(super) limits: StoreBudget,
     /// Log bytes left in the current call.
     pub(super) log_budget: u32,
     pub(super) max_log_bytes: u32,
@@ -81,7 +82,7 @@ pub struct HostState {
 impl HostState {
     pub(super) fn new(
         strategy_id: StrategyId,
-        limits: StoreLimits,
+        limits: StoreBudget,
         max_log_bytes: u32,
         max_host_calls: u32,
         clock: SnapshotClock,

@@ -12,6 +12,7 @@
 //! | `mode`       | how it misbehaves, see below (required)                  |
 //! | `at`         | the `on-step` call (from 1) at which it starts; default 10 |
 //! | `port`       | loopback TCP port `probe` tries to connect to; default 9 |
+//! | `iterations` | loop iterations of `burn` per step; default 0            |
 //!
 //! With `mode = "init-panic"` it panics in `init`; with `mode = "init-sleep"`
 //! it sleeps for an hour in `init`, then behaves.
@@ -37,7 +38,12 @@
 //! * `sleep` — sleeps for an hour in every step, then behaves;
 //! * `state-sleep` — behaves, but sleeps for an hour in `save-state`;
 //! * `log-big` — logs a 4 MiB line, over and over;
-//! * `log-calls` — logs empty lines, over and over.
+//! * `log-calls` — logs empty lines, over and over;
+//! * `burn` — loops `iterations` times in every step (within the per-call
+//!   budget, if `iterations` is), then behaves;
+//! * `escape` — its name and version carry terminal escape sequences, and
+//!   it logs some and then panics with some, to attack the operator's
+//!   terminal.
 
 use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
@@ -46,6 +52,10 @@ use cracktrader_guest::{log, Config, Info, Intent, LogLevel, Side, Strategy, Vie
 
 /// How long the sleeping modes sleep: far beyond any test's patience.
 const AN_HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Terminal escape sequences: clear the screen, set the window title, ring
+/// the bell, and a C1 control (CSI as one byte).
+const ESCAPES: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31m";
 
 /// The misbehaving strategy; see the crate documentation.
 #[derive(Debug)]
@@ -56,6 +66,7 @@ pub struct Hostile {
     mode: String,
     at: u64,
     port: u16,
+    iterations: u64,
     steps: u64,
     observed: Vec<String>,
 }
@@ -77,12 +88,14 @@ impl Strategy for Hostile {
             mode,
             at: config.param_or("at", 10)?,
             port: config.param_or("port", 9)?,
+            iterations: config.param_or("iterations", 0)?,
             steps: 0,
             observed: Vec::new(),
         };
+        let escape = if hostile.mode == "escape" { ESCAPES } else { "" };
         let info = Info {
-            name: "hostile".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            name: format!("hostile{escape}"),
+            version: format!("{}{escape}", env!("CARGO_PKG_VERSION")),
             subscriptions: vec![symbol],
             warmup: 0,
         };
@@ -120,6 +133,17 @@ impl Strategy for Hostile {
                 }
             }
             "panic" => panic!("hostile: deliberate panic at step {}", self.steps),
+            "burn" => {
+                let mut n = 0u64;
+                for _ in 0..self.iterations {
+                    n = black_box(n.wrapping_add(1));
+                }
+            }
+            "escape" => {
+                log(LogLevel::Warn, &format!("hostile: log {ESCAPES}"));
+                log(LogLevel::Error, &format!("hostile: error log {ESCAPES}"));
+                panic!("hostile: panic {ESCAPES}");
+            }
             "exit" => std::process::exit(7),
             "flood" => intents.extend((0..100_000).map(Intent::Cancel)),
             "big-result" => intents.push(Intent::limit(
