@@ -269,7 +269,9 @@ fn prepare(
     host: &StrategyHost,
     target: &ReloadTarget,
 ) -> Result<(WasmStrategy, wit::Info, String), String> {
-    let plugin = host.load(&target.path, &target.limits).map_err(|e| e.to_string())?;
+    let plugin = host
+        .load(&target.path, &target.limits)
+        .map_err(|e| e.to_string())?;
     let mut strategy = host
         .instantiate(&plugin, &target.strategy_id, target.limits)
         .map_err(|e| format!("new version {e}"))?;

@@ -537,3 +537,85 @@ fn endless_empty_log_calls_break_the_host_call_budget() {
         "strategy bad made more than 10000 host calls in on-step",
     );
 }
+
+/// The cause and quarantine step of `burn` at `iterations` per step, beside
+/// the good strategy, with a per-call budget of 2M fuel.
+fn burning(iterations: u32) -> Option<(String, String)> {
+    let baseline = run(CpuMeter::Fuel, None);
+    let params = format!("mode = \"burn\"\nat = 1\niterations = {iterations}");
+    let limits = "[strategies.limits]\nfuel_per_call = 2000000\n";
+    let report = run(CpuMeter::Fuel, Some((&params, limits)));
+    assert_eq!(report.equity_curve.len(), 5000, "session finished");
+    assert_eq!(
+        good_fills(&report),
+        good_fills(&baseline),
+        "good strategy unaffected"
+    );
+    assert_eq!(report.strategies[0].quarantined, None);
+    let cause = report.strategies[1].quarantined.clone()?;
+    let at = report
+        .events
+        .iter()
+        .find(|e| e.strategy_id.as_str() == "bad")?;
+    Some((cause, at.time.clone()))
+}
+
+/// Class 7: every step within the per-call budget, but far above the
+/// session share (20% of it per step): quarantined once the reserve of 20
+/// calls is spent, after a few dozen steps, instead of slowing the session
+/// for its 5000 steps.
+#[test]
+fn living_above_the_cpu_share_is_quarantined() {
+    let (cause, at) = burning(150_000).expect("quarantined");
+    assert_contains(&cause, "used more than its CPU share over the session");
+    assert_contains(&cause, "cpu_share_percent = 20");
+    assert_contains(&cause, "in on-step");
+    // Deterministic, like the fuel it counts.
+    assert_eq!(burning(150_000), Some((cause, at)));
+}
+
+/// Within its share a strategy may burn CPU on every step of the session.
+#[test]
+fn living_within_the_cpu_share_is_fine() {
+    assert_eq!(burning(20_000), None);
+}
+
+/// Class 6: a guest whose name, version, log lines and panic message carry
+/// terminal escape sequences reaches the operator's terminal and the report
+/// with every control character escaped.
+#[test]
+fn guest_text_cannot_attack_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = session_file(dir.path(), "fuel", Some(("mode = \"escape\"", "")));
+    let report = dir.path().join("report.json");
+    let out = std::process::Command::new(cracktrader_tests::cracktrader_bin())
+        .arg("backtest")
+        .arg(&session)
+        .arg("--report")
+        .arg(&report)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let mut shown = out.stdout.clone();
+    shown.extend_from_slice(&out.stderr);
+    for file in ["report.json", "report.html"] {
+        shown.extend(std::fs::read(dir.path().join(file)).unwrap());
+    }
+    let text = String::from_utf8_lossy(&shown);
+    assert!(out.status.success(), "{text}");
+    let unsafe_chars: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+        .collect();
+    assert_eq!(
+        unsafe_chars,
+        Vec::<char>::new(),
+        "raw control characters reached the operator"
+    );
+    // What the guest said is still there, visibly escaped.
+    assert_contains(
+        &text,
+        "hostile: panic \\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\u{9b}31m",
+    );
+    assert_contains(&text, "hostile\\u{1b}[2J");
+}

@@ -242,7 +242,11 @@ fn a_million_functions_are_refused_before_compiling() {
 fn a_huge_data_segment_is_refused_before_compiling() {
     let err = load_error(&hostile_with(&data(1, 40 * 1024 * 1024), 1));
     assert_over(&err, "max_data_mib");
-    assert!(err.to_string().contains("MiB of data segments; the limit is max_data_mib = 32"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("MiB of data segments; the limit is max_data_mib = 32"),
+        "{err}"
+    );
 }
 
 #[test]

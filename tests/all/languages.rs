@@ -109,7 +109,9 @@ const PARAMS: [(&str, &str); 4] = [
 /// (`Err` if `init` refuses them).
 fn start(path: &Path, params: &[(&str, &str)]) -> Result<Box<dyn Strategy>, String> {
     let host = host();
-    let plugin = host.load(path, &limits()).unwrap_or_else(|err| refused(path, err));
+    let plugin = host
+        .load(path, &limits())
+        .unwrap_or_else(|err| refused(path, err));
     let mut strategy = host
         .instantiate(&plugin, &StrategyId::new("s1"), limits())
         .unwrap_or_else(|err| refused(path, err));

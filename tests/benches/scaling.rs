@@ -179,7 +179,9 @@ fn views() {
 fn calls() {
     const CALLS: u32 = 100_000;
     let host = host();
-    let component = host.load(&plugin("trap-on-step"), &Limits::default()).expect("plugin");
+    let component = host
+        .load(&plugin("trap-on-step"), &Limits::default())
+        .expect("plugin");
     let mut guest = host
         .instantiate(&component, &StrategyId::new("bench"), Limits::default())
         .expect("instance");
@@ -243,7 +245,9 @@ fn instantiation(dir: &Path) {
     let component = on_demand.load(&path, &Limits::default()).expect("compile");
     let cold = start.elapsed();
     let start = Instant::now();
-    let cached = on_demand.load(&path, &Limits::default()).expect("from cache");
+    let cached = on_demand
+        .load(&path, &Limits::default())
+        .expect("from cache");
     let warm = start.elapsed();
     println!(
         "load: cold compile {:.1} ms; from the compiled-component cache {:.2} ms",

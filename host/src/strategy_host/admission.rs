@@ -128,7 +128,11 @@ mod tests {
         )
         .unwrap();
         let err = admit(Path::new("p.wasm"), &bytes, &limits).unwrap_err();
-        assert!(err.to_string().contains("has 2 data segments; the limit is max_data_segments = 1"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("has 2 data segments; the limit is max_data_segments = 1"),
+            "{err}"
+        );
         let garbage = b"\0asm\x0d\x00\x01\x00\x01\xff";
         let err = admit(Path::new("p.wasm"), garbage, &Limits::default()).unwrap_err();
         assert!(matches!(err, PluginError::Invalid { .. }), "{err}");

@@ -15,6 +15,7 @@
 //! bytes and the engine's compatibility hash.
 
 mod admission;
+mod guest_text;
 mod limits;
 mod sandbox;
 mod session_budget;
@@ -31,8 +32,8 @@ use wasmtime::{Engine, Store, Trap};
 use limits::{mib_bytes, StoreBudget};
 pub use limits::{CpuMeter, Limits};
 use sandbox::HostBudget;
-use session_budget::{per_call, CpuReserve, Usage};
 pub use sandbox::{HostState, SnapshotClock, VIRTUAL_WASI_PACKAGES};
+use session_budget::{per_call, CpuReserve, Usage};
 
 use crate::model::StrategyId;
 use crate::plugin_api::{wit, StrategyPlugin, StrategyPluginPre, WIT_PACKAGE, WIT_VERSION};
@@ -503,7 +504,13 @@ fn new_instance(
     );
     let mut store = Store::new(pre.engine(), state);
     store.limiter(|s| &mut s.limits);
-    arm_meter(&mut store, meter, &limits, per_call(meter, &limits), "instantiate")?;
+    arm_meter(
+        &mut store,
+        meter,
+        &limits,
+        per_call(meter, &limits),
+        "instantiate",
+    )?;
     let bindings = pre.instantiate(&mut store).map_err(|e| {
         match classify("instantiate", e, &mut store, &limits, meter) {
             // wasmtime's count errors name no setting: say which one it is.
@@ -688,6 +695,8 @@ fn classify(
     if let Some(log) = store.data_mut().last_error_log.take() {
         message = format!("{message} (guest said: {log})");
     }
+    // Backtraces name the guest's functions, which the guest names.
+    let message = guest_text::clean(&message);
     StrategyError::Trap { call, message }
 }
 
@@ -727,7 +736,13 @@ impl WasmStrategy {
             self.reserve.earn_step();
         }
         let grant = self.reserve.grant(per_call(self.meter, &self.limits));
-        arm_meter(&mut self.store, self.meter, &self.limits, grant.budget, call)?;
+        arm_meter(
+            &mut self.store,
+            self.meter,
+            &self.limits,
+            grant.budget,
+            call,
+        )?;
         self.store.data_mut().refill_budgets();
         let usage = Usage::start();
         let result = f(&self.bindings, &mut self.store);
@@ -743,9 +758,7 @@ impl WasmStrategy {
             match classify(call, e, &mut self.store, &self.limits, self.meter) {
                 // Out of a grant the reserve cut short: the reserve's doing
                 // (the fuel meter's deadline is a backstop, not the grant).
-                StrategyError::CpuBudget { .. } if grant.reduced => {
-                    self.session_cpu_budget(call)
-                }
+                StrategyError::CpuBudget { .. } if grant.reduced => self.session_cpu_budget(call),
                 StrategyError::TimeBudget { .. }
                     if grant.reduced && self.meter == CpuMeter::Epoch =>
                 {
@@ -759,10 +772,21 @@ impl WasmStrategy {
 
 impl Strategy for WasmStrategy {
     fn init(&mut self, config: &wit::Config) -> Result<wit::Info, StrategyError> {
-        self.call("init", |b, s| {
-            b.cracktrader_strategy_strategy().call_init(s, config)
-        })?
-        .map_err(StrategyError::InitRefused)
+        let info = self
+            .call("init", |b, s| {
+                b.cracktrader_strategy_strategy().call_init(s, config)
+            })?
+            .map_err(|e| StrategyError::InitRefused(guest_text::clean(&e)))?;
+        Ok(wit::Info {
+            name: guest_text::clean(&info.name),
+            version: guest_text::clean(&info.version),
+            subscriptions: info
+                .subscriptions
+                .iter()
+                .map(|s| guest_text::clean(s))
+                .collect(),
+            ..info
+        })
     }
 
     fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError> {
@@ -806,7 +830,7 @@ impl Strategy for WasmStrategy {
             b.cracktrader_strategy_strategy()
                 .call_restore_state(s, state)
         })?
-        .map_err(StrategyError::RestoreRefused)
+        .map_err(|e| StrategyError::RestoreRefused(guest_text::clean(&e)))
     }
 
     fn reset(&mut self) -> Result<(), StrategyError> {

@@ -34,6 +34,7 @@ use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
+use super::guest_text::clean;
 use super::limits::StoreBudget;
 use crate::model::StrategyId;
 use crate::plugin_api::{wit, WIT_PACKAGE, WIT_VERSION};
@@ -155,9 +156,9 @@ pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 if len > state.log_budget {
                     return Err(HostBudget::LogBytes.into());
                 }
-                emit(&state.strategy_id, level, &text);
-                let error_line =
-                    (level == wit::LogLevel::Error).then(|| text.chars().take(1024).collect());
+                let line = clean(&text);
+                emit(&state.strategy_id, level, &line);
+                let error_line = (level == wit::LogLevel::Error).then_some(line);
                 let state = store.data_mut();
                 state.log_budget -= len;
                 if error_line.is_some() {

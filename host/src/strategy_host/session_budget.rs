@@ -125,12 +125,30 @@ mod tests {
         let mut r = reserve();
         // Full calls drain the reserve by 800 each (1000 used, 200 earned).
         for _ in 0..3 {
-            assert_eq!(step(&mut r, 1000), Grant { budget: 1000, reduced: false });
+            assert_eq!(
+                step(&mut r, 1000),
+                Grant {
+                    budget: 1000,
+                    reduced: false
+                }
+            );
         }
-        assert_eq!(step(&mut r, 1000), Grant { budget: 600, reduced: true });
+        assert_eq!(
+            step(&mut r, 1000),
+            Grant {
+                budget: 600,
+                reduced: true
+            }
+        );
         // Using all of the share keeps the grant at the share.
         for _ in 0..100 {
-            assert_eq!(step(&mut r, 1000), Grant { budget: 200, reduced: true });
+            assert_eq!(
+                step(&mut r, 1000),
+                Grant {
+                    budget: 200,
+                    reduced: true
+                }
+            );
         }
         // Using less than the share refills the reserve.
         let full = (0..100).position(|_| !step(&mut r, 150).reduced);

@@ -92,7 +92,11 @@ impl Strategy for Hostile {
             steps: 0,
             observed: Vec::new(),
         };
-        let escape = if hostile.mode == "escape" { ESCAPES } else { "" };
+        let escape = if hostile.mode == "escape" {
+            ESCAPES
+        } else {
+            ""
+        };
         let info = Info {
             name: format!("hostile{escape}"),
             version: format!("{}{escape}", env!("CARGO_PKG_VERSION")),
