@@ -319,15 +319,21 @@ fn a_venue_that_restarts_and_loses_its_state_halts_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let emulator = Emulator::start(dir.path(), &[]);
     let restart = format!("http://{}/emulator/restart", emulator.addr);
-    let (code, report, stderr) = drive_session(dir.path(), &emulator, 200, "sandbox", |n| {
-        if n == 25 {
-            let restarted = reqwest::blocking::Client::new()
+    // The restart must come after the session has traded at the venue: a
+    // count of advances would race the session's start-up on a loaded
+    // machine, and a restart before its first poll loses nothing.
+    let mut restarted = false;
+    let (code, report, stderr) = drive_session(dir.path(), &emulator, 200, "sandbox", |_| {
+        if !restarted && !emulator.state()["trades"].as_array().unwrap().is_empty() {
+            let response = reqwest::blocking::Client::new()
                 .post(&restart)
                 .send()
                 .unwrap();
-            assert!(restarted.status().is_success());
+            assert!(response.status().is_success());
+            restarted = true;
         }
     });
+    assert!(restarted, "the session never traded at the venue: {stderr}");
     assert_eq!(code, Some(5), "{stderr}");
     assert!(
         stderr.contains("error: halted:") && stderr.contains("clock went back"),
