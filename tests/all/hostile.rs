@@ -31,6 +31,15 @@ quantity = "1000"
 /// hostile plugin with those `[strategies.params]` lines and `extra` lines
 /// in its registration (before its params).
 fn session_file(dir: &Path, meter: &str, hostile: Option<(&str, &str)>) -> PathBuf {
+    session_beside_the_good_one(dir, meter, hostile.map(|h| (plugin("hostile"), h)))
+}
+
+/// As [`session_file`], with `bad`'s plugin at the given path.
+pub(crate) fn session_beside_the_good_one(
+    dir: &Path,
+    meter: &str,
+    bad: Option<(PathBuf, (&str, &str))>,
+) -> PathBuf {
     let mut text = format!(
         r#"[session]
 name = "hostile"
@@ -52,7 +61,7 @@ commission = "0.001"
         eurusd = eurusd_toml(&workspace_root().join("examples/data/EURUSD.csv"))
     );
     text += &GOOD.replace("{sma}", &plugin("sma-cross").display().to_string());
-    if let Some((params, extra)) = hostile {
+    if let Some((bad, (params, extra))) = bad {
         text += &format!(
             r#"
 [[strategies]]
@@ -66,7 +75,7 @@ instruments = ["EURUSD"]
 instrument = "EURUSD"
 {params}
 "#,
-            hostile = plugin("hostile").display()
+            hostile = bad.display()
         );
     }
     let path = dir.join("session.toml");
@@ -501,6 +510,23 @@ fn sleeping_in_save_state_returns_at_once() {
     assert_eq!(strategy.save_state().unwrap(), Vec::<u8>::new());
 }
 
+/// Issue 24, class 8: a trap in `save-state` (a journal checkpoint, whose
+/// caller keeps no error, or a hot-reload swap) is not lost: the next call
+/// names it, so the quarantine does.
+#[test]
+fn a_trap_in_save_state_is_named_by_the_next_call() {
+    let mut strategy = hostile_instance("bad", &[("mode", "state-panic".into())]);
+    let trap = strategy.save_state().unwrap_err().to_string();
+    assert_contains(&trap, "deliberate panic in save-state");
+    let next = strategy
+        .on_step(&view(1_500_000_000_000_000_000))
+        .unwrap_err();
+    assert_eq!(
+        next.to_string(),
+        format!("is unusable after an earlier failure: {trap}")
+    );
+}
+
 /// Issue 24, class 2: with fuel all but unlimited, the wall-clock deadline
 /// every call has as a backstop stops a loop that never calls the host.
 #[test]
@@ -596,8 +622,9 @@ fn guest_text_cannot_attack_the_terminal() {
         .env("RUST_LOG", "info")
         .output()
         .unwrap();
-    // stdout and the reports; stderr carries the host's own coloured logs.
-    let mut shown = out.stdout.clone();
+    // Piped, stderr has no colours of the host's own either: every control
+    // character there would be the guest's.
+    let mut shown = [out.stdout, out.stderr].concat();
     for file in ["report.json", "report.html"] {
         shown.extend(std::fs::read(dir.path().join(file)).unwrap());
     }

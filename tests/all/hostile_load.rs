@@ -4,12 +4,11 @@
 //! extra core modules spliced in, so that it passes every interface check and
 //! only the limit under test stops it.
 
-use std::path::Path;
 use std::process::Command;
 
 use cracktrader::model::StrategyId;
 use cracktrader::strategy_host::{Limits, PluginError};
-use cracktrader_tests::{cracktrader_bin, eurusd_toml, host, plugin, workspace_root};
+use cracktrader_tests::{cracktrader_bin, host, plugin};
 use wasm_encoder::{
     CodeSection, Component, ConstExpr, DataSection, Function, FunctionSection, Instruction,
     MemorySection, MemoryType, Module, ModuleSection, RefType, StartSection, TableSection,
@@ -268,7 +267,8 @@ fn a_session_with_a_bomb_is_refused_naming_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let bomb = dir.path().join("bomb.wasm");
     std::fs::write(&bomb, hostile_with(&functions(1_000_000), 1)).unwrap();
-    let session = session_with(dir.path(), &bomb);
+    let session =
+        super::hostile::session_beside_the_good_one(dir.path(), "fuel", Some((bomb, ("", ""))));
     let out = Command::new(cracktrader_bin())
         .arg("backtest")
         .arg(&session)
@@ -279,42 +279,4 @@ fn a_session_with_a_bomb_is_refused_naming_the_limit() {
     let want = "max_functions = 100000";
     assert_eq!(stderr.matches(want).count(), 1, "{stderr}");
     assert!(stderr.contains("bad"), "{stderr}");
-}
-
-fn session_with(dir: &Path, bomb: &Path) -> std::path::PathBuf {
-    let text = format!(
-        r#"[session]
-name = "bomb"
-
-{eurusd}
-[[execution]]
-id = "usd"
-currency = "USD"
-starting_cash = "100000"
-
-[[strategies]]
-id = "good"
-plugin = "{sma}"
-execution = "usd"
-instruments = ["EURUSD"]
-
-[strategies.params]
-instrument = "EURUSD"
-fast = 10
-slow = 30
-quantity = "1000"
-
-[[strategies]]
-id = "bad"
-plugin = "{bomb}"
-execution = "usd"
-instruments = ["EURUSD"]
-"#,
-        eurusd = eurusd_toml(&workspace_root().join("examples/data/EURUSD.csv")),
-        sma = plugin("sma-cross").display(),
-        bomb = bomb.display(),
-    );
-    let path = dir.join("session.toml");
-    std::fs::write(&path, text).unwrap();
-    path
 }

@@ -168,14 +168,49 @@ pub(super) fn mib_bytes(mib: u32) -> usize {
 pub(super) struct StoreBudget {
     memory_mib: u32,
     table_elements: u32,
-    memory_bytes_left: usize,
-    table_elements_left: usize,
-    /// What the last permitted growth charged: refunded if it then failed.
-    memory_pending: usize,
-    table_pending: usize,
+    /// Bytes of linear memory, over all memories.
+    memory: Pool,
+    /// Table elements, over all tables.
+    table: Pool,
     instances: usize,
     tables: usize,
     memories: usize,
+}
+
+/// What is left of one summed cap, and what the last permitted growth
+/// charged to it: refunded if that growth then failed.
+#[derive(Debug)]
+struct Pool {
+    left: usize,
+    pending: usize,
+}
+
+impl Pool {
+    fn new(left: usize) -> Self {
+        Self { left, pending: 0 }
+    }
+
+    /// Takes `desired - current` and remembers it until the growth is known
+    /// to have happened, or fails with `over`. A growth past the item's own
+    /// `maximum` fails anyway, uncharged.
+    fn grow(
+        &mut self,
+        (current, desired, maximum): (usize, usize, Option<usize>),
+        over: OverBudget,
+    ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        let more = desired.saturating_sub(current);
+        self.left = self.left.checked_sub(more).ok_or(over)?;
+        self.pending = more;
+        Ok(true)
+    }
+
+    /// Gives back what the last growth charged: it failed.
+    fn refund(&mut self) {
+        self.left = self.left.saturating_add(std::mem::take(&mut self.pending));
+    }
 }
 
 /// A growth the store budget refused; the error of the trap it causes.
@@ -195,31 +230,12 @@ impl StoreBudget {
         Self {
             memory_mib: limits.memory_mib,
             table_elements: limits.table_elements,
-            memory_bytes_left: mib_bytes(limits.memory_mib),
-            table_elements_left: count(limits.table_elements),
-            memory_pending: 0,
-            table_pending: 0,
+            memory: Pool::new(mib_bytes(limits.memory_mib)),
+            table: Pool::new(count(limits.table_elements)),
             instances: count(limits.instances),
             tables: count(limits.instances),
             memories: count(limits.memories),
         }
-    }
-
-    /// Takes `desired - current` from `left` and remembers it in `pending`
-    /// until the growth is known to have happened, or fails with `over`. A
-    /// growth past the item's own `maximum` fails anyway, uncharged.
-    fn grow(
-        (left, pending): (&mut usize, &mut usize),
-        (current, desired, maximum): (usize, usize, Option<usize>),
-        over: OverBudget,
-    ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|max| desired > max) {
-            return Ok(false);
-        }
-        let more = desired.saturating_sub(current);
-        *left = left.checked_sub(more).ok_or(over)?;
-        *pending = more;
-        Ok(true)
     }
 }
 
@@ -231,14 +247,11 @@ impl ResourceLimiter for StoreBudget {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let over = OverBudget::Memory(self.memory_mib);
-        let budget = (&mut self.memory_bytes_left, &mut self.memory_pending);
-        Self::grow(budget, (current, desired, maximum), over)
+        self.memory.grow((current, desired, maximum), over)
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.memory_bytes_left = self
-            .memory_bytes_left
-            .saturating_add(std::mem::take(&mut self.memory_pending));
+        self.memory.refund();
         Ok(())
     }
 
@@ -249,14 +262,11 @@ impl ResourceLimiter for StoreBudget {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let over = OverBudget::Tables(self.table_elements);
-        let budget = (&mut self.table_elements_left, &mut self.table_pending);
-        Self::grow(budget, (current, desired, maximum), over)
+        self.table.grow((current, desired, maximum), over)
     }
 
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.table_elements_left = self
-            .table_elements_left
-            .saturating_add(std::mem::take(&mut self.table_pending));
+        self.table.refund();
         Ok(())
     }
 

@@ -141,9 +141,11 @@ pub enum StrategyError {
     /// `restore-state` returned an error.
     #[error("refused the saved state: {0}")]
     RestoreRefused(String),
-    /// The instance trapped earlier and cannot be entered again.
-    #[error("is unusable after an earlier trap")]
-    Poisoned,
+    /// The instance failed earlier and cannot be entered again; the first
+    /// failure, so that it is not lost when that call's caller dropped it
+    /// (a checkpoint's `save-state`, say).
+    #[error("is unusable after an earlier failure: {0}")]
+    Poisoned(String),
     /// A failure recorded in a journal, replayed as it was recorded.
     #[error("{0}")]
     Journalled(String),
@@ -467,7 +469,7 @@ impl StrategyHost {
             limits,
             meter: self.meter,
             reserve: CpuReserve::new(self.meter, &limits),
-            poisoned: false,
+            poisoned: None,
         })
     }
 }
@@ -638,7 +640,8 @@ pub struct WasmStrategy {
     meter: CpuMeter,
     /// Survives [`Strategy::reset`]: a fresh instance is no fresh budget.
     reserve: CpuReserve,
-    poisoned: bool,
+    /// The failure that left the instance unusable, if one did.
+    poisoned: Option<String>,
 }
 
 fn trap(call: &'static str, e: wasmtime::Error) -> StrategyError {
@@ -729,8 +732,8 @@ impl WasmStrategy {
         call: &'static str,
         f: impl FnOnce(&StrategyPlugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, StrategyError> {
-        if self.poisoned {
-            return Err(StrategyError::Poisoned);
+        if let Some(cause) = &self.poisoned {
+            return Err(StrategyError::Poisoned(cause.clone()));
         }
         if call == "on-step" {
             self.reserve.earn_step();
@@ -754,8 +757,7 @@ impl WasmStrategy {
             CpuMeter::Unmetered => 0,
         });
         result.map_err(|e| {
-            self.poisoned = true;
-            match classify(call, e, &mut self.store, &self.limits, self.meter) {
+            let error = match classify(call, e, &mut self.store, &self.limits, self.meter) {
                 // Out of a grant the reserve cut short: the reserve's doing
                 // (the fuel meter's deadline is a backstop, not the grant).
                 StrategyError::CpuBudget { .. } if grant.reduced => self.session_cpu_budget(call),
@@ -765,7 +767,9 @@ impl WasmStrategy {
                     self.session_cpu_budget(call)
                 }
                 other => other,
-            }
+            };
+            self.poisoned = Some(error.to_string());
+            error
         })
     }
 }
@@ -838,7 +842,7 @@ impl Strategy for WasmStrategy {
             new_instance(&self.pre, &self.strategy_id, self.limits, self.meter)?;
         self.store = store;
         self.bindings = bindings;
-        self.poisoned = false;
+        self.poisoned = None;
         Ok(())
     }
 }

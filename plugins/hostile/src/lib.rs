@@ -37,6 +37,7 @@
 //!   `key=value` lines;
 //! * `sleep` — sleeps for an hour in every step, then behaves;
 //! * `state-sleep` — behaves, but sleeps for an hour in `save-state`;
+//! * `state-panic` — behaves, but panics in `save-state`;
 //! * `log-big` — logs a 4 MiB line, over and over;
 //! * `log-calls` — logs empty lines, over and over;
 //! * `burn` — loops `iterations` times in every step (within the per-call
@@ -191,6 +192,7 @@ impl Strategy for Hostile {
     fn save_state(&self) -> Vec<u8> {
         match self.mode.as_str() {
             "huge-state" => vec![7; 16 << 20],
+            "state-panic" => panic!("hostile: deliberate panic in save-state"),
             "state-sleep" => {
                 std::thread::sleep(AN_HOUR);
                 Vec::new()

@@ -8,6 +8,7 @@
 //! its contract (its clock went back, it forgot accepted orders: it lost
 //! its state), with the discrepancy on stderr and in the report.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -92,6 +93,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: a log file or a pipe gets
+        // plain text, and so does anyone who sets NO_COLOR.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     let result = match cli.command {
         Command::Backtest(args) => backtest::run(args),
