@@ -22,7 +22,9 @@
 pub mod replay;
 pub mod store;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
@@ -40,7 +42,7 @@ use crate::post_trade::EventKind;
 use crate::state::Snapshot;
 use crate::strategy_host::StrategyError;
 
-pub use store::{scan, Existing, Scan, TornTail};
+pub use store::{scan, Existing, Records, Scan, TornTail};
 
 /// Version of the envelope and event schema (see `docs/journal.md`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -517,9 +519,9 @@ pub trait Tap: Send + std::fmt::Debug {
 pub struct Journal {
     tap: Option<Box<dyn Tap>>,
     appender: Option<store::Appender>,
-    /// Recorded events still to be matched, in sequence; nothing is appended
-    /// while any are left.
-    expected: VecDeque<Envelope>,
+    /// Recorded events still to be matched, read from the file one at a
+    /// time; nothing is appended while any are left.
+    expected: Option<Expected>,
     sequence: u64,
     checkpoint_every: u64,
     time: Timestamp,
@@ -540,7 +542,7 @@ impl Journal {
     ) -> Result<Self, JournalError> {
         let mut journal = Self::with(
             Some(store::Appender::create(path, existing)?),
-            VecDeque::new(),
+            None,
             start.checkpoint_every,
         );
         journal.emit(
@@ -552,28 +554,42 @@ impl Journal {
         Ok(journal)
     }
 
-    /// A journal that checks a re-run against the records of `scan` and
-    /// writes nothing. `scan` must start with its session start.
-    pub fn verifier(scan: Scan, checkpoint_every: u64) -> Self {
-        let mut expected: VecDeque<Envelope> = scan.records.into();
-        expected.pop_front();
-        let mut journal = Self::with(None, expected, checkpoint_every);
+    /// A journal that checks a re-run against the first `records` records
+    /// of the journal at `path` (the first being its session start), read
+    /// as the run goes, and writes nothing.
+    pub fn verifier(
+        path: &Path,
+        records: u64,
+        checkpoint_every: u64,
+    ) -> Result<Self, JournalError> {
+        let mut expected = Expected {
+            records: store::open(path)?,
+            left: records,
+        };
+        expected.next().transpose()?;
+        let mut journal = Self::with(None, Some(expected), checkpoint_every);
         journal.sequence = 1;
-        journal
+        Ok(journal)
     }
 
-    /// A journal that checks a re-run against the records of `scan`, then
-    /// appends to `path` after them (cutting off a torn tail).
-    pub fn resumed(path: &Path, scan: Scan, checkpoint_every: u64) -> Result<Self, JournalError> {
-        let appender = store::Appender::reopen(path, scan.good_len)?;
-        let mut journal = Self::verifier(scan, checkpoint_every);
+    /// A journal that checks a re-run against the `records` records of the
+    /// journal at `path`, then appends after them (cutting the file at
+    /// `good_len`, the end of the last of them).
+    pub fn resumed(
+        path: &Path,
+        records: u64,
+        good_len: u64,
+        checkpoint_every: u64,
+    ) -> Result<Self, JournalError> {
+        let appender = store::Appender::reopen(path, good_len)?;
+        let mut journal = Self::verifier(path, records, checkpoint_every)?;
         journal.appender = Some(appender);
         Ok(journal)
     }
 
     fn with(
         appender: Option<store::Appender>,
-        expected: VecDeque<Envelope>,
+        expected: Option<Expected>,
         checkpoint_every: u64,
     ) -> Self {
         Self {
@@ -613,14 +629,19 @@ impl Journal {
         if let Event::Checkpoint(_) = envelope.event {
             self.checkpoints += 1;
         }
-        if let Some(recorded) = self.expected.pop_front() {
-            // The recorded content, not its stored id: an edited record must not pass.
-            if recorded.content() != envelope.content() {
-                self.failure = Some(JournalError::Diverged {
-                    sequence: envelope.sequence,
-                    snapshot_id: self.snapshot_id,
-                    difference: difference(&recorded, &envelope),
-                });
+        let recorded = self.expected.as_mut().and_then(Expected::next);
+        if let Some(recorded) = recorded {
+            match recorded {
+                // The recorded content, not its stored id: an edited record must not pass.
+                Ok(recorded) if recorded.content() != envelope.content() => {
+                    self.failure = Some(JournalError::Diverged {
+                        sequence: envelope.sequence,
+                        snapshot_id: self.snapshot_id,
+                        difference: difference(&recorded, &envelope),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => self.failure = Some(e),
             }
             self.verified += 1;
         } else if let Some(appender) = &mut self.appender {
@@ -838,16 +859,19 @@ impl Journal {
         if let Some(failure) = self.failure {
             return Err(failure);
         }
-        if let Some(next) = self.expected.front() {
-            return Err(JournalError::Diverged {
-                sequence: next.sequence,
-                snapshot_id: self.snapshot_id,
-                difference: format!(
-                    "the journal goes on with {} more record(s) ({} first) that the run did not produce",
-                    self.expected.len(),
-                    kind(next)
-                ),
-            });
+        if let Some(expected) = &mut self.expected {
+            let left = expected.left;
+            if let Some(next) = expected.next() {
+                let next = next?;
+                return Err(JournalError::Diverged {
+                    sequence: next.sequence,
+                    snapshot_id: self.snapshot_id,
+                    difference: format!(
+                        "the journal goes on with {left} more record(s) ({} first) that the run did not produce",
+                        kind(&next)
+                    ),
+                });
+            }
         }
         if let Some(appender) = &mut self.appender {
             appender.sync()?;
@@ -856,6 +880,32 @@ impl Journal {
             records: self.sequence,
             checkpoints: self.checkpoints,
             verified: self.verified,
+        })
+    }
+}
+
+/// The recorded records a verifying journal has still to match, read from
+/// its file as they are needed: memory does not grow with the journal.
+#[derive(Debug)]
+struct Expected {
+    records: store::Records<BufReader<File>>,
+    /// Records still to be read; none is read beyond them, so that
+    /// records a resume appends are never taken for recorded ones.
+    left: u64,
+}
+
+impl Expected {
+    fn next(&mut self) -> Option<Result<Envelope, JournalError>> {
+        self.left = self.left.checked_sub(1)?;
+        Some(match self.records.next() {
+            Some(record) => record.map(|(envelope, _)| envelope),
+            None => Err(JournalError::Unusable {
+                path: self.records.path().to_owned(),
+                problem: format!(
+                    "the file ended {} record(s) early while it was being re-read",
+                    self.left + 1
+                ),
+            }),
         })
     }
 }

@@ -13,18 +13,21 @@
 //!   anything new is appended. Orders and fills of the tail are thus
 //!   matched, never placed twice, and none is lost.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::BufReader;
 use std::path::Path;
 
 use crate::config::SessionConfig;
-use crate::market_data::{MarketData, Series};
+use crate::market_data::{Bar, MarketData, Quote, Series, Trade};
 use crate::model::InstrumentId;
 use crate::plugin_api::wit;
 use crate::post_trade::EventKind;
 use crate::session::{self, OperatorAction, Session, SessionError};
 use crate::strategy_host::{Strategy, StrategyError, StrategyHost};
 
-use super::{Checkpoint, Envelope, Event, Journal, JournalError, PluginRecord, Scan, SessionStart};
+use super::store::{self, Records, TornTail};
+use super::{Checkpoint, Envelope, Event, Journal, JournalError, PluginRecord, SessionStart};
 
 /// Why a journalled session could not be re-run.
 #[derive(Debug, thiserror::Error)]
@@ -143,100 +146,248 @@ pub fn check_plugins(
     Ok(())
 }
 
-/// The session start of a scanned journal.
-pub fn session_start<'a>(scan: &'a Scan, path: &Path) -> Result<&'a SessionStart, JournalError> {
-    match scan.records.first().map(|r| &r.event) {
-        Some(Event::SessionStart(start)) => Ok(start),
-        _ => Err(JournalError::Unusable {
-            path: path.to_owned(),
-            problem: "the journal does not start with a session_start record".to_owned(),
-        }),
+/// What one streaming pass over a journal found: all that replay and
+/// resume decide before re-running it, without holding its records (a
+/// journal may be far larger than memory).
+#[derive(Debug)]
+pub struct Survey {
+    /// The session start, the first record.
+    pub start: SessionStart,
+    /// Good records, the session start included; the last one's sequence.
+    pub records: u64,
+    /// Length of the file up to the end of the last good record.
+    pub good_len: u64,
+    /// An incomplete last record, if a crash left one.
+    pub torn: Option<TornTail>,
+    /// The session end, if it is the last record.
+    pub ended: Option<Ended>,
+    /// The operator actions, to be applied again at the same steps.
+    pub actions: JournalledActions,
+    /// The first hot-reload record.
+    reload: Option<ReloadRecord>,
+    /// Sequence of the first operator action.
+    operator_action: Option<u64>,
+    /// Sequence of the first record that swaps or restarts a strategy.
+    restart: Option<u64>,
+    /// The last checkpoint, with its sequence.
+    checkpoint: Option<(u64, Checkpoint)>,
+    /// The market input per instrument, if the pass gathered it.
+    market: Option<BTreeMap<u32, Inputs>>,
+}
+
+/// The hashes a session end recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// sha256 of the stream of intents.
+    pub intent_stream: String,
+    /// sha256 of the final host and strategy state.
+    pub state: String,
+}
+
+#[derive(Debug)]
+struct ReloadRecord {
+    sequence: u64,
+    step: u64,
+    strategy_id: String,
+    kind: String,
+}
+
+/// The bars, quotes and trades of one instrument, and the first record
+/// that had any (to name a record whose instrument the session lacks).
+#[derive(Debug, Default)]
+struct Inputs {
+    first: u64,
+    bars: Vec<Bar>,
+    quotes: Vec<Quote>,
+    trades: Vec<Trade>,
+}
+
+impl Inputs {
+    /// The inputs of `instrument` in `market`, first seen in record `sequence`.
+    fn of(
+        market: &mut BTreeMap<u32, Inputs>,
+        instrument: InstrumentId,
+        sequence: u64,
+    ) -> &mut Self {
+        market.entry(instrument.0).or_insert_with(|| Inputs {
+            first: sequence,
+            ..Inputs::default()
+        })
+    }
+}
+
+impl Survey {
+    /// Reads the journal at `path` once, checking every record.
+    pub fn read(path: &Path) -> Result<Self, JournalError> {
+        Self::pass(path, false)
+    }
+
+    /// As [`Survey::read`], also gathering the market input a replay runs on.
+    pub fn read_with_market(path: &Path) -> Result<Self, JournalError> {
+        Self::pass(path, true)
+    }
+
+    fn pass(path: &Path, market: bool) -> Result<Self, JournalError> {
+        let mut records = store::open(path)?;
+        let (start, good_len) = match records.next().transpose()? {
+            Some((
+                Envelope {
+                    event: Event::SessionStart(start),
+                    ..
+                },
+                end,
+            )) => (*start, end),
+            _ => {
+                return Err(JournalError::Unusable {
+                    path: path.to_owned(),
+                    problem: "the journal does not start with a session_start record".to_owned(),
+                })
+            }
+        };
+        let mut survey = Self {
+            start,
+            records: 1,
+            good_len,
+            torn: None,
+            ended: None,
+            actions: JournalledActions::default(),
+            reload: None,
+            operator_action: None,
+            restart: None,
+            checkpoint: None,
+            market: market.then(BTreeMap::new),
+        };
+        // The highest step the records so far name.
+        let mut step = 0;
+        for record in &mut records {
+            let (record, end) = record?;
+            survey.records += 1;
+            survey.good_len = end;
+            survey.note(record, &mut step);
+        }
+        survey.torn = records.torn.take();
+        Ok(survey)
+    }
+
+    fn note(&mut self, record: Envelope, step: &mut u64) {
+        if self.reload.is_none() {
+            if let Some(kind) = reload(&record) {
+                self.reload = Some(ReloadRecord {
+                    sequence: record.sequence,
+                    step: *step,
+                    strategy_id: record.strategy_id.clone().unwrap_or_default(),
+                    kind,
+                });
+            }
+        }
+        if is_restart(&record) {
+            self.restart.get_or_insert(record.sequence);
+        }
+        *step = (*step).max(record.snapshot_id().unwrap_or(0));
+        self.ended = None;
+        match record.event {
+            Event::SessionEnd {
+                intent_stream,
+                state,
+                ..
+            } => {
+                self.ended = Some(Ended {
+                    intent_stream,
+                    state,
+                })
+            }
+            Event::OperatorAction {
+                who,
+                step,
+                action,
+                refusal,
+            } => {
+                self.operator_action.get_or_insert(record.sequence);
+                self.actions.actions.push_back((step, who, action, refusal));
+            }
+            Event::Checkpoint(c) => self.checkpoint = Some((record.sequence, *c)),
+            Event::MarketInput {
+                bars,
+                quotes,
+                trades,
+                ..
+            } => {
+                if let Some(market) = &mut self.market {
+                    let sequence = record.sequence;
+                    for bar in bars {
+                        Inputs::of(market, bar.instrument, sequence).bars.push(bar);
+                    }
+                    for quote in quotes {
+                        Inputs::of(market, quote.instrument, sequence)
+                            .quotes
+                            .push(quote);
+                    }
+                    for trade in trades {
+                        Inputs::of(market, trade.instrument, sequence)
+                            .trades
+                            .push(trade);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 
 /// Builds the session a journal recorded, from the journal alone, with a
-/// journal attached that verifies every event against the recorded ones.
+/// journal attached that verifies every event against the recorded ones,
+/// reading them as the run goes. `survey` is the journal's at `path`, read
+/// with [`Survey::read_with_market`].
 ///
 /// `host` must use the CPU meter of the journalled session file.
 pub fn replay_session(
-    scan: Scan,
+    survey: Survey,
     path: &Path,
     host: &StrategyHost,
 ) -> Result<Session, ReplayError> {
-    let start = session_start(&scan, path)?.clone();
+    let start = &survey.start;
     let config = SessionConfig::parse(&start.config, &start.session_file, start.base_dir.clone())
         .map_err(SessionError::from)?;
     if !config.venues.is_empty() {
         return Err(ReplayError::Venue(start.session_file.display().to_string()));
     }
-    if let Some((record, kind)) = scan.records.iter().find_map(|r| reload(r).map(|k| (r, k))) {
-        let step = scan
-            .records
-            .iter()
-            .take_while(|r| r.sequence < record.sequence)
-            .filter_map(Envelope::snapshot_id)
-            .max()
-            .unwrap_or(0);
+    if let Some(record) = survey.reload {
         return Err(ReplayError::HotReload {
             path: path.display().to_string(),
             sequence: record.sequence,
-            step,
-            strategy_id: record.strategy_id.clone().unwrap_or_default(),
-            kind,
+            step: record.step,
+            strategy_id: record.strategy_id,
+            kind: record.kind,
         });
     }
     let reference = session::validate(&config, &start.session_file).map_err(SessionError::from)?;
     // Per instrument: its bars, quotes and trades, in the order
     // `session::load_market_data` gives them.
-    let n = reference.len();
-    let (mut bars, mut quotes, mut trades) = (
-        vec![Vec::new(); n],
-        vec![Vec::new(); n],
-        vec![Vec::new(); n],
-    );
-    for record in &scan.records {
-        if let Event::MarketInput {
-            bars: b,
-            quotes: q,
-            trades: t,
-            ..
-        } = &record.event
-        {
-            let unknown = |instrument: InstrumentId| {
-                JournalError::Unusable {
+    let market = survey
+        .market
+        .expect("a replay's survey gathers the market input");
+    let mut series = Vec::with_capacity(market.len() * 3);
+    for (instrument, inputs) in market {
+        if instrument as usize >= reference.len() {
+            return Err(JournalError::Unusable {
                 path: path.to_owned(),
                 problem: format!(
                     "record {} has data of instrument {instrument}, which the session does not define",
-                    record.sequence
+                    inputs.first
                 ),
             }
-            };
-            for bar in b {
-                bars.get_mut(bar.instrument.0 as usize)
-                    .ok_or_else(|| unknown(bar.instrument))?
-                    .push(*bar);
-            }
-            for quote in q {
-                quotes
-                    .get_mut(quote.instrument.0 as usize)
-                    .ok_or_else(|| unknown(quote.instrument))?
-                    .push(*quote);
-            }
-            for trade in t {
-                trades
-                    .get_mut(trade.instrument.0 as usize)
-                    .ok_or_else(|| unknown(trade.instrument))?
-                    .push(*trade);
-            }
+            .into());
         }
+        series.extend(
+            [
+                Series::Bars(inputs.bars),
+                Series::Quotes(inputs.quotes),
+                Series::Trades(inputs.trades),
+            ]
+            .into_iter()
+            .filter(|s| !s.is_empty()),
+        );
     }
-    let series = bars
-        .into_iter()
-        .zip(quotes)
-        .zip(trades)
-        .flat_map(|((b, q), t)| [Series::Bars(b), Series::Quotes(q), Series::Trades(t)])
-        .filter(|s| !s.is_empty())
-        .collect();
     let data = MarketData::from_series(series);
     let strategies = session::load_strategies(&config, host)?;
     let loaded = PluginRecord::of_session(
@@ -246,7 +397,11 @@ pub fn replay_session(
     );
     check_plugins(&start.strategies, &loaded)?;
     let mut session = Session::new(&config, reference, data, strategies)?;
-    session.attach_journal(Journal::verifier(scan, start.checkpoint_every));
+    session.attach_journal(Journal::verifier(
+        path,
+        survey.records,
+        start.checkpoint_every,
+    )?);
     Ok(session)
 }
 
@@ -256,24 +411,25 @@ pub struct Resumed {
     /// The step of the checkpoint it restored (0: none, from the start).
     pub checkpoint: u64,
     /// Recorded events after the checkpoint, to be re-run and matched.
-    pub tail: usize,
+    pub tail: u64,
 }
 
 /// Continues `session` (freshly built from `config_text`'s session file)
-/// from the last checkpoint of the journal at `path`, cutting off a torn
-/// tail. `plugins` are the session's plugins ([`PluginRecord::of_session`]):
-/// they must be the journalled ones, checked before the journal is touched.
-/// On return the session stands at the checkpoint's step with the
-/// strategies restored; its next steps are verified against the recorded
-/// tail, then appended to the journal.
+/// from the last checkpoint of the journal at `path`, whose `survey` this
+/// is, cutting off a torn tail. `plugins` are the session's plugins
+/// ([`PluginRecord::of_session`]): they must be the journalled ones,
+/// checked before the journal is touched. On return the session stands at
+/// the checkpoint's step with the strategies restored; its next steps are
+/// verified against the recorded tail, then appended to the journal. The
+/// records are read from the file as the re-run needs them.
 pub fn resume(
     session: &mut Session,
     path: &Path,
-    scan: Scan,
+    survey: Survey,
     config_text: &str,
     plugins: &[PluginRecord],
 ) -> Result<Resumed, ReplayError> {
-    let start = session_start(&scan, path)?;
+    let start = &survey.start;
     if start.config != config_text {
         return Err(ReplayError::ConfigChanged(
             start.session_file.display().to_string(),
@@ -281,47 +437,44 @@ pub fn resume(
     }
     check_plugins(&start.strategies, plugins)?;
     let every = start.checkpoint_every;
-    let checkpoint_at = scan
-        .records
-        .iter()
-        .rposition(|r| matches!(r.event, Event::Checkpoint(_)));
-    let checkpoint: Option<Checkpoint> = checkpoint_at.map(|i| match &scan.records[i].event {
-        Event::Checkpoint(c) => (**c).clone(),
-        _ => unreachable!("found by rposition"),
-    });
-    if let Some(record) = scan
-        .records
-        .iter()
-        .find(|r| matches!(r.event, Event::OperatorAction { .. }))
-    {
+    if let Some(sequence) = survey.operator_action {
         return Err(JournalError::Unusable {
             path: path.to_owned(),
             problem: format!(
-                "record {} is an operator action; resuming a session with operator actions is not supported (`cracktrader replay` re-runs it)",
-                record.sequence
+                "record {sequence} is an operator action; resuming a session with operator actions is not supported (`cracktrader replay` re-runs it)"
             ),
         }
         .into());
     }
-    let head = &scan.records[..checkpoint_at.map_or(0, |i| i + 1)];
-    if let Some(record) = head.iter().find(|r| is_restart(r)) {
+    // The records up to and with the last checkpoint are rebuilt from
+    // the journalled decisions.
+    let head = survey
+        .checkpoint
+        .as_ref()
+        .map_or(0, |(sequence, _)| *sequence);
+    if let Some(sequence) = survey.restart.filter(|s| *s < head) {
         return Err(JournalError::Unusable {
             path: path.to_owned(),
             problem: format!(
-                "record {} swaps or restarts a strategy before the last checkpoint; resuming across a hot reload or re-enable is not supported",
-                record.sequence
+                "record {sequence} swaps or restarts a strategy before the last checkpoint; resuming across a hot reload or re-enable is not supported"
             ),
         }
         .into());
     }
-    let tail = scan.records.len() - head.len();
+    let tail = survey.records - head;
     let ids: Vec<String> = session.strategies().map(|(id, _)| id.to_string()).collect();
     let mut plugins = Vec::with_capacity(ids.len());
     for (index, id) in ids.iter().enumerate() {
-        let journalled = JournalledStrategy::new(head, id);
+        let journalled = JournalledStrategy::new(path, id, head)?;
         plugins.push(session.replace_strategy(index, Box::new(journalled)));
     }
-    session.attach_journal(Journal::resumed(path, scan, every)?);
+    session.attach_journal(Journal::resumed(
+        path,
+        survey.records,
+        survey.good_len,
+        every,
+    )?);
+    let checkpoint = survey.checkpoint.map(|(_, c)| c);
     let target = checkpoint.as_ref().map_or(0, |c| c.snapshot_id);
     while session.snapshot_id() < target && session.step() {}
     if session.journal().is_some_and(|j| j.failure().is_some()) {
@@ -364,23 +517,6 @@ pub struct JournalledActions {
 }
 
 impl JournalledActions {
-    /// The `operator_action` records of `records`.
-    pub fn new(records: &[Envelope]) -> Self {
-        let actions = records
-            .iter()
-            .filter_map(|r| match &r.event {
-                Event::OperatorAction {
-                    who,
-                    step,
-                    action,
-                    refusal,
-                } => Some((*step, who.clone(), action.clone(), refusal.clone())),
-                _ => None,
-            })
-            .collect();
-        Self { actions }
-    }
-
     /// Applies the actions recorded between the last step `session` ran
     /// and the next. A reload request's outcome came from outside the
     /// session (the file watcher): the recorded one is used.
@@ -426,51 +562,83 @@ fn is_restart(record: &Envelope) -> bool {
 /// A strategy that answers each step with the decision a journal recorded
 /// for it, and each `save-state` with the state its next checkpoint
 /// recorded. It stands in for a plugin while a resume rebuilds the host up
-/// to a checkpoint.
+/// to a checkpoint, reading its records from the file step by step.
 #[derive(Debug)]
 pub struct JournalledStrategy {
     strategy_id: String,
-    /// `(snapshot id, intents or failure)`, in step order.
+    /// The records up to the checkpoint the rebuild stops at.
+    records: std::iter::Take<Records<BufReader<File>>>,
+    /// The first record of a step not yet asked for, read ahead.
+    ahead: Option<Envelope>,
+    /// `(snapshot id, intents or failure)` read so far, in step order.
     decisions: VecDeque<(u64, Result<Vec<wit::Intent>, String>)>,
-    /// Saved states of the checkpoints, in order.
+    /// Saved states of the checkpoints read so far, in order.
     states: VecDeque<Vec<u8>>,
 }
 
 impl JournalledStrategy {
-    /// The decisions and checkpointed states of `strategy_id` in `records`.
-    pub fn new(records: &[Envelope], strategy_id: &str) -> Self {
-        let mut decisions = VecDeque::new();
-        let mut states = VecDeque::new();
-        for record in records {
-            match &record.event {
-                Event::Intents {
-                    snapshot_id,
-                    intents,
-                } if record.strategy_id.as_deref() == Some(strategy_id) => {
-                    decisions.push_back((*snapshot_id, Ok(intents.clone())));
-                }
-                Event::StrategyFailed { snapshot_id, cause }
-                    if record.strategy_id.as_deref() == Some(strategy_id) =>
-                {
-                    decisions.push_back((*snapshot_id, Err(cause.clone())));
-                }
-                Event::Checkpoint(c) => {
-                    if let Some(s) = c
-                        .strategies
-                        .iter()
-                        .find(|s| s.strategy_id == strategy_id && s.quarantined.is_none())
-                    {
-                        states.push_back(hex::decode(&s.state).unwrap_or_default());
-                    }
-                }
-                _ => {}
-            }
-        }
-        Self {
+    /// The decisions and checkpointed states of `strategy_id` in the first
+    /// `records` records of the journal at `path`.
+    pub fn new(path: &Path, strategy_id: &str, records: u64) -> Result<Self, JournalError> {
+        Ok(Self {
             strategy_id: strategy_id.to_owned(),
-            decisions,
-            states,
+            records: store::open(path)?.take(usize::try_from(records).unwrap_or(usize::MAX)),
+            ahead: None,
+            decisions: VecDeque::new(),
+            states: VecDeque::new(),
+        })
+    }
+
+    /// The next record, or `None` at the end of what the rebuild reads.
+    fn next_record(&mut self) -> Result<Option<Envelope>, StrategyError> {
+        match self.ahead.take() {
+            Some(record) => Ok(Some(record)),
+            None => self
+                .records
+                .next()
+                .transpose()
+                .map(|r| r.map(|(record, _)| record))
+                .map_err(|e| StrategyError::Journalled(e.to_string())),
         }
+    }
+
+    /// Takes in one record: a decision or a checkpointed state of this
+    /// strategy, or nothing.
+    fn take_in(&mut self, record: Envelope) {
+        let own = record.strategy_id.as_deref() == Some(self.strategy_id.as_str());
+        match record.event {
+            Event::Intents {
+                snapshot_id,
+                intents,
+            } if own => self.decisions.push_back((snapshot_id, Ok(intents))),
+            Event::StrategyFailed { snapshot_id, cause } if own => {
+                self.decisions.push_back((snapshot_id, Err(cause)));
+            }
+            Event::Checkpoint(c) => {
+                if let Some(s) = c
+                    .strategies
+                    .iter()
+                    .find(|s| s.strategy_id == self.strategy_id && s.quarantined.is_none())
+                {
+                    self.states
+                        .push_back(hex::decode(&s.state).unwrap_or_default());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads every record of the steps up to `step`, stopping at the first
+    /// record of a later one: memory holds one step's records at most.
+    fn read_through(&mut self, step: u64) -> Result<(), StrategyError> {
+        while let Some(record) = self.next_record()? {
+            if record.snapshot_id().is_some_and(|s| s > step) {
+                self.ahead = Some(record);
+                break;
+            }
+            self.take_in(record);
+        }
+        Ok(())
     }
 
     fn cannot(&self, what: &str) -> StrategyError {
@@ -487,6 +655,7 @@ impl Strategy for JournalledStrategy {
     }
 
     fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError> {
+        self.read_through(view.snapshot_id)?;
         match self.decisions.front() {
             Some((step, _)) if *step == view.snapshot_id => {
                 let (_, decision) = self.decisions.pop_front().expect("front exists");
@@ -497,6 +666,13 @@ impl Strategy for JournalledStrategy {
     }
 
     fn save_state(&mut self) -> Result<Vec<u8>, StrategyError> {
+        // A checkpoint after a step this strategy was not called in.
+        while self.states.is_empty() {
+            match self.next_record()? {
+                Some(record) => self.take_in(record),
+                None => break,
+            }
+        }
         self.states
             .pop_front()
             .ok_or_else(|| self.cannot("save a state its journal did not record"))

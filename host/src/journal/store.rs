@@ -185,7 +185,8 @@ pub struct TornTail {
     pub bytes: u64,
 }
 
-/// Every good record of a journal file.
+/// Every good record of a journal file, held in memory: for inspecting
+/// small journals. Replay and resume stream the file instead ([`open`]).
 #[derive(Debug)]
 pub struct Scan {
     /// The records, in sequence.
@@ -206,6 +207,15 @@ pub fn scan(path: &Path) -> Result<Scan, JournalError> {
         source,
     })?;
     scan_reader(BufReader::new(file), path)
+}
+
+/// The records of the journal at `path`, read one at a time.
+pub fn open(path: &Path) -> Result<Records<BufReader<File>>, JournalError> {
+    let file = File::open(path).map_err(|source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Records::new(BufReader::new(file), path)
 }
 
 fn scan_reader(reader: impl Read, path: &Path) -> Result<Scan, JournalError> {
@@ -230,9 +240,9 @@ fn scan_reader(reader: impl Read, path: &Path) -> Result<Scan, JournalError> {
 /// is never held whole): each good record with the byte offset of its end,
 /// or the first corruption. A torn tail ends the records and is left in
 /// [`Records::torn`].
-pub struct Records<'p, R> {
+pub struct Records<R> {
     reader: R,
-    path: &'p Path,
+    path: PathBuf,
     /// Byte offset of the next record.
     offset: u64,
     /// Sequence of the last good record.
@@ -242,9 +252,19 @@ pub struct Records<'p, R> {
     done: bool,
 }
 
-impl<'p, R: Read> Records<'p, R> {
+impl<R> std::fmt::Debug for Records<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records")
+            .field("path", &self.path)
+            .field("offset", &self.offset)
+            .field("after", &self.after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Read> Records<R> {
     /// Checks the header of the journal `reader` reads (`path` names it).
-    pub fn new(mut reader: R, path: &'p Path) -> Result<Self, JournalError> {
+    pub fn new(mut reader: R, path: &Path) -> Result<Self, JournalError> {
         let mut header = [0u8; HEADER_LEN as usize];
         let n = read_up_to(&mut reader, &mut header, path)?;
         if n < header.len() || &header[..8] != MAGIC {
@@ -259,7 +279,7 @@ impl<'p, R: Read> Records<'p, R> {
         }
         Ok(Self {
             reader,
-            path,
+            path: path.to_owned(),
             offset: HEADER_LEN,
             after: 0,
             torn: None,
@@ -267,9 +287,14 @@ impl<'p, R: Read> Records<'p, R> {
         })
     }
 
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn corrupt(&self, problem: String) -> JournalError {
         JournalError::Corrupt {
-            path: self.path.to_owned(),
+            path: self.path.clone(),
             offset: self.offset,
             after: self.after,
             problem,
@@ -278,7 +303,7 @@ impl<'p, R: Read> Records<'p, R> {
 
     fn next_record(&mut self) -> Result<Option<(Envelope, u64)>, JournalError> {
         let mut frame = [0u8; FRAME_LEN as usize];
-        let n = read_up_to(&mut self.reader, &mut frame, self.path)?;
+        let n = read_up_to(&mut self.reader, &mut frame, &self.path)?;
         if n == 0 {
             return Ok(None);
         }
@@ -306,7 +331,7 @@ impl<'p, R: Read> Records<'p, R> {
             .take(len)
             .read_to_end(&mut payload)
             .map_err(|source| JournalError::Io {
-                path: self.path.to_owned(),
+                path: self.path.clone(),
                 source,
             })?;
         if (payload.len() as u64) < len {
@@ -328,7 +353,7 @@ impl<'p, R: Read> Records<'p, R> {
     }
 }
 
-impl<R: Read> Iterator for Records<'_, R> {
+impl<R: Read> Iterator for Records<R> {
     type Item = Result<(Envelope, u64), JournalError>;
 
     fn next(&mut self) -> Option<Self::Item> {

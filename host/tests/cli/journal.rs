@@ -409,3 +409,156 @@ fn replay_of_a_hot_reloaded_session_says_why_it_cannot() {
         assert!(err.contains(part), "missing {part:?} in: {err}");
     }
 }
+
+/// A synthetic hourly EURUSD series of `bars` bars in `dir`: the example's
+/// 5,000 real bars over and over, with times running on.
+fn long_data(dir: &Path, bars: usize) -> PathBuf {
+    let csv = std::fs::read_to_string(root().join("examples/data/EURUSD.csv")).unwrap();
+    let rows: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split_once(',').unwrap().1)
+        .collect();
+    let start = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let mut text = String::from(",Open,High,Low,Close,Volume\n");
+    for i in 0..bars {
+        let time = start + chrono::Duration::hours(i as i64);
+        text += &format!(
+            "{},{}\n",
+            time.format("%Y-%m-%d %H:%M:%S"),
+            rows[i % rows.len()]
+        );
+    }
+    let path = dir.join(format!("long-{bars}.csv"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `cracktrader args…` to its end: its exit code and its peak
+/// resident memory in bytes, the child's own `ru_maxrss` from `wait4`
+/// (other tests' children do not count).
+fn exit_and_peak_rss(args: &[&str]) -> (i32, u64) {
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, which also gives its rusage"
+    )]
+    let child = command()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: all-zero bytes are a valid `rusage` (plain integers).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is this process's child, not yet waited for (its
+    // `Child` is never waited on), and both pointers are to live locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    assert!(libc::WIFEXITED(status), "{args:?} did not exit: {status}");
+    // Linux reports ru_maxrss in KiB.
+    let peak = u64::try_from(usage.ru_maxrss).unwrap() * 1024;
+    (libc::WEXITSTATUS(status), peak)
+}
+
+/// The journal at `path` without its last record (the session end), as a
+/// kill just before the end leaves it; read a record at a time.
+fn cut_the_end(path: &Path) {
+    let mut ends = vec![];
+    for record in journal::store::open(path).unwrap() {
+        ends.push(record.unwrap().1);
+    }
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_len(ends[ends.len() - 2]).unwrap();
+}
+
+/// Peak memory of a `bars`-bar backtest writing its journal, of `replay` and
+/// of `backtest --resume` on that journal; and the journal's size.
+#[derive(Debug, Clone, Copy)]
+struct Peaks {
+    journal: u64,
+    backtest: u64,
+    replay: u64,
+    resume: u64,
+}
+
+fn peaks(dir: &Path, bars: usize) -> Peaks {
+    let data = long_data(dir, bars);
+    let example = std::fs::read_to_string(root().join("examples/sma_eurusd.toml")).unwrap();
+    let session = dir.join(format!("long-{bars}.toml"));
+    std::fs::write(
+        &session,
+        example
+            .replace(
+                "../target/plugins/sma-cross.wasm",
+                plugins().join("sma-cross.wasm").to_str().unwrap(),
+            )
+            .replace("data/EURUSD.csv", data.to_str().unwrap()),
+    )
+    .unwrap();
+    let report = dir.join(format!("long-{bars}.json"));
+    let journal_path = report.with_extension("journal");
+    let (session_arg, report_arg) = (session.to_str().unwrap(), report.to_str().unwrap());
+    let (code, backtest) = exit_and_peak_rss(&["backtest", session_arg, "--report", report_arg]);
+    assert_eq!(code, 0, "backtest of {bars} bars");
+    let journal = std::fs::metadata(&journal_path).unwrap().len();
+    let journal_arg = journal_path.to_str().unwrap();
+    let (code, replay) = exit_and_peak_rss(&["replay", journal_arg]);
+    assert_eq!(code, 0, "replay of {bars} bars");
+    cut_the_end(&journal_path);
+    let (code, resume) =
+        exit_and_peak_rss(&["backtest", session_arg, "--resume", "--report", report_arg]);
+    assert_eq!(code, 0, "resume of {bars} bars");
+    Peaks {
+        journal,
+        backtest,
+        replay,
+        resume,
+    }
+}
+
+/// Finding 5: replay and resume stream the journal. For a journal four
+/// times longer their peak memory grows little beyond what the backtest
+/// that wrote it grew by (its data, equity curve and report); holding the
+/// records cost over three times the journal's size.
+#[test]
+fn replay_and_resume_memory_does_not_grow_with_the_journal() {
+    plugins();
+    let dir = tempfile::tempdir().unwrap();
+    let small = peaks(dir.path(), 20_000);
+    let large = peaks(dir.path(), 80_000);
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    let grew = |f: fn(&Peaks) -> u64| f(&large).saturating_sub(f(&small));
+    eprintln!(
+        "journal {:.0} → {:.0} MiB; peak RSS: backtest {:.0} → {:.0}, replay {:.0} → {:.0}, resume {:.0} → {:.0} MiB",
+        mib(small.journal),
+        mib(large.journal),
+        mib(small.backtest),
+        mib(large.backtest),
+        mib(small.replay),
+        mib(large.replay),
+        mib(small.resume),
+        mib(large.resume)
+    );
+    let journal = grew(|p| p.journal);
+    // What the session itself holds grows with the bars (data, equity
+    // curve, report), as the backtest's peak shows; the journal must add
+    // little to that.
+    let allowed = grew(|p| p.backtest) + journal / 4;
+    for (what, grown) in [
+        ("replay", grew(|p| p.replay)),
+        ("resume", grew(|p| p.resume)),
+    ] {
+        assert!(
+            grown < allowed,
+            "{what}: peak memory grew by {:.0} MiB, the backtest's by {:.0} MiB, for {:.0} MiB more journal",
+            mib(grown),
+            mib(grew(|p| p.backtest)),
+            mib(journal)
+        );
+    }
+}

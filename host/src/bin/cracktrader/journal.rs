@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use cracktrader::config::SessionConfig;
-use cracktrader::journal::replay::{replay_session, resume, session_start, JournalledActions};
+use cracktrader::journal::replay::{replay_session, resume, Survey};
 use cracktrader::journal::{
-    self, Event, Existing, Journal, JournalError, JournalSummary, PluginRecord, SessionStart,
+    self, Existing, Journal, JournalError, JournalSummary, PluginRecord, SessionStart,
     SCHEMA_VERSION,
 };
 use cracktrader::session::Session;
@@ -61,26 +61,23 @@ pub fn attach(
         .with_context(|| format!("cannot resolve {}", config.base_dir.display()))?;
     let plugins = PluginRecord::of_session(config, &base_dir, session.plugins());
     if args.resume {
-        let scan = journal::scan(&path)?;
-        if let Some(torn) = &scan.torn {
+        let survey = Survey::read(&path)?;
+        if let Some(torn) = &survey.torn {
             tracing::warn!(
                 "journal {}: incomplete last record at byte {} ({} bytes, after sequence {}) cut off",
                 path.display(),
                 torn.offset,
                 torn.bytes,
-                scan.records.last().map_or(0, |r| r.sequence)
+                survey.records
             );
         }
-        if matches!(
-            scan.records.last().map(|r| &r.event),
-            Some(Event::SessionEnd { .. })
-        ) {
+        if survey.ended.is_some() {
             anyhow::bail!(
                 "{}: the journalled session ended normally; there is nothing to resume",
                 path.display()
             );
         }
-        let resumed = resume(session, &path, scan, &text, &plugins)?;
+        let resumed = resume(session, &path, survey, &text, &plugins)?;
         eprintln!(
             "resume: restored the checkpoint of step {}; re-running {} journalled event(s) after it",
             resumed.checkpoint, resumed.tail
@@ -154,8 +151,8 @@ pub struct ReplayArgs {
 
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let path = &args.journal;
-    let scan = journal::scan(path)?;
-    if let Some(torn) = &scan.torn {
+    let mut survey = Survey::read_with_market(path)?;
+    if let Some(torn) = &survey.torn {
         eprintln!(
             "warning: {}: incomplete last record at byte {} ({} bytes); replaying the records before it",
             path.display(),
@@ -163,22 +160,15 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             torn.bytes
         );
     }
-    let start = session_start(&scan, path)?.clone();
-    let ended = scan.records.iter().rev().find_map(|r| match &r.event {
-        Event::SessionEnd {
-            intent_stream,
-            state,
-            ..
-        } => Some((intent_stream.clone(), state.clone())),
-        _ => None,
-    });
+    let start = survey.start.clone();
+    let ended = survey.ended.clone();
     let config = SessionConfig::parse(&start.config, &start.session_file, start.base_dir.clone())?;
     let host = StrategyHost::new(
         args.cache_dir.or_else(super::default_cache_dir),
         config.session.cpu_meter(),
     )?;
-    let mut actions = JournalledActions::new(&scan.records);
-    let mut session = replay_session(scan, path, &host)?;
+    let mut actions = std::mem::take(&mut survey.actions);
+    let mut session = replay_session(survey, path, &host)?;
     actions.apply_due(&mut session);
     while session.step() {
         actions.apply_due(&mut session);
@@ -195,9 +185,9 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 summary.verified, summary.checkpoints
             );
             match ended {
-                Some((intents, state)) => {
-                    println!("  intents       identical (sha256 {intents})");
-                    println!("  final state   identical (sha256 {state})");
+                Some(ended) => {
+                    println!("  intents       identical (sha256 {})", ended.intent_stream);
+                    println!("  final state   identical (sha256 {})", ended.state);
                 }
                 None => println!(
                     "  end           the journal has no session end (the session did not finish); \
