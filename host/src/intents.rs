@@ -7,12 +7,11 @@
 
 use std::sync::Arc;
 
-use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::model::{
-    from_scaled, ExecutionId, InstrumentId, IntentId, OrderId, RouteId, Side, SnapshotId,
-    StrategyId, Timestamp,
+    from_scaled, Amendment, ExecutionId, InstrumentId, IntentId, OrderId, OrderRequest, OrderType,
+    RouteId, Side, SnapshotId, StrategyId, TimeInForce, Timestamp,
 };
 use crate::plugin_api::wit;
 use crate::reference_data::ReferenceData;
@@ -35,137 +34,6 @@ pub struct Attribution {
     /// Which plugin version of the registration (index into the report's
     /// `versions` of the strategy, from 0) produced the intent.
     pub plugin_version: u32,
-}
-
-/// How an order is priced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
-pub enum OrderType {
-    /// At the next available price.
-    Market,
-    /// At this price or better.
-    Limit {
-        /// The limit price.
-        price: Decimal,
-    },
-    /// A market order once the market trades at or through `stop`.
-    Stop {
-        /// The trigger price.
-        stop: Decimal,
-    },
-    /// A limit order at `limit` once the market trades at or through `stop`.
-    StopLimit {
-        /// The trigger price.
-        stop: Decimal,
-        /// The limit price once triggered.
-        limit: Decimal,
-    },
-}
-
-impl OrderType {
-    /// The limit price, if the order has one.
-    pub fn limit(self) -> Option<Decimal> {
-        match self {
-            Self::Limit { price } | Self::StopLimit { limit: price, .. } => Some(price),
-            Self::Market | Self::Stop { .. } => None,
-        }
-    }
-
-    /// The stop (trigger) price, if the order has one.
-    pub fn stop(self) -> Option<Decimal> {
-        match self {
-            Self::Stop { stop } | Self::StopLimit { stop, .. } => Some(stop),
-            Self::Market | Self::Limit { .. } => None,
-        }
-    }
-}
-
-/// How long an order works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "tif", content = "until")]
-pub enum TimeInForce {
-    /// Until filled or cancelled.
-    Gtc,
-    /// Fill what can be filled at the first opportunity; expire the rest.
-    Ioc,
-    /// Fill everything at the first opportunity, or nothing.
-    Fok,
-    /// Until this time.
-    Gtd(Timestamp),
-    /// Until the end of the UTC day it was placed on.
-    Day,
-}
-
-/// A new order, in exact decimals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OrderRequest {
-    /// Instrument to trade.
-    pub instrument: InstrumentId,
-    /// Buy or sell.
-    pub side: Side,
-    /// Type and prices.
-    pub order_type: OrderType,
-    /// Time in force.
-    pub tif: TimeInForce,
-    /// Quantity, positive.
-    pub qty: Decimal,
-    /// Only ever reduce the position.
-    pub reduce_only: bool,
-    /// Rejected if it would take liquidity on arrival (limit orders only).
-    pub post_only: bool,
-    /// The strategy's own tag, echoed in reports.
-    pub client_tag: String,
-}
-
-/// New values for a working order; `None` keeps the current one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Amendment {
-    /// New total quantity.
-    pub qty: Option<Decimal>,
-    /// New limit price.
-    pub limit_price: Option<Decimal>,
-    /// New stop price.
-    pub stop_price: Option<Decimal>,
-}
-
-impl Amendment {
-    /// `order_type` with this amendment's prices, or why they do not apply.
-    pub fn apply_to(&self, order_type: OrderType) -> Result<OrderType, String> {
-        let not_for = |what: &str| {
-            Err(format!(
-                "a {what} price cannot be set on a {} order",
-                order_type.name()
-            ))
-        };
-        let order_type = match (order_type, self.limit_price) {
-            (OrderType::Limit { .. }, Some(price)) => OrderType::Limit { price },
-            (OrderType::StopLimit { stop, .. }, Some(limit)) => {
-                OrderType::StopLimit { stop, limit }
-            }
-            (_, Some(_)) => return not_for("limit"),
-            (order_type, None) => order_type,
-        };
-        Ok(match (order_type, self.stop_price) {
-            (OrderType::Stop { .. }, Some(stop)) => OrderType::Stop { stop },
-            (OrderType::StopLimit { limit, .. }, Some(stop)) => {
-                OrderType::StopLimit { stop, limit }
-            }
-            (_, Some(_)) => return not_for("stop"),
-            (order_type, None) => order_type,
-        })
-    }
-}
-
-impl OrderType {
-    /// The type's name, as in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Market => "market",
-            Self::Limit { .. } => "limit",
-            Self::Stop { .. } => "stop",
-            Self::StopLimit { .. } => "stop-limit",
-        }
-    }
 }
 
 /// What an intent asks for.

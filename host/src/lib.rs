@@ -14,7 +14,7 @@
 //! grid of strategy parameters.
 #![deny(missing_docs)]
 
-pub mod model;
+pub use cracktrader_model as model;
 
 pub mod config;
 

@@ -7,8 +7,8 @@
 
 use rust_decimal::Decimal;
 
-use crate::execution::orders::{OrderStatus, ReportKind};
 use crate::model::Side;
+use crate::model::{OrderStatus, ReportKind};
 
 /// Generated bindings; their documentation is the WIT file's.
 #[allow(missing_docs)]

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::decimal;
 use crate::execution::orders::Working;
 use crate::execution::FeeSchedule;
-use crate::intents::{Intent, OrderRequest, OrderType};
+use crate::intents::Intent;
 use crate::model::Side;
+use crate::model::{OrderRequest, OrderType};
 use crate::reference_data::Instrument;
 
 /// Default of `max_open_orders`: enough for any grid or ladder, and a bound
@@ -526,7 +527,7 @@ mod tests {
             instrument: InstrumentId(0),
             side,
             order_type,
-            tif: crate::intents::TimeInForce::Gtc,
+            tif: crate::model::TimeInForce::Gtc,
             qty: d(qty),
             reduce_only: false,
             post_only: false,

@@ -23,22 +23,19 @@ use rust_decimal::Decimal;
 
 use crate::config::{ConfigError, Mode, OrderPolicy, Problems, SessionConfig, StrategyConfig};
 use crate::execution::binance::Binance;
-use crate::execution::orders::{
-    Order, OrderBook, OrderReport, ReportKind, VenueEvent, CANCELLED_BY_STRATEGY,
-};
+use crate::execution::orders::{Order, OrderBook, OrderReport, VenueEvent, CANCELLED_BY_STRATEGY};
 use crate::execution::simulator::{Funds, Simulator};
 use crate::execution::AccountType;
 use crate::execution::Adapter;
-use crate::intents::{
-    Action, Attribution, Intent, IntentStamper, NamedOrder, OrderRequest, OrderType, RefusedKind,
-    TimeInForce,
-};
+use crate::intents::{Action, Attribution, Intent, IntentStamper, NamedOrder, RefusedKind};
 use crate::inventory::{Account, AccountKind, Inventory, Position, Rates, Valuation};
 use crate::journal::{self, Journal, JournalError, JournalSummary, StrategyState};
 use crate::market_data::{load_csv, DataKind, MarketData, MarketDataError};
+use crate::model::ReportKind;
 use crate::model::{
     from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, OrderId, RouteId, Side, StrategyId,
 };
+use crate::model::{OrderRequest, OrderType, TimeInForce};
 use crate::plugin_api::{decimal_to_wit, wit};
 use crate::post_trade::{EventKind, PluginVersion, Recorder, Report, StrategyRecord};
 use crate::reference_data::ReferenceData;

@@ -7,7 +7,8 @@
 //! immutably.
 
 use crate::market_data::live::LiveFeed;
-use crate::market_data::{Bar, MarketData, Quote, StepCursor, StepData, Trade};
+use crate::market_data::{MarketData, StepCursor, StepData};
+use crate::model::{Bar, Quote, Trade};
 use crate::model::{InstrumentId, SnapshotId, Timestamp};
 use crate::plugin_api::wit;
 

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cracktrader::config::SessionConfig;
-use cracktrader::market_data::{Bar, MarketData};
+use cracktrader::market_data::MarketData;
+use cracktrader::model::Bar;
 use cracktrader::model::{InstrumentId, StrategyId};
 use cracktrader::plugin_api::wit;
 use cracktrader::session::{load_market_data, load_strategies, validate, LoadedStrategy};

@@ -9,8 +9,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::config::{decimal, Problems};
-use crate::intents::{Amendment, OrderRequest};
 use crate::inventory::AccountKind;
+use crate::model::{Amendment, OrderRequest};
 use crate::model::{OrderId, Timestamp};
 use crate::reference_data::ReferenceData;
 use crate::state::Snapshot;

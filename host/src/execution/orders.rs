@@ -23,53 +23,11 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::intents::{Attribution, Intent, OrderRequest, OrderType};
-use crate::model::{InstrumentId, IntentId, OrderId, Side, Timestamp};
-
-/// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    /// Sent to the venue, not yet working there.
-    Submitted,
-    /// Working at the venue.
-    Accepted,
-    /// Refused by risk or the venue (terminal).
-    Rejected,
-    /// Partly filled, the rest working.
-    PartiallyFilled,
-    /// Completely filled (terminal).
-    Filled,
-    /// A cancel is on its way; the order may still fill.
-    PendingCancel,
-    /// Cancelled (terminal).
-    Cancelled,
-    /// Its time in force ran out (terminal).
-    Expired,
-}
-
-impl OrderStatus {
-    /// Whether no further event can change the order.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Rejected | Self::Filled | Self::Cancelled | Self::Expired
-        )
-    }
-}
-
-/// One execution of (part of) an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Fill {
-    /// Quantity filled.
-    pub qty: Decimal,
-    /// Price of the fill.
-    pub price: Decimal,
-    /// Fee charged, in the quote currency.
-    pub commission: Decimal,
-    /// Whether the fill added liquidity (maker) rather than took it.
-    pub maker: bool,
-}
+use crate::intents::{Attribution, Intent};
+use crate::model::{
+    Fill, InstrumentId, IntentId, OrderId, OrderStatus, ReportKind, Side, Timestamp,
+};
+use crate::model::{OrderRequest, OrderType};
 
 /// What an adapter says happened to an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,34 +65,6 @@ pub struct VenueEvent {
     pub time: Timestamp,
     /// What happened.
     pub kind: VenueEventKind,
-}
-
-/// What a report says happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReportKind {
-    /// Sent to the venue.
-    Submitted,
-    /// Working at the venue.
-    Accepted,
-    /// Refused by risk or the venue.
-    Rejected,
-    /// A stop triggered.
-    Triggered,
-    /// A fill.
-    Fill,
-    /// A cancel was requested.
-    PendingCancel,
-    /// Cancelled.
-    Cancelled,
-    /// Time in force ran out.
-    Expired,
-    /// Quantity or prices changed.
-    Replaced,
-    /// A cancel was refused; the order is unchanged.
-    CancelRejected,
-    /// A replace was refused; the order is unchanged.
-    ReplaceRejected,
 }
 
 /// An event the order's status does not allow.
@@ -519,7 +449,7 @@ impl OrderBook {
                     order_id,
                     intent.id,
                     Arc::clone(&intent.attribution),
-                    request.unwrap_or_else(OrderRequest::unknown),
+                    request.unwrap_or_else(unknown_request),
                 );
                 let mut report = self.report(&placeholder, kind, None, reason, intent.time);
                 report.status = OrderStatus::Rejected;
@@ -618,27 +548,26 @@ impl OrderBook {
     }
 }
 
-impl OrderRequest {
-    /// Stand-in request of a report about an order id the strategy does not have.
-    fn unknown() -> Self {
-        Self {
-            instrument: crate::model::InstrumentId(u32::MAX),
-            side: crate::model::Side::Buy,
-            order_type: OrderType::Market,
-            tif: crate::intents::TimeInForce::Gtc,
-            qty: Decimal::ZERO,
-            reduce_only: false,
-            post_only: false,
-            client_tag: String::new(),
-        }
+/// Stand-in request of a report about an order id the strategy does not have.
+fn unknown_request() -> OrderRequest {
+    OrderRequest {
+        instrument: InstrumentId(u32::MAX),
+        side: Side::Buy,
+        order_type: OrderType::Market,
+        tif: crate::model::TimeInForce::Gtc,
+        qty: Decimal::ZERO,
+        reduce_only: false,
+        post_only: false,
+        client_tag: String::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intents::{Action, TimeInForce};
+    use crate::intents::Action;
     use crate::inventory::{Account, AccountKind, Inventory};
+    use crate::model::TimeInForce;
     use crate::model::{
         Currency, ExecutionId, InstrumentId, RouteId, Side, SnapshotId, StrategyId,
     };

@@ -33,11 +33,12 @@ use std::collections::BTreeMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::execution::orders::{Fill, VenueEvent, VenueEventKind};
+use crate::execution::orders::{VenueEvent, VenueEventKind};
 use crate::execution::{FeeSchedule, Latency};
-use crate::intents::{Amendment, OrderRequest, TimeInForce};
-use crate::market_data::{Bar, Quote, Trade};
+use crate::model::Fill;
 use crate::model::{from_scaled, Currency, InstrumentId, OrderId, Side, Timestamp};
+use crate::model::{Amendment, OrderRequest, TimeInForce};
+use crate::model::{Bar, Quote, Trade};
 use crate::reference_data::{Instrument, ReferenceData};
 use crate::state::Snapshot;
 
@@ -718,8 +719,8 @@ fn queue_at_arrival(order: &VenueOrder, snapshot: &Snapshot, inst: &Instrument) 
 mod tests {
     use super::*;
     use crate::config::Problems;
-    use crate::intents::OrderType;
     use crate::market_data::{MarketData, Series};
+    use crate::model::OrderType;
     use crate::reference_data::InstrumentConfig;
     use crate::state::StateCoordinator;
 

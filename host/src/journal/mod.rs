@@ -35,7 +35,7 @@ use crate::config::SessionConfig;
 use crate::execution::orders::{OrderBook, OrderReport};
 use crate::intents::{Attribution, Intent};
 use crate::inventory::{Account, Inventory, Position};
-use crate::market_data::{Bar, Quote, Trade};
+use crate::model::{Bar, Quote, Trade};
 use crate::model::{Currency, IntentId, OrderId, StrategyId, Timestamp};
 use crate::plugin_api::wit;
 use crate::post_trade::EventKind;
@@ -465,8 +465,8 @@ struct OpenOrder<'a> {
     order_id: OrderId,
     intent_id: IntentId,
     strategy_id: &'a StrategyId,
-    request: &'a crate::intents::OrderRequest,
-    status: crate::execution::orders::OrderStatus,
+    request: &'a crate::model::OrderRequest,
+    status: crate::model::OrderStatus,
     filled_qty: Decimal,
 }
 

@@ -19,8 +19,9 @@ use std::io::BufReader;
 use std::path::Path;
 
 use crate::config::SessionConfig;
-use crate::market_data::{Bar, MarketData, Quote, Series, Trade};
+use crate::market_data::{MarketData, Series};
 use crate::model::InstrumentId;
+use crate::model::{Bar, Quote, Trade};
 use crate::plugin_api::wit;
 use crate::post_trade::EventKind;
 use crate::session::{self, OperatorAction, Session, SessionError};

@@ -17,8 +17,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Bar, Quote, StepData, Trade};
+use super::StepData;
 use crate::model::{format_time, InstrumentId, Timestamp};
+use crate::model::{Bar, Quote, Trade};
 
 /// How often a waiting feed looks at its stop flag.
 const POLL: Duration = Duration::from_millis(50);

@@ -18,9 +18,10 @@ pub mod trades;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::execution::orders::{OrderReport, ReportKind, CANCELLED_BY_STRATEGY};
+use crate::execution::orders::{OrderReport, CANCELLED_BY_STRATEGY};
 use crate::intents::Attribution;
 use crate::inventory::{Position, Valuation};
+use crate::model::ReportKind;
 use crate::model::{
     format_time, ExecutionId, IntentId, OrderId, RouteId, Side, StrategyId, Timestamp,
 };

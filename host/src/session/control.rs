@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Control, ControlError, Session};
 use crate::config::Mode;
-use crate::execution::orders::OrderStatus;
-use crate::intents::{OrderType, TimeInForce};
 use crate::journal::Tap;
+use crate::model::OrderStatus;
 use crate::model::{format_time, to_scaled, InstrumentId, OrderId, Side, StrategyId};
+use crate::model::{OrderType, TimeInForce};
 use crate::plugin_api::wit;
 use crate::risk::RiskLimits;
 

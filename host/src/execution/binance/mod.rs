@@ -22,9 +22,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::execution::orders::VenueEvent;
-use crate::intents::{OrderRequest, OrderType, TimeInForce};
 use crate::market_data::live::{Halts, MarketEvent};
 use crate::model::{Currency, InstrumentId, OrderId, Side, Timestamp};
+use crate::model::{OrderRequest, OrderType, TimeInForce};
 use crate::reference_data::ReferenceData;
 
 pub mod rest;

@@ -20,8 +20,8 @@ use tokio_tungstenite::tungstenite::Message;
 use super::rest::{clip, Rest};
 use super::{ms_to_nanos, SymbolInfo};
 use crate::market_data::live::MarketEvent;
-use crate::market_data::{Bar, Quote, Trade};
 use crate::model::{to_scaled, Timestamp};
+use crate::model::{Bar, Quote, Trade};
 
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);

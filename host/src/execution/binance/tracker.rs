@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 
-use crate::execution::orders::{Fill, VenueEvent, VenueEventKind};
+use crate::execution::orders::{VenueEvent, VenueEventKind};
+use crate::model::Fill;
 use crate::model::{InstrumentId, OrderId, Timestamp};
 
 /// An order's status as the venue names it.
