@@ -52,7 +52,7 @@ pub fn built_plugin(name: &str) -> PathBuf {
 /// If cargo cannot build it.
 pub fn cracktrader_bin() -> &'static Path {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| built_bin("cracktrader", "cracktrader"))
+    BIN.get_or_init(|| built_bin("cracktrader-cli", "cracktrader"))
 }
 
 /// The `cracktrader-venue-emulator` binary, built like [`cracktrader_bin`].

@@ -185,7 +185,7 @@ pub fn write(
     let build = format!("cargo xtask plugin {}", dir.display());
     let session = dir.join("session.toml");
     let backtest = format!(
-        "cargo run --release -p cracktrader -- backtest {}",
+        "cargo run --release -p cracktrader-cli -- backtest {}",
         session.display()
     );
     let fill = |text: &str| {

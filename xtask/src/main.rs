@@ -172,7 +172,7 @@ fn add_wasm_targets() {
 
 /// Builds the workspace as `test` does, then runs the example backtest.
 ///
-/// `cargo run -p cracktrader` would resolve dependency features for the host
+/// `cargo run -p cracktrader-cli` would resolve dependency features for the CLI
 /// alone, which differ from the whole workspace's, and so compile wasmtime a
 /// second time; building every target of the workspace shares the tests'
 /// artifacts instead.

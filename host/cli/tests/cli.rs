@@ -12,8 +12,10 @@ mod control_plane;
 mod journal;
 
 fn root() -> PathBuf {
+    // host/cli is two levels below the workspace root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .unwrap()
         .to_owned()
 }
