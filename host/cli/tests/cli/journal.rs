@@ -410,33 +410,6 @@ fn replay_of_a_hot_reloaded_session_says_why_it_cannot() {
     }
 }
 
-/// A synthetic hourly EURUSD series of `bars` bars in `dir`: the example's
-/// 5,000 real bars over and over, with times running on.
-fn long_data(dir: &Path, bars: usize) -> PathBuf {
-    let csv = std::fs::read_to_string(root().join("examples/data/EURUSD.csv")).unwrap();
-    let rows: Vec<&str> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split_once(',').unwrap().1)
-        .collect();
-    let start = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
-        .unwrap()
-        .and_hms_opt(0, 0, 0)
-        .unwrap();
-    let mut text = String::from(",Open,High,Low,Close,Volume\n");
-    for i in 0..bars {
-        let time = start + chrono::Duration::hours(i as i64);
-        text += &format!(
-            "{},{}\n",
-            time.format("%Y-%m-%d %H:%M:%S"),
-            rows[i % rows.len()]
-        );
-    }
-    let path = dir.join(format!("long-{bars}.csv"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 /// Runs `cracktrader args…` to its end: its exit code and its peak
 /// resident memory in bytes, the child's own `ru_maxrss` from `wait4`
 /// (other tests' children do not count).
@@ -487,7 +460,8 @@ struct Peaks {
 }
 
 fn peaks(dir: &Path, bars: usize) -> Peaks {
-    let data = long_data(dir, bars);
+    let data = dir.join(format!("long-{bars}.csv"));
+    cracktrader_tests::bench::write_synthetic_csv(&data, bars);
     let example = std::fs::read_to_string(root().join("examples/sma_eurusd.toml")).unwrap();
     let session = dir.join(format!("long-{bars}.toml"));
     std::fs::write(
