@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use cracktrader::config::SessionConfig;
 use cracktrader::market_data::MarketData;
-use cracktrader::plugin_api::wit;
+use cracktrader::model::{Bar, InstrumentId, SnapshotId};
 use cracktrader::reference_data::ReferenceData;
 use cracktrader::session::{LoadedStrategy, Session};
-use cracktrader::strategy_host::Strategy;
+use cracktrader::strategy::{InitConfig, Strategy};
+use cracktrader::views::View;
 
 /// Writes a deterministic random walk around 1.10000 (5 decimals), one bar
 /// a minute, as a CSV in the bundled format.
@@ -80,9 +81,9 @@ pub fn arg(name: &str, default: usize) -> usize {
 
 /// The `init` config of the first registration of `config`, granting
 /// EURUSD (5 price decimals) as instrument 0.
-pub fn init_config(config: &SessionConfig) -> wit::Config {
+pub fn init_config(config: &SessionConfig) -> InitConfig {
     let params = config.strategies[0].params_as_text(&mut Default::default());
-    wit::Config {
+    InitConfig {
         strategy_id: "sma".into(),
         params,
         instruments: vec![crate::eurusd(1)],
@@ -93,14 +94,14 @@ pub fn init_config(config: &SessionConfig) -> wit::Config {
 /// through the host `Strategy` interface (no session around it).
 pub fn per_call(strategy: &mut dyn Strategy, config: &SessionConfig, calls: usize) -> Duration {
     strategy.init(&init_config(config)).expect("init");
-    let mut view = cracktrader::state::empty_view();
+    let mut view = View::default();
     let start = Instant::now();
     for i in 0..calls {
         // Flat prices: no crossings, so no intents, just the call.
-        view.snapshot_id = i as u64;
+        view.snapshot_id = SnapshotId(i as u64);
         view.bars.clear();
-        view.bars.push(wit::Bar {
-            instrument: 0,
+        view.bars.push(Bar {
+            instrument: InstrumentId(0),
             time: i as i64,
             open: 110_000,
             high: 110_000,

@@ -8,9 +8,16 @@ use std::path::{Path, PathBuf};
 /// Shared parts of the benchmark binaries.
 pub mod bench;
 
-use cracktrader::plugin_api::wit;
-use cracktrader::strategy_host::{CpuMeter, Strategy, StrategyError, StrategyHost};
+use cracktrader::intents::{PlaceOrder, Proposal, ReplaceOrder};
+use cracktrader::model::{
+    InstrumentId, OrderId, OrderStatus, OrderType, ReportKind, Side, TimeInForce,
+};
+use cracktrader::plugin_api::decimal_to_wit;
+use cracktrader::strategy::{InitConfig, InstrumentSpec, Strategy, StrategyError, StrategyInfo};
+use cracktrader::strategy_host::{CpuMeter, StrategyHost};
+use cracktrader::views::View;
 use cracktrader_guest as guest;
+use rust_decimal::Decimal;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -91,9 +98,9 @@ fn built_bin(package: &str, bin: &str) -> PathBuf {
 
 /// EURUSD as the host grants it in `init`: instrument 0, prices with 5
 /// decimals, whole units, lots of `lot_size`.
-pub fn eurusd(lot_size: i64) -> wit::Instrument {
-    wit::Instrument {
-        id: 0,
+pub fn eurusd(lot_size: i64) -> InstrumentSpec {
+    InstrumentSpec {
+        id: InstrumentId(0),
         symbol: "EURUSD".into(),
         base_currency: "EUR".into(),
         quote_currency: "USD".into(),
@@ -101,10 +108,7 @@ pub fn eurusd(lot_size: i64) -> wit::Instrument {
         qty_scale: 0,
         tick_size: 1,
         lot_size,
-        min_notional: wit::Decimal {
-            mantissa: 0,
-            scale: 0,
-        },
+        min_notional: Decimal::ZERO,
     }
 }
 
@@ -216,8 +220,8 @@ impl<S: guest::Strategy> Default for Native<S> {
     }
 }
 
-/// Converts between the host's and the guest's bindings of one WIT enum
-/// (or payload-free variant): the same cases, generated twice.
+/// Converts between the host's and the guest's names of one enum: the same
+/// cases, written twice.
 macro_rules! same_cases {
     ($name:ident: $from:ty => $to:ty { $($case:ident),* $(,)? }) => {
         fn $name(value: $from) -> $to {
@@ -228,76 +232,77 @@ macro_rules! same_cases {
     };
 }
 
-same_cases!(side: wit::Side => guest::Side { Buy, Sell });
-same_cases!(host_side: guest::Side => wit::Side { Buy, Sell });
-same_cases!(status: wit::OrderStatus => guest::OrderStatus {
+same_cases!(side: Side => guest::Side { Buy, Sell });
+same_cases!(host_side: guest::Side => Side { Buy, Sell });
+same_cases!(status: OrderStatus => guest::OrderStatus {
     Submitted, Accepted, Rejected, PartiallyFilled, Filled, PendingCancel, Cancelled, Expired,
 });
-same_cases!(report_kind: wit::ReportKind => guest::ReportKind {
+same_cases!(report_kind: ReportKind => guest::ReportKind {
     Submitted, Accepted, Rejected, Triggered, Fill, PendingCancel, Cancelled, Expired, Replaced,
     CancelRejected, ReplaceRejected,
 });
 
-fn dec(d: wit::Decimal) -> guest::Decimal {
+/// A host decimal as a guest receives it (rounded to 64 bits as on the boundary).
+fn dec(d: Decimal) -> guest::Decimal {
+    let d = decimal_to_wit(d);
     guest::Decimal {
         mantissa: d.mantissa,
         scale: d.scale,
     }
 }
 
-fn order_type(t: wit::OrderType) -> guest::OrderType {
+fn order_type(t: OrderType<i64>) -> guest::OrderType {
     match t {
-        wit::OrderType::Market => guest::OrderType::Market,
-        wit::OrderType::Limit(p) => guest::OrderType::Limit(p),
-        wit::OrderType::Stop(p) => guest::OrderType::Stop(p),
-        wit::OrderType::StopLimit(sl) => guest::OrderType::StopLimit(guest::StopLimit {
+        OrderType::Market => guest::OrderType::Market,
+        OrderType::Limit { price } => guest::OrderType::Limit(price),
+        OrderType::Stop { stop } => guest::OrderType::Stop(stop),
+        OrderType::StopLimit { stop, limit } => {
+            guest::OrderType::StopLimit(guest::StopLimit { stop, limit })
+        }
+    }
+}
+
+fn host_order_type(t: guest::OrderType) -> OrderType<i64> {
+    match t {
+        guest::OrderType::Market => OrderType::Market,
+        guest::OrderType::Limit(price) => OrderType::Limit { price },
+        guest::OrderType::Stop(stop) => OrderType::Stop { stop },
+        guest::OrderType::StopLimit(sl) => OrderType::StopLimit {
             stop: sl.stop,
             limit: sl.limit,
-        }),
+        },
     }
 }
 
-fn host_order_type(t: guest::OrderType) -> wit::OrderType {
+fn tif(t: TimeInForce) -> guest::TimeInForce {
     match t {
-        guest::OrderType::Market => wit::OrderType::Market,
-        guest::OrderType::Limit(p) => wit::OrderType::Limit(p),
-        guest::OrderType::Stop(p) => wit::OrderType::Stop(p),
-        guest::OrderType::StopLimit(sl) => wit::OrderType::StopLimit(wit::StopLimit {
-            stop: sl.stop,
-            limit: sl.limit,
-        }),
+        TimeInForce::Gtc => guest::TimeInForce::Gtc,
+        TimeInForce::Ioc => guest::TimeInForce::Ioc,
+        TimeInForce::Fok => guest::TimeInForce::Fok,
+        TimeInForce::Gtd(t) => guest::TimeInForce::Gtd(t),
+        TimeInForce::Day => guest::TimeInForce::Day,
     }
 }
 
-fn tif(t: wit::TimeInForce) -> guest::TimeInForce {
+fn host_tif(t: guest::TimeInForce) -> TimeInForce {
     match t {
-        wit::TimeInForce::Gtc => guest::TimeInForce::Gtc,
-        wit::TimeInForce::Ioc => guest::TimeInForce::Ioc,
-        wit::TimeInForce::Fok => guest::TimeInForce::Fok,
-        wit::TimeInForce::Gtd(t) => guest::TimeInForce::Gtd(t),
-        wit::TimeInForce::Day => guest::TimeInForce::Day,
-    }
-}
-
-fn host_tif(t: guest::TimeInForce) -> wit::TimeInForce {
-    match t {
-        guest::TimeInForce::Gtc => wit::TimeInForce::Gtc,
-        guest::TimeInForce::Ioc => wit::TimeInForce::Ioc,
-        guest::TimeInForce::Fok => wit::TimeInForce::Fok,
-        guest::TimeInForce::Gtd(t) => wit::TimeInForce::Gtd(t),
-        guest::TimeInForce::Day => wit::TimeInForce::Day,
+        guest::TimeInForce::Gtc => TimeInForce::Gtc,
+        guest::TimeInForce::Ioc => TimeInForce::Ioc,
+        guest::TimeInForce::Fok => TimeInForce::Fok,
+        guest::TimeInForce::Gtd(t) => TimeInForce::Gtd(t),
+        guest::TimeInForce::Day => TimeInForce::Day,
     }
 }
 
 /// The native counterpart of the SDK's `View::update`: the step's market
 /// data, and the account whenever the host sent one (else only reports are
 /// cleared).
-fn copy_view(from: &wit::View, to: &mut guest::View) {
-    to.snapshot_id = from.snapshot_id;
+fn copy_view(from: &View, to: &mut guest::View) {
+    to.snapshot_id = from.snapshot_id.0;
     to.time = from.time;
     to.bars.clear();
     to.bars.extend(from.bars.iter().map(|b| guest::Bar {
-        instrument: b.instrument,
+        instrument: b.instrument.0,
         time: b.time,
         open: b.open,
         high: b.high,
@@ -307,7 +312,7 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
     }));
     to.quotes.clear();
     to.quotes.extend(from.quotes.iter().map(|q| guest::Quote {
-        instrument: q.instrument,
+        instrument: q.instrument.0,
         time: q.time,
         bid: q.bid,
         bid_size: q.bid_size,
@@ -316,7 +321,7 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
     }));
     to.trades.clear();
     to.trades.extend(from.trades.iter().map(|t| guest::Trade {
-        instrument: t.instrument,
+        instrument: t.instrument.0,
         time: t.time,
         price: t.price,
         size: t.size,
@@ -332,7 +337,7 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
         .positions
         .iter()
         .map(|p| guest::Position {
-            instrument: p.instrument,
+            instrument: p.instrument.0,
             qty: p.qty,
             avg_price: dec(p.avg_price),
         })
@@ -350,8 +355,8 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
         .open_orders
         .iter()
         .map(|o| guest::OpenOrder {
-            id: o.id,
-            instrument: o.instrument,
+            id: o.id.0,
+            instrument: o.instrument.0,
             side: side(o.side),
             order_type: order_type(o.order_type),
             time_in_force: tif(o.time_in_force),
@@ -369,8 +374,8 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
         .iter()
         .map(|r| guest::OrderReport {
             sequence: r.sequence,
-            order_id: r.order_id,
-            instrument: r.instrument,
+            order_id: r.order_id.0,
+            instrument: r.instrument.0,
             side: side(r.side),
             kind: report_kind(r.kind),
             status: status(r.status),
@@ -385,18 +390,18 @@ fn copy_view(from: &wit::View, to: &mut guest::View) {
         .collect();
 }
 
-fn host_intent(intent: guest::Intent) -> wit::Intent {
+fn host_intent(intent: guest::Intent) -> Proposal {
     match intent {
-        guest::Intent::Cancel(id) => wit::Intent::Cancel(id),
-        guest::Intent::CancelAll(instrument) => wit::Intent::CancelAll(instrument),
-        guest::Intent::Replace(r) => wit::Intent::Replace(wit::ReplaceOrder {
-            order_id: r.order_id,
+        guest::Intent::Cancel(id) => Proposal::Cancel(OrderId(id)),
+        guest::Intent::CancelAll(instrument) => Proposal::CancelAll(instrument.map(InstrumentId)),
+        guest::Intent::Replace(r) => Proposal::Replace(ReplaceOrder {
+            order_id: OrderId(r.order_id),
             qty: r.qty,
             limit_price: r.limit_price,
             stop_price: r.stop_price,
         }),
-        guest::Intent::Place(p) => wit::Intent::Place(wit::PlaceOrder {
-            instrument: p.instrument,
+        guest::Intent::Place(p) => Proposal::Place(PlaceOrder {
+            instrument: InstrumentId(p.instrument),
             side: host_side(p.side),
             order_type: host_order_type(p.order_type),
             time_in_force: host_tif(p.time_in_force),
@@ -416,7 +421,7 @@ fn not_initialised() -> StrategyError {
 }
 
 impl<S: guest::Strategy> Strategy for Native<S> {
-    fn init(&mut self, config: &wit::Config) -> Result<wit::Info, StrategyError> {
+    fn init(&mut self, config: &InitConfig) -> Result<StrategyInfo, StrategyError> {
         let config = guest::Config {
             strategy_id: config.strategy_id.clone(),
             params: config.params.clone(),
@@ -424,7 +429,7 @@ impl<S: guest::Strategy> Strategy for Native<S> {
                 .instruments
                 .iter()
                 .map(|i| guest::Instrument {
-                    id: i.id,
+                    id: i.id.0,
                     symbol: i.symbol.clone(),
                     base_currency: i.base_currency.clone(),
                     quote_currency: i.quote_currency.clone(),
@@ -438,7 +443,7 @@ impl<S: guest::Strategy> Strategy for Native<S> {
         };
         let (strategy, info) = S::init(&config).map_err(StrategyError::InitRefused)?;
         self.strategy = Some(strategy);
-        Ok(wit::Info {
+        Ok(StrategyInfo {
             name: info.name,
             version: info.version,
             subscriptions: info.subscriptions,
@@ -446,7 +451,7 @@ impl<S: guest::Strategy> Strategy for Native<S> {
         })
     }
 
-    fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError> {
+    fn on_step(&mut self, view: &View) -> Result<Vec<Proposal>, StrategyError> {
         let strategy = self.strategy.as_mut().ok_or_else(not_initialised)?;
         copy_view(view, &mut self.view);
         strategy.on_step(&self.view, &mut self.intents);

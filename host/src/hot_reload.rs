@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::model::StrategyId;
-use crate::plugin_api::wit;
-use crate::strategy_host::{Limits, Strategy, StrategyHost, WasmStrategy};
+use crate::strategy::{InitConfig, Strategy, StrategyInfo};
+use crate::strategy_host::{Limits, StrategyHost, WasmStrategy};
 
 /// A registration whose plugin file is watched.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct ReloadTarget {
     /// Its plugin file.
     pub path: PathBuf,
     /// What `init` is given.
-    pub config: wit::Config,
+    pub config: InitConfig,
     /// Sandbox limits of new instances.
     pub limits: Limits,
 }
@@ -70,7 +70,7 @@ pub enum ReloadEvent {
         /// The new instance.
         strategy: Box<WasmStrategy>,
         /// What its `init` returned.
-        info: wit::Info,
+        info: StrategyInfo,
         /// sha256 of its plugin bytes.
         sha256: String,
         /// When the change was noticed.
@@ -268,7 +268,7 @@ fn prepare_loop(
 fn prepare(
     host: &StrategyHost,
     target: &ReloadTarget,
-) -> Result<(WasmStrategy, wit::Info, String), String> {
+) -> Result<(WasmStrategy, StrategyInfo, String), String> {
     let plugin = host
         .load(&target.path, &target.limits)
         .map_err(|e| e.to_string())?;

@@ -5,15 +5,18 @@
 //! Stamping also enforces the registration's grants: an intent for an
 //! instrument the strategy was not granted never reaches risk.
 
+mod proposal;
+
 use std::sync::Arc;
 
 use serde::Serialize;
+
+pub use proposal::{PlaceOrder, Proposal, ReplaceOrder};
 
 use crate::model::{
     from_scaled, Amendment, ExecutionId, InstrumentId, IntentId, OrderId, OrderRequest, OrderType,
     RouteId, Side, SnapshotId, StrategyId, TimeInForce, Timestamp,
 };
-use crate::plugin_api::wit;
 use crate::reference_data::ReferenceData;
 
 /// Who an intent (and every order and report it leads to) belongs to.
@@ -91,7 +94,7 @@ pub struct Refused {
     /// What was refused: a new order or a replace.
     pub what: RefusedKind,
     /// The instrument id as the strategy sent it (or of the named order).
-    pub instrument: u32,
+    pub instrument: InstrumentId,
     /// The side as the strategy sent it (or of the named order).
     pub side: Side,
     /// The client tag as the strategy sent it (or of the named order).
@@ -134,7 +137,7 @@ impl IntentStamper {
     #[allow(clippy::too_many_arguments)]
     pub fn stamp(
         &mut self,
-        raw: wit::Intent,
+        raw: Proposal,
         attribution: &Arc<Attribution>,
         snapshot_id: SnapshotId,
         time: Timestamp,
@@ -145,20 +148,16 @@ impl IntentStamper {
         self.next_intent += 1;
         let id = IntentId(self.next_intent);
         let action = match raw {
-            wit::Intent::Cancel(order) => Action::Cancel {
-                order_id: OrderId(order),
-            },
-            wit::Intent::CancelAll(instrument) => Action::CancelAll {
-                instrument: instrument.map(InstrumentId),
-            },
-            wit::Intent::Replace(replace) => {
-                let order_id = OrderId(replace.order_id);
+            Proposal::Cancel(order_id) => Action::Cancel { order_id },
+            Proposal::CancelAll(instrument) => Action::CancelAll { instrument },
+            Proposal::Replace(replace) => {
+                let order_id = replace.order_id;
                 let Some(named) = working(order_id) else {
                     return Err(Refused {
                         intent_id: id,
                         order_id,
                         what: RefusedKind::Replace,
-                        instrument: u32::MAX,
+                        instrument: InstrumentId(u32::MAX),
                         side: Side::Buy,
                         client_tag: String::new(),
                         reason: format!(
@@ -172,7 +171,7 @@ impl IntentStamper {
                     intent_id: id,
                     order_id,
                     what: RefusedKind::Replace,
-                    instrument: named.instrument.0,
+                    instrument: named.instrument,
                     side: named.side,
                     client_tag: named.client_tag.clone(),
                     reason,
@@ -198,10 +197,10 @@ impl IntentStamper {
                     },
                 }
             }
-            wit::Intent::Place(place) => {
+            Proposal::Place(place) => {
                 self.next_order += 1;
                 let order_id = OrderId(self.next_order);
-                let side = Side::from(place.side);
+                let side = place.side;
                 let refuse = |reason: String| Refused {
                     intent_id: id,
                     order_id,
@@ -212,7 +211,7 @@ impl IntentStamper {
                     reason,
                 };
                 if !granted
-                    .get(place.instrument as usize)
+                    .get(place.instrument.0 as usize)
                     .copied()
                     .unwrap_or(false)
                 {
@@ -221,7 +220,7 @@ impl IntentStamper {
                         place.instrument, attribution.strategy_id
                     )));
                 }
-                let inst = reference.get(InstrumentId(place.instrument));
+                let inst = reference.get(place.instrument);
                 if place.qty <= 0 {
                     return Err(refuse(format!(
                         "order qty must be positive, got {} (scaled)",
@@ -238,31 +237,27 @@ impl IntentStamper {
                     }
                 };
                 let order_type = match place.order_type {
-                    wit::OrderType::Market => OrderType::Market,
-                    wit::OrderType::Limit(p) => OrderType::Limit {
+                    OrderType::Market => OrderType::Market,
+                    OrderType::Limit { price: p } => OrderType::Limit {
                         price: price("limit", p)?,
                     },
-                    wit::OrderType::Stop(p) => OrderType::Stop {
-                        stop: price("stop", p)?,
+                    OrderType::Stop { stop } => OrderType::Stop {
+                        stop: price("stop", stop)?,
                     },
-                    wit::OrderType::StopLimit(sl) => OrderType::StopLimit {
-                        stop: price("stop", sl.stop)?,
-                        limit: price("limit", sl.limit)?,
+                    OrderType::StopLimit { stop, limit } => OrderType::StopLimit {
+                        stop: price("stop", stop)?,
+                        limit: price("limit", limit)?,
                     },
                 };
                 let tif = match place.time_in_force {
-                    wit::TimeInForce::Gtc => TimeInForce::Gtc,
-                    wit::TimeInForce::Ioc => TimeInForce::Ioc,
-                    wit::TimeInForce::Fok => TimeInForce::Fok,
-                    wit::TimeInForce::Day => TimeInForce::Day,
-                    wit::TimeInForce::Gtd(until) if until > time => TimeInForce::Gtd(until),
-                    wit::TimeInForce::Gtd(until) => {
+                    TimeInForce::Gtd(until) if until <= time => {
                         return Err(refuse(format!(
                             "good-till-date {} is not after the step time {}",
                             crate::model::format_time(until),
                             crate::model::format_time(time)
                         )))
                     }
+                    tif => tif,
                 };
                 if place.post_only && !matches!(order_type, OrderType::Limit { .. }) {
                     return Err(refuse(format!(

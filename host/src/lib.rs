@@ -24,6 +24,10 @@ pub mod market_data;
 
 pub mod state;
 
+pub mod views;
+
+pub mod strategy;
+
 pub mod plugin_api;
 
 pub mod strategy_host;

@@ -27,7 +27,9 @@ use crate::execution::orders::{Order, OrderBook, OrderReport, VenueEvent, CANCEL
 use crate::execution::simulator::{Funds, Simulator};
 use crate::execution::AccountType;
 use crate::execution::Adapter;
-use crate::intents::{Action, Attribution, Intent, IntentStamper, NamedOrder, RefusedKind};
+use crate::intents::{
+    Action, Attribution, Intent, IntentStamper, NamedOrder, Proposal, RefusedKind,
+};
 use crate::inventory::{Account, AccountKind, Inventory, Position, Rates, Valuation};
 use crate::journal::{self, Journal, JournalError, JournalSummary, StrategyState};
 use crate::market_data::{load_csv, DataKind, MarketData, MarketDataError};
@@ -35,13 +37,16 @@ use crate::model::ReportKind;
 use crate::model::{
     from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, OrderId, RouteId, Side, StrategyId,
 };
-use crate::model::{OrderRequest, OrderType, TimeInForce};
-use crate::plugin_api::{decimal_to_wit, wit};
+use crate::model::{OrderRequest, OrderStatus};
 use crate::post_trade::{EventKind, PluginVersion, Recorder, Report, StrategyRecord};
 use crate::reference_data::ReferenceData;
 use crate::risk::{self, RiskContext, RiskLimits};
-use crate::state::{empty_view, fill_market_view, Feed, Snapshot, StateCoordinator};
-use crate::strategy_host::{CpuMeter, Plugin, PluginError, Strategy, StrategyError, StrategyHost};
+use crate::state::{Feed, Snapshot, StateCoordinator};
+use crate::strategy::{InitConfig, InstrumentSpec, Strategy, StrategyError, StrategyInfo};
+use crate::strategy_host::{CpuMeter, Plugin, PluginError, StrategyHost};
+use crate::views::{
+    fill_market_view, AccountView, BalanceView, OpenOrderView, PositionView, ReportView, View,
+};
 
 mod accounts;
 mod control;
@@ -121,7 +126,7 @@ struct Registration {
     attribution: Arc<Attribution>,
     strategy: Box<dyn Strategy>,
     /// What `init` was given, for a re-enable.
-    config: wit::Config,
+    config: InitConfig,
     /// Why the strategy is out of the step loop, if it is.
     quarantined: Option<String>,
     on_quarantine: OrderPolicy,
@@ -129,8 +134,8 @@ struct Registration {
     granted: Vec<bool>,
     subscribed: Vec<bool>,
     risk: RiskLimits,
-    view: wit::View,
-    pending: Vec<wit::OrderReport>,
+    view: View,
+    pending: Vec<ReportView>,
     /// Whether the strategy has been sent its account at least once.
     account_sent: bool,
 }
@@ -342,8 +347,8 @@ impl Session {
                     .by_symbol(symbol)
                     .ok_or_else(|| unvalidated(format!("unknown instrument '{symbol}'")))?;
                 granted[inst.id.0 as usize] = true;
-                instruments.push(wit::Instrument {
-                    id: inst.id.0,
+                instruments.push(InstrumentSpec {
+                    id: inst.id,
                     symbol: inst.symbol.clone(),
                     base_currency: inst.base_currency.to_string(),
                     quote_currency: inst.quote_currency.to_string(),
@@ -351,7 +356,7 @@ impl Session {
                     qty_scale: inst.qty_scale,
                     tick_size: to_scaled(inst.tick_size, inst.price_scale).unwrap_or(1),
                     lot_size: to_scaled(inst.lot_size, inst.qty_scale).unwrap_or(1),
-                    min_notional: decimal_to_wit(inst.min_notional),
+                    min_notional: inst.min_notional,
                 });
             }
             let mut strategy = loaded.strategy;
@@ -359,7 +364,7 @@ impl Session {
                 strategy_id: strategy_id.clone(),
                 cause: source,
             };
-            let init_config = wit::Config {
+            let init_config = InitConfig {
                 strategy_id: cfg.id.clone(),
                 params: cfg.params_as_text(&mut Problems::default()),
                 instruments,
@@ -392,7 +397,7 @@ impl Session {
                 granted,
                 subscribed,
                 risk: cfg.risk.clone(),
-                view: empty_view(),
+                view: View::default(),
                 pending: Vec::new(),
                 account_sent: false,
             });
@@ -627,7 +632,7 @@ impl Session {
     }
 
     /// The registrations, in session-file order: id and what `init` was given.
-    pub fn strategies(&self) -> impl Iterator<Item = (&StrategyId, &wit::Config)> {
+    pub fn strategies(&self) -> impl Iterator<Item = (&StrategyId, &InitConfig)> {
         self.registrations
             .iter()
             .map(|r| (&r.attribution.strategy_id, &r.config))
@@ -655,7 +660,7 @@ impl Session {
         &mut self,
         strategy_id: &StrategyId,
         mut new: Box<dyn Strategy>,
-        info: wit::Info,
+        info: StrategyInfo,
         sha256: String,
     ) -> Result<SwapOutcome, String> {
         let from_step = self.snapshot_id() + 1;

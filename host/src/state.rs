@@ -1,5 +1,5 @@
 //! State coordinator: folds market inputs into one immutable snapshot per
-//! step and cuts each strategy's filtered view from it.
+//! step, from which [`crate::views`] cuts each strategy's filtered view.
 //!
 //! The coordinator reuses one snapshot's storage from step to step, and each
 //! registration reuses its view's lists, so the step loop does not allocate
@@ -10,7 +10,6 @@ use crate::market_data::live::LiveFeed;
 use crate::market_data::{MarketData, StepCursor, StepData};
 use crate::model::{Bar, Quote, Trade};
 use crate::model::{InstrumentId, SnapshotId, Timestamp};
-use crate::plugin_api::wit;
 
 /// The state of the market at one step.
 #[derive(Debug, Clone)]
@@ -160,112 +159,5 @@ impl StateCoordinator {
     /// The current snapshot.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
-    }
-}
-
-/// Fills the market part of a strategy's view: snapshot id, time and the
-/// bars, quotes and trades of subscribed instruments (`subscribed[i]` for
-/// instrument `i`). Returns whether any subscribed data is present.
-pub fn fill_market_view(view: &mut wit::View, snapshot: &Snapshot, subscribed: &[bool]) -> bool {
-    let wanted = |i: InstrumentId| subscribed[i.0 as usize];
-    view.snapshot_id = snapshot.id.0;
-    view.time = snapshot.time;
-    view.quotes.clear();
-    view.quotes.extend(
-        snapshot
-            .data
-            .quotes
-            .iter()
-            .filter(|q| wanted(q.instrument))
-            .map(|q| wit::Quote {
-                instrument: q.instrument.0,
-                time: q.time,
-                bid: q.bid,
-                bid_size: q.bid_size,
-                ask: q.ask,
-                ask_size: q.ask_size,
-            }),
-    );
-    view.trades.clear();
-    view.trades.extend(
-        snapshot
-            .data
-            .trades
-            .iter()
-            .filter(|t| wanted(t.instrument))
-            .map(|t| wit::Trade {
-                instrument: t.instrument.0,
-                time: t.time,
-                price: t.price,
-                size: t.size,
-            }),
-    );
-    view.bars.clear();
-    view.bars.extend(
-        snapshot
-            .data
-            .bars
-            .iter()
-            .filter(|b| subscribed[b.instrument.0 as usize])
-            .map(|b| wit::Bar {
-                instrument: b.instrument.0,
-                time: b.time,
-                open: b.open,
-                high: b.high,
-                low: b.low,
-                close: b.close,
-                volume: b.volume,
-            }),
-    );
-    !(view.bars.is_empty() && view.quotes.is_empty() && view.trades.is_empty())
-}
-
-/// An empty view, to be filled step by step.
-pub fn empty_view() -> wit::View {
-    wit::View {
-        snapshot_id: 0,
-        time: 0,
-        bars: Vec::new(),
-        quotes: Vec::new(),
-        trades: Vec::new(),
-        account: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bar(instrument: u32, time: i64) -> Bar {
-        Bar {
-            instrument: InstrumentId(instrument),
-            time,
-            open: 1,
-            high: 2,
-            low: 1,
-            close: 2,
-            volume: 3,
-        }
-    }
-
-    #[test]
-    fn views_carry_only_subscribed_bars() {
-        let data = MarketData::new(vec![vec![bar(0, 10)], vec![bar(1, 10), bar(1, 20)]]);
-        let mut coordinator = StateCoordinator::new(data.into(), 2);
-        let mut view = empty_view();
-        let snapshot = coordinator.advance().unwrap();
-        assert_eq!((snapshot.id(), snapshot.bars().len()), (SnapshotId(1), 2));
-        assert!(fill_market_view(&mut view, snapshot, &[false, true]));
-        assert_eq!(
-            view.bars.iter().map(|b| b.instrument).collect::<Vec<_>>(),
-            vec![1]
-        );
-        let snapshot = coordinator.advance().unwrap();
-        assert!(
-            !fill_market_view(&mut view, snapshot, &[true, false]),
-            "instrument 0 has no bar at 20"
-        );
-        assert_eq!(snapshot.last_bar(InstrumentId(0)).map(|b| b.time), Some(10));
-        assert!(coordinator.advance().is_none());
     }
 }

@@ -6,11 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use cracktrader::model::StrategyId;
-use cracktrader::plugin_api::wit;
+use cracktrader::model::{Bar, InstrumentId, SnapshotId, StrategyId};
 use cracktrader::post_trade::{EventKind, Report};
 use cracktrader::session::{Control, ControlError, Session};
-use cracktrader::strategy_host::{CpuMeter, Limits, Strategy, StrategyError};
+use cracktrader::strategy::{InitConfig, Strategy, StrategyError};
+use cracktrader::strategy_host::{CpuMeter, Limits};
+use cracktrader::views::View;
 use cracktrader_tests::{eurusd, eurusd_toml, host, host_with, plugin, workspace_root};
 
 const GOOD: &str = r#"
@@ -373,7 +374,7 @@ fn hostile_instance(id: &str, params: &[(&str, String)]) -> impl Strategy {
     let mut all = vec![("instrument".to_owned(), "EURUSD".to_owned())];
     all.extend(params.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     strategy
-        .init(&wit::Config {
+        .init(&InitConfig {
             strategy_id: id.into(),
             params: all,
             instruments: vec![eurusd(1)],
@@ -382,12 +383,12 @@ fn hostile_instance(id: &str, params: &[(&str, String)]) -> impl Strategy {
     strategy
 }
 
-fn view(time: i64) -> wit::View {
-    wit::View {
-        snapshot_id: 1,
+fn view(time: i64) -> View {
+    View {
+        snapshot_id: SnapshotId(1),
         time,
-        bars: vec![wit::Bar {
-            instrument: 0,
+        bars: vec![Bar {
+            instrument: InstrumentId(0),
             time,
             open: 110_000,
             high: 110_100,

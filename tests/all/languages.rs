@@ -5,11 +5,13 @@
 use std::path::Path;
 
 use cracktrader::config::SessionConfig;
-use cracktrader::model::StrategyId;
-use cracktrader::plugin_api::wit;
+use cracktrader::intents::Proposal;
+use cracktrader::model::{Bar, InstrumentId, SnapshotId, StrategyId};
 use cracktrader::post_trade::Report;
 use cracktrader::session::{load_market_data, load_strategies, validate, Session};
-use cracktrader::strategy_host::{Limits, Strategy};
+use cracktrader::strategy::{InitConfig, Strategy};
+use cracktrader::strategy_host::Limits;
+use cracktrader::views::View;
 use cracktrader_tests::{built_plugin, eurusd, host, plugin, workspace_root};
 
 /// The same tests for each port, one module per language, so that one
@@ -87,8 +89,8 @@ fn trades_exactly_like_rust(port: &str) {
     assert_eq!(other.summary, rust.summary, "{port}: summary");
 }
 
-fn config(params: &[(&str, &str)]) -> wit::Config {
-    wit::Config {
+fn config(params: &[(&str, &str)]) -> InitConfig {
+    InitConfig {
         strategy_id: "s1".into(),
         params: params
             .iter()
@@ -132,19 +134,21 @@ fn close(step: usize) -> i64 {
     110_000 + wave[step % wave.len()] * 7 + (step as i64 % 5) * 3
 }
 
-fn step(strategy: &mut dyn Strategy, n: usize) -> Vec<wit::Intent> {
-    let mut view = cracktrader::state::empty_view();
-    view.snapshot_id = n as u64;
-    view.time = n as i64;
-    view.bars.push(wit::Bar {
-        instrument: 0,
+fn step(strategy: &mut dyn Strategy, n: usize) -> Vec<Proposal> {
+    let view = View {
+        snapshot_id: SnapshotId(n as u64),
         time: n as i64,
-        open: close(n),
-        high: close(n),
-        low: close(n),
-        close: close(n),
-        volume: 1,
-    });
+        bars: vec![Bar {
+            instrument: InstrumentId(0),
+            time: n as i64,
+            open: close(n),
+            high: close(n),
+            low: close(n),
+            close: close(n),
+            volume: 1,
+        }],
+        ..View::default()
+    };
     strategy.on_step(&view).unwrap()
 }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use cracktrader::config::SessionConfig;
 use cracktrader::model::StrategyId;
 use cracktrader::session::{load_market_data, validate, LoadedStrategy};
-use cracktrader::strategy_host::{CpuMeter, Limits, Strategy, StrategyHost};
+use cracktrader::strategy::Strategy;
+use cracktrader::strategy_host::{CpuMeter, Limits, StrategyHost};
 use cracktrader_tests::bench::{arg, init_config, per_call, run, write_synthetic_csv};
 use cracktrader_tests::{built_plugin, plugin, SessionFile};
 

@@ -22,12 +22,13 @@ use std::time::{Duration, Instant};
 use cracktrader::config::SessionConfig;
 use cracktrader::market_data::MarketData;
 use cracktrader::model::Bar;
-use cracktrader::model::{InstrumentId, StrategyId};
-use cracktrader::plugin_api::wit;
+use cracktrader::model::{InstrumentId, SnapshotId, StrategyId};
 use cracktrader::session::{load_market_data, load_strategies, validate, LoadedStrategy};
-use cracktrader::state::{empty_view, fill_market_view, StateCoordinator};
-use cracktrader::strategy_host::{CpuMeter, Limits, Strategy, StrategyHost};
+use cracktrader::state::StateCoordinator;
+use cracktrader::strategy::{InitConfig, Strategy};
+use cracktrader::strategy_host::{CpuMeter, Limits, StrategyHost};
 use cracktrader::sweep::{self, Grid, Metric, Options, Shard, Sweep};
+use cracktrader::views::{fill_market_view, View};
 use cracktrader_tests::bench::{arg, median, run, write_synthetic_csv};
 use cracktrader_tests::{eurusd, host, plugin, Native, SessionFile};
 use sma_cross::SmaCross;
@@ -157,7 +158,7 @@ fn views() {
         };
         for strategies in [1usize, 20] {
             let subscribed = vec![true; instruments];
-            let mut views = vec![empty_view(); strategies];
+            let mut views = vec![View::default(); strategies];
             let mut coordinator = StateCoordinator::new(data.clone().into(), instruments);
             let start = Instant::now();
             while let Some(snapshot) = coordinator.advance() {
@@ -187,7 +188,7 @@ fn calls() {
         .instantiate(&component, &StrategyId::new("bench"), Limits::default())
         .expect("instance");
     guest
-        .init(&wit::Config {
+        .init(&InitConfig {
             strategy_id: "bench".into(),
             params: vec![
                 ("instrument".into(), "EURUSD".into()),
@@ -200,13 +201,13 @@ fn calls() {
     println!("| bars in view | per call |");
     println!("|---|---|");
     for bars in [1usize, 20, 100] {
-        let mut view = empty_view();
+        let mut view = View::default();
         let start = Instant::now();
         for i in 0..CALLS {
-            view.snapshot_id = i.into();
+            view.snapshot_id = SnapshotId(i.into());
             view.bars.clear();
-            view.bars.extend((0..bars).map(|b| wit::Bar {
-                instrument: 0,
+            view.bars.extend((0..bars).map(|b| Bar {
+                instrument: InstrumentId(0),
                 time: i64::from(i) * 1000 + b as i64,
                 open: 110_000,
                 high: 110_000,
@@ -259,7 +260,7 @@ fn instantiation(dir: &Path) {
 
     let pooled = StrategyHost::pooled(None, CpuMeter::Fuel, LIVE as u32, &limits).expect("pool");
     let pooled_component = pooled.load(&path, &Limits::default()).expect("compile");
-    let config = wit::Config {
+    let config = InitConfig {
         strategy_id: "bench".into(),
         params: vec![
             ("instrument".into(), "EURUSD".into()),

@@ -274,8 +274,8 @@ fn backtest_journal_replays_identically() {
 /// and the field, and exits 4.
 #[test]
 fn replay_reports_the_first_divergence() {
+    use cracktrader::intents::Proposal;
     use cracktrader::journal::{self, store::Appender, Event, Existing};
-    use cracktrader::plugin_api::wit;
 
     plugins();
     let dir = tempfile::tempdir().unwrap();
@@ -292,7 +292,7 @@ fn replay_reports_the_first_divergence() {
     let Event::Intents { intents, .. } = &mut altered.event else {
         unreachable!()
     };
-    let wit::Intent::Place(place) = &mut intents[0] else {
+    let Proposal::Place(place) = &mut intents[0] else {
         panic!("sma-cross places orders: {intents:?}")
     };
     place.qty += 1;

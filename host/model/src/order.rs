@@ -2,38 +2,40 @@
 //! and what its reports say happened.
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{InstrumentId, Side, Timestamp};
 
-/// How an order is priced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How an order is priced. `P` is the price: an exact [`Decimal`] in the
+/// host, or an integer scaled by the instrument's price precision where an
+/// order crosses the strategy boundary (`OrderType<i64>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
-pub enum OrderType {
+pub enum OrderType<P = Decimal> {
     /// At the next available price.
     Market,
     /// At this price or better.
     Limit {
         /// The limit price.
-        price: Decimal,
+        price: P,
     },
     /// A market order once the market trades at or through `stop`.
     Stop {
         /// The trigger price.
-        stop: Decimal,
+        stop: P,
     },
     /// A limit order at `limit` once the market trades at or through `stop`.
     StopLimit {
         /// The trigger price.
-        stop: Decimal,
+        stop: P,
         /// The limit price once triggered.
-        limit: Decimal,
+        limit: P,
     },
 }
 
-impl OrderType {
+impl<P: Copy> OrderType<P> {
     /// The limit price, if the order has one.
-    pub fn limit(self) -> Option<Decimal> {
+    pub fn limit(self) -> Option<P> {
         match self {
             Self::Limit { price } | Self::StopLimit { limit: price, .. } => Some(price),
             Self::Market | Self::Stop { .. } => None,
@@ -41,7 +43,7 @@ impl OrderType {
     }
 
     /// The stop (trigger) price, if the order has one.
-    pub fn stop(self) -> Option<Decimal> {
+    pub fn stop(self) -> Option<P> {
         match self {
             Self::Stop { stop } | Self::StopLimit { stop, .. } => Some(stop),
             Self::Market | Self::Limit { .. } => None,
@@ -50,7 +52,7 @@ impl OrderType {
 }
 
 /// How long an order works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "tif", content = "until")]
 pub enum TimeInForce {
     /// Until filled or cancelled.
@@ -125,7 +127,7 @@ impl Amendment {
     }
 }
 
-impl OrderType {
+impl<P: Copy> OrderType<P> {
     /// The type's name, as in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -135,10 +137,27 @@ impl OrderType {
             Self::StopLimit { .. } => "stop-limit",
         }
     }
+
+    /// The same type with every price converted by `convert`.
+    pub fn map<Q>(self, mut convert: impl FnMut(P) -> Q) -> OrderType<Q> {
+        match self {
+            Self::Market => OrderType::Market,
+            Self::Limit { price } => OrderType::Limit {
+                price: convert(price),
+            },
+            Self::Stop { stop } => OrderType::Stop {
+                stop: convert(stop),
+            },
+            Self::StopLimit { stop, limit } => OrderType::StopLimit {
+                stop: convert(stop),
+                limit: convert(limit),
+            },
+        }
+    }
 }
 
 /// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Sent to the venue, not yet working there.
@@ -183,7 +202,7 @@ pub struct Fill {
 }
 
 /// What a report says happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportKind {
     /// Sent to the venue.

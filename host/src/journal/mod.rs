@@ -34,13 +34,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::execution::orders::{OrderBook, OrderReport};
-use crate::intents::{Attribution, Intent};
+use crate::intents::{Attribution, Intent, Proposal};
 use crate::inventory::{Account, Inventory, Position};
 use crate::model::{IntentId, OrderId, StrategyId, Timestamp};
-use crate::plugin_api::wit;
 use crate::post_trade::EventKind;
 use crate::state::Snapshot;
-use crate::strategy_host::StrategyError;
+use crate::strategy::StrategyError;
+use crate::views::View;
 
 pub use schema::{
     kind, Checkpoint, Envelope, Event, Ids, PluginRecord, SessionStart, Source, StrategyCheckpoint,
@@ -353,8 +353,8 @@ impl Journal {
     pub fn decision(
         &mut self,
         attribution: &Attribution,
-        view: &wit::View,
-        result: &Result<Vec<wit::Intent>, StrategyError>,
+        view: &View,
+        result: &Result<Vec<Proposal>, StrategyError>,
     ) {
         let snapshot_id = self.snapshot_id;
         let view_json = serde_json::to_vec(view).expect("views serialise");

@@ -19,13 +19,15 @@ use std::io::BufReader;
 use std::path::Path;
 
 use crate::config::SessionConfig;
+use crate::intents::Proposal;
 use crate::market_data::{MarketData, Series};
 use crate::model::InstrumentId;
 use crate::model::{Bar, Quote, Trade};
-use crate::plugin_api::wit;
 use crate::post_trade::EventKind;
 use crate::session::{self, OperatorAction, Session, SessionError};
-use crate::strategy_host::{Strategy, StrategyError, StrategyHost};
+use crate::strategy::{InitConfig, Strategy, StrategyError, StrategyInfo};
+use crate::strategy_host::StrategyHost;
+use crate::views::View;
 
 use super::store::{self, Records, TornTail};
 use super::{Checkpoint, Envelope, Event, Journal, JournalError, PluginRecord, SessionStart};
@@ -572,7 +574,7 @@ pub struct JournalledStrategy {
     /// The first record of a step not yet asked for, read ahead.
     ahead: Option<Envelope>,
     /// `(snapshot id, intents or failure)` read so far, in step order.
-    decisions: VecDeque<(u64, Result<Vec<wit::Intent>, String>)>,
+    decisions: VecDeque<(u64, Result<Vec<Proposal>, String>)>,
     /// Saved states of the checkpoints read so far, in order.
     states: VecDeque<Vec<u8>>,
 }
@@ -651,14 +653,14 @@ impl JournalledStrategy {
 }
 
 impl Strategy for JournalledStrategy {
-    fn init(&mut self, _config: &wit::Config) -> Result<wit::Info, StrategyError> {
+    fn init(&mut self, _config: &InitConfig) -> Result<StrategyInfo, StrategyError> {
         Err(self.cannot("be initialised again"))
     }
 
-    fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError> {
-        self.read_through(view.snapshot_id)?;
+    fn on_step(&mut self, view: &View) -> Result<Vec<Proposal>, StrategyError> {
+        self.read_through(view.snapshot_id.0)?;
         match self.decisions.front() {
-            Some((step, _)) if *step == view.snapshot_id => {
+            Some((step, _)) if *step == view.snapshot_id.0 => {
                 let (_, decision) = self.decisions.pop_front().expect("front exists");
                 decision.map_err(StrategyError::Journalled)
             }

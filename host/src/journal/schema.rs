@@ -9,9 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::SessionConfig;
-use crate::intents::Attribution;
+use crate::intents::{Attribution, Proposal};
 use crate::model::{Bar, Currency, Quote, StrategyId, Timestamp, Trade};
-use crate::plugin_api::wit;
 
 /// Version of the envelope and event schema (see `docs/journal.md`).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -190,7 +189,7 @@ pub enum Event {
         /// The step.
         snapshot_id: u64,
         /// The intents.
-        intents: Vec<wit::Intent>,
+        intents: Vec<Proposal>,
     },
     /// A strategy call failed (the strategy is then quarantined).
     StrategyFailed {

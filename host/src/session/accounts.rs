@@ -132,11 +132,11 @@ impl Services {
             .filter(|(_, p)| !p.qty.is_zero())
             .map(|(i, p)| {
                 let inst = self.reference.get(InstrumentId(i as u32));
-                wit::Position {
-                    instrument: inst.id.0,
+                PositionView {
+                    instrument: inst.id,
                     // Positions are sums of lot multiples: exact at qty scale.
                     qty: to_scaled(p.qty, inst.qty_scale).unwrap_or(i64::MAX),
-                    avg_price: decimal_to_wit(p.avg_price().unwrap_or_default()),
+                    avg_price: p.avg_price().unwrap_or_default(),
                 }
             })
             .collect();
@@ -146,24 +146,22 @@ impl Services {
         let balances = account
             .balances
             .iter()
-            .map(|(currency, total)| wit::Balance {
+            .map(|(currency, total)| BalanceView {
                 currency: currency.to_string(),
-                total: decimal_to_wit(*total),
-                free: decimal_to_wit(if margin {
+                total: *total,
+                free: if margin {
                     *total
                 } else {
                     total.saturating_sub(self.reserved_cash(index, currency, snapshot))
-                }),
+                },
             })
             .collect();
         let (equity, margin_used) = self.margin_state(index, snapshot);
-        let open_orders = open
-            .map(|o| open_order_to_wit(o, &self.reference))
-            .collect();
-        reg.view.account = Some(wit::Account {
+        let open_orders = open.map(|o| open_order_view(o, &self.reference)).collect();
+        reg.view.account = Some(AccountView {
             base_currency: account.base_currency.to_string(),
-            equity: decimal_to_wit(equity),
-            margin_used: decimal_to_wit(margin_used),
+            equity,
+            margin_used,
             positions,
             balances,
             open_orders,
@@ -180,34 +178,20 @@ impl Services {
 }
 
 /// A working order as its strategy sees it.
-fn open_order_to_wit(o: &Order, reference: &ReferenceData) -> wit::OpenOrder {
+fn open_order_view(o: &Order, reference: &ReferenceData) -> OpenOrderView {
     let inst = reference.get(o.request.instrument);
     let price = |p: Decimal| to_scaled(p, inst.price_scale).unwrap_or(i64::MAX);
     let qty = |q: Decimal| to_scaled(q, inst.qty_scale).unwrap_or(i64::MAX);
     let r = &o.request;
-    wit::OpenOrder {
-        id: o.id.0,
-        instrument: inst.id.0,
-        side: r.side.into(),
-        order_type: match r.order_type {
-            OrderType::Market => wit::OrderType::Market,
-            OrderType::Limit { price: p } => wit::OrderType::Limit(price(p)),
-            OrderType::Stop { stop } => wit::OrderType::Stop(price(stop)),
-            OrderType::StopLimit { stop, limit } => wit::OrderType::StopLimit(wit::StopLimit {
-                stop: price(stop),
-                limit: price(limit),
-            }),
-        },
-        time_in_force: match r.tif {
-            TimeInForce::Gtc => wit::TimeInForce::Gtc,
-            TimeInForce::Ioc => wit::TimeInForce::Ioc,
-            TimeInForce::Fok => wit::TimeInForce::Fok,
-            TimeInForce::Gtd(t) => wit::TimeInForce::Gtd(t),
-            TimeInForce::Day => wit::TimeInForce::Day,
-        },
+    OpenOrderView {
+        id: o.id,
+        instrument: inst.id,
+        side: r.side,
+        order_type: r.order_type.map(price),
+        time_in_force: r.tif,
         qty: qty(r.qty),
         filled_qty: qty(o.filled_qty),
-        status: o.status.into(),
+        status: o.status,
         triggered: o.triggered,
         reduce_only: r.reduce_only,
         post_only: r.post_only,

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Control, ControlError, Session};
 use crate::config::Mode;
+use crate::intents::{PlaceOrder, Proposal};
 use crate::journal::Tap;
 use crate::model::OrderStatus;
 use crate::model::{format_time, to_scaled, InstrumentId, OrderId, Side, StrategyId};
 use crate::model::{OrderType, TimeInForce};
-use crate::plugin_api::wit;
 use crate::risk::RiskLimits;
 
 /// Who the journal names for actions that come through the control plane.
@@ -247,7 +247,7 @@ impl Session {
         let services = &mut self.services;
         let reg = &mut self.registrations[index];
         services.cancel_orders(reg, None, time, "cancelled: operator flatten");
-        let closing: Vec<wit::Intent> = services
+        let closing: Vec<Proposal> = services
             .inventory
             .positions(index)
             .iter()
@@ -255,16 +255,15 @@ impl Session {
             .filter(|(_, p)| !p.qty.is_zero())
             .map(|(i, p)| {
                 let inst = services.reference.get(InstrumentId(i as u32));
-                wit::Intent::Place(wit::PlaceOrder {
-                    instrument: inst.id.0,
+                Proposal::Place(PlaceOrder {
+                    instrument: inst.id,
                     side: if p.qty > Decimal::ZERO {
                         Side::Sell
                     } else {
                         Side::Buy
-                    }
-                    .into(),
-                    order_type: wit::OrderType::Market,
-                    time_in_force: wit::TimeInForce::Gtc,
+                    },
+                    order_type: OrderType::Market,
+                    time_in_force: TimeInForce::Gtc,
                     // Positions are sums of lot multiples: exact at qty scale.
                     qty: to_scaled(p.qty.abs(), inst.qty_scale).unwrap_or(i64::MAX),
                     reduce_only: true,

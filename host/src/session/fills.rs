@@ -68,18 +68,18 @@ impl Services {
                     f.maker,
                 )
             });
-        reg.pending.push(wit::OrderReport {
+        reg.pending.push(ReportView {
             sequence: report.sequence,
-            order_id: report.order_id.0,
-            instrument: report.request.instrument.0,
-            side: report.request.side.into(),
-            kind: report.kind.into(),
-            status: report.status.into(),
+            order_id: report.order_id,
+            instrument: report.request.instrument,
+            side: report.request.side,
+            kind: report.kind,
+            status: report.status,
             client_tag: report.request.client_tag.clone(),
             fill_qty,
             fill_price,
             maker,
-            commission: decimal_to_wit(commission),
+            commission,
             reason: report.reason.clone(),
             time: report.time,
         });

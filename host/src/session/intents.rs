@@ -10,7 +10,7 @@ impl Services {
         &mut self,
         reg: &mut Registration,
         snapshot: &Snapshot,
-        raw: wit::Intent,
+        raw: Proposal,
     ) {
         let strategy_index = reg.attribution.strategy_index;
         let book = &self.book;
@@ -234,21 +234,21 @@ impl Services {
         refused: crate::intents::Refused,
     ) {
         let sequence = self.book.next_sequence();
-        reg.pending.push(wit::OrderReport {
+        reg.pending.push(ReportView {
             sequence,
-            order_id: refused.order_id.0,
+            order_id: refused.order_id,
             instrument: refused.instrument,
-            side: refused.side.into(),
+            side: refused.side,
             kind: match refused.what {
-                RefusedKind::Place => wit::ReportKind::Rejected,
-                RefusedKind::Replace => wit::ReportKind::ReplaceRejected,
+                RefusedKind::Place => ReportKind::Rejected,
+                RefusedKind::Replace => ReportKind::ReplaceRejected,
             },
-            status: wit::OrderStatus::Rejected,
+            status: OrderStatus::Rejected,
             client_tag: refused.client_tag,
             fill_qty: 0,
             fill_price: 0,
             maker: false,
-            commission: decimal_to_wit(Decimal::ZERO),
+            commission: Decimal::ZERO,
             reason: refused.reason,
             time: snapshot.time(),
         });

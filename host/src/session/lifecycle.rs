@@ -49,14 +49,14 @@ pub(super) fn restart(
     reg.strategy.reset().map_err(failed)?;
     let info = reg.strategy.init(&reg.config).map_err(failed)?;
     reg.subscribed = subscriptions(&info, &reg.granted, reference, strategy_id)?;
-    reg.view = empty_view();
+    reg.view = View::default();
     reg.account_sent = false;
     Ok(())
 }
 
 /// Which instruments a strategy subscribed to in `init`; each must be granted.
 pub(super) fn subscriptions(
-    info: &wit::Info,
+    info: &StrategyInfo,
     granted: &[bool],
     reference: &ReferenceData,
     strategy_id: &StrategyId,

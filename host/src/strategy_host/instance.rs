@@ -8,9 +8,12 @@ use super::guest_text;
 use super::limits::StoreBudget;
 use super::sandbox::{HostBudget, HostState, SnapshotClock};
 use super::session_budget::{per_call, CpuReserve, Usage};
-use super::{CpuMeter, Limits, Strategy, StrategyError, EPOCH_TICK};
+use super::{CpuMeter, Limits, EPOCH_TICK};
+use crate::intents::Proposal;
 use crate::model::StrategyId;
-use crate::plugin_api::{wit, StrategyPlugin, StrategyPluginPre};
+use crate::plugin_api::{empty_wit_view, fill_wit_view, wit, StrategyPlugin, StrategyPluginPre};
+use crate::strategy::{InitConfig, Strategy, StrategyError, StrategyInfo};
+use crate::views::View;
 
 /// A store with `limits` and an instance of `pre` in it.
 fn new_instance(
@@ -99,6 +102,8 @@ pub struct WasmStrategy {
     reserve: CpuReserve,
     /// The failure that left the instance unusable, if one did.
     poisoned: Option<String>,
+    /// The last step's view as the boundary record; its lists are reused.
+    view: wit::View,
 }
 
 fn trap(call: &'static str, e: wasmtime::Error) -> StrategyError {
@@ -189,6 +194,7 @@ impl WasmStrategy {
             meter,
             reserve: CpuReserve::new(meter, &limits),
             poisoned: None,
+            view: empty_wit_view(),
         })
     }
 
@@ -253,13 +259,14 @@ impl WasmStrategy {
 }
 
 impl Strategy for WasmStrategy {
-    fn init(&mut self, config: &wit::Config) -> Result<wit::Info, StrategyError> {
+    fn init(&mut self, config: &InitConfig) -> Result<StrategyInfo, StrategyError> {
+        let config = wit::Config::from(config);
         let info = self
             .call("init", |b, s| {
-                b.cracktrader_strategy_strategy().call_init(s, config)
+                b.cracktrader_strategy_strategy().call_init(s, &config)
             })?
             .map_err(|e| StrategyError::InitRefused(guest_text::clean(&e)))?;
-        Ok(wit::Info {
+        Ok(StrategyInfo {
             name: guest_text::clean(&info.name),
             version: guest_text::clean(&info.version),
             subscriptions: info
@@ -267,15 +274,20 @@ impl Strategy for WasmStrategy {
                 .iter()
                 .map(|s| guest_text::clean(s))
                 .collect(),
-            ..info
+            warmup: info.warmup,
         })
     }
 
-    fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError> {
+    fn on_step(&mut self, view: &View) -> Result<Vec<Proposal>, StrategyError> {
         self.set_time(view.time);
-        let intents = self.call("on-step", |b, s| {
-            b.cracktrader_strategy_strategy().call_on_step(s, view)
-        })?;
+        // The boundary record's lists are kept from step to step.
+        let mut boundary = std::mem::replace(&mut self.view, empty_wit_view());
+        fill_wit_view(&mut boundary, view);
+        let result = self.call("on-step", |b, s| {
+            b.cracktrader_strategy_strategy().call_on_step(s, &boundary)
+        });
+        self.view = boundary;
+        let intents = result?;
         let limit = self.limits.max_intents_per_step;
         if intents.len() > limit as usize {
             return Err(StrategyError::TooManyIntents {
@@ -290,7 +302,7 @@ impl Strategy for WasmStrategy {
                 limit: self.limits.max_result_bytes,
             });
         }
-        Ok(intents)
+        Ok(intents.into_iter().map(Proposal::from).collect())
     }
 
     fn save_state(&mut self) -> Result<Vec<u8>, StrategyError> {

@@ -1,5 +1,6 @@
 //! Strategy host: loads strategy plugins (WebAssembly components) into
-//! sandboxes and calls them through the [`Strategy`] interface, which native
+//! sandboxes and calls them through the engine's
+//! [`Strategy`](crate::strategy::Strategy) interface, which native
 //! strategies implement too.
 //!
 //! Sandbox, deny by default: a plugin may import the `host` interface of the
@@ -31,125 +32,18 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
 pub use instance::WasmStrategy;
+
+use crate::strategy::StrategyError;
 use limits::mib_bytes;
 pub use limits::{CpuMeter, Limits};
 pub use sandbox::{HostState, SnapshotClock, VIRTUAL_WASI_PACKAGES};
 
 use crate::model::StrategyId;
-use crate::plugin_api::{wit, StrategyPluginPre, WIT_PACKAGE, WIT_VERSION};
+use crate::plugin_api::{StrategyPluginPre, WIT_PACKAGE, WIT_VERSION};
 
 /// Interval of the epoch ticker: the resolution of [`Limits::time_per_call_ms`]
 /// and [`Limits::deadline_per_call_ms`].
 const EPOCH_TICK: Duration = Duration::from_millis(1);
-
-/// A strategy, sandboxed or native, as the session drives it.
-pub trait Strategy {
-    /// Initialises the strategy with its configuration.
-    fn init(&mut self, config: &wit::Config) -> Result<wit::Info, StrategyError>;
-    /// One step: a view in, intents out.
-    fn on_step(&mut self, view: &wit::View) -> Result<Vec<wit::Intent>, StrategyError>;
-    /// Serialises the strategy's state.
-    fn save_state(&mut self) -> Result<Vec<u8>, StrategyError>;
-    /// Restores state written by `save_state`.
-    fn restore_state(&mut self, state: &[u8]) -> Result<(), StrategyError>;
-    /// Makes the strategy callable again after a failure, as if new; `init`
-    /// follows. A sandboxed instance is replaced by a fresh one.
-    fn reset(&mut self) -> Result<(), StrategyError>;
-}
-
-/// A strategy call that failed. The session adds the strategy id.
-#[derive(Debug, thiserror::Error)]
-pub enum StrategyError {
-    /// The guest trapped (panic, unreachable, out-of-bounds access, memory cap…).
-    #[error("trapped in {call}: {message}")]
-    Trap {
-        /// The export being called.
-        call: &'static str,
-        /// The trap and the guest's last error log line, if any.
-        message: String,
-    },
-    /// The guest used up its fuel budget for one call.
-    #[error("exceeded its CPU budget of {fuel} fuel in {call}")]
-    CpuBudget {
-        /// The export being called.
-        call: &'static str,
-        /// The budget.
-        fuel: u64,
-    },
-    /// The guest ran past its wall-clock deadline for one call.
-    #[error("exceeded its time budget of {ms} ms in {call}")]
-    TimeBudget {
-        /// The export being called.
-        call: &'static str,
-        /// The budget.
-        ms: u32,
-    },
-    /// The guest used more than its share of CPU over the session
-    /// ([`Limits::cpu_share_percent`]) and its reserve ran out.
-    #[error("used more than its CPU share over the session (cpu_share_percent = {share} of a call's budget per step on average, with a reserve of cpu_reserve_calls = {reserve} calls) in {call}")]
-    SessionCpuBudget {
-        /// The export being called.
-        call: &'static str,
-        /// The share.
-        share: u32,
-        /// The reserve, in calls.
-        reserve: u32,
-    },
-    /// The guest logged more than its budget in one call.
-    #[error("logged more than {limit} bytes in {call}")]
-    LogBudget {
-        /// The export being called.
-        call: &'static str,
-        /// The budget.
-        limit: u32,
-    },
-    /// The guest called host imports more often than its budget in one call.
-    #[error("made more than {limit} host calls in {call}")]
-    HostCalls {
-        /// The export being called.
-        call: &'static str,
-        /// The budget.
-        limit: u32,
-    },
-    /// The intents of one step were too large in bytes.
-    #[error("returned {bytes} bytes of intents in one step; the limit is {limit}")]
-    ResultTooLarge {
-        /// Size of the result.
-        bytes: usize,
-        /// The limit.
-        limit: u32,
-    },
-    /// `save-state` returned more bytes than allowed.
-    #[error("saved {bytes} bytes of state; the limit is {limit}")]
-    StateTooLarge {
-        /// Size of the state.
-        bytes: usize,
-        /// The limit.
-        limit: u32,
-    },
-    /// The guest returned more intents than allowed.
-    #[error("returned {count} intents in one step; the limit is {limit}")]
-    TooManyIntents {
-        /// Intents returned.
-        count: usize,
-        /// The limit.
-        limit: u32,
-    },
-    /// `init` returned an error.
-    #[error("refused its configuration: {0}")]
-    InitRefused(String),
-    /// `restore-state` returned an error.
-    #[error("refused the saved state: {0}")]
-    RestoreRefused(String),
-    /// The instance failed earlier and cannot be entered again; the first
-    /// failure, so that it is not lost when that call's caller dropped it
-    /// (a checkpoint's `save-state`, say).
-    #[error("is unusable after an earlier failure: {0}")]
-    Poisoned(String),
-    /// A failure recorded in a journal, replayed as it was recorded.
-    #[error("{0}")]
-    Journalled(String),
-}
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
