@@ -42,6 +42,8 @@ pub mod inventory;
 
 pub mod post_trade;
 
+pub mod events;
+
 pub mod journal;
 
 pub mod session;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use crate::config::{ConfigError, Mode, OrderPolicy, Problems, SessionConfig, StrategyConfig};
+use crate::events::{EngineEvent, EventSink, SessionState, StrategyState};
 use crate::execution::binance::Binance;
 use crate::execution::orders::{Order, OrderBook, OrderReport, VenueEvent, CANCELLED_BY_STRATEGY};
 use crate::execution::simulator::{Funds, Simulator};
@@ -31,7 +32,6 @@ use crate::intents::{
     Action, Attribution, Intent, IntentStamper, NamedOrder, Proposal, RefusedKind,
 };
 use crate::inventory::{Account, AccountKind, Inventory, Position, Rates, Valuation};
-use crate::journal::{self, Journal, JournalError, JournalSummary, StrategyState};
 use crate::market_data::{load_csv, DataKind, MarketData, MarketDataError};
 use crate::model::ReportKind;
 use crate::model::{
@@ -52,13 +52,14 @@ mod accounts;
 mod control;
 mod fills;
 mod intents;
-mod journalling;
 mod lifecycle;
 mod live;
+mod sinks;
 mod validate;
 pub use control::{ActionError, OperatorAction, Overview, RunState, FLATTEN_TAG, OPERATOR};
 use lifecycle::{restart, subscriptions};
 pub use live::VenueStart;
+use sinks::Sinks;
 pub use validate::validate;
 use validate::{check_meter, configured_rates, session_currency};
 
@@ -154,11 +155,10 @@ struct Services {
     currency: Currency,
     book: OrderBook,
     stamper: IntentStamper,
-    recorder: Recorder,
+    /// Where every engine event goes: the recorder and the attached sinks.
+    sinks: Sinks,
     /// Venue events of the current request or step (buffer reused).
     events: Vec<VenueEvent>,
-    /// Where every event goes, if the session is journalled.
-    journal: Option<Journal>,
     /// Each strategy's PnL and whether it is in the market (buffer reused).
     strategy_pnl: Vec<(Decimal, bool)>,
 }
@@ -421,9 +421,11 @@ impl Session {
                 routes,
                 book: OrderBook::default(),
                 stamper: IntentStamper::default(),
-                recorder: Recorder::new(registrations.len()),
+                sinks: Sinks {
+                    recorder: Recorder::new(registrations.len()),
+                    attached: Vec::new(),
+                },
                 events: Vec::new(),
-                journal: None,
                 strategy_pnl: Vec::new(),
             },
             registrations,
@@ -505,7 +507,7 @@ impl Session {
             )
             .map(|(a, c)| (a.id.clone(), c))
             .collect();
-        services.recorder.finish(
+        services.sinks.recorder.finish(
             self.name,
             self.mode,
             self.registrations
@@ -525,16 +527,14 @@ impl Session {
 
     /// Runs one step; `false` when the data is exhausted.
     pub fn step(&mut self) -> bool {
-        if self.journal().is_some_and(|j| j.failure().is_some()) {
+        if self.services.sinks.halted() {
             return false;
         }
         let Some(snapshot) = self.coordinator.advance() else {
             return false;
         };
         let services = &mut self.services;
-        if let Some(j) = &mut services.journal {
-            j.market(snapshot);
-        }
+        services.sinks.emit(&EngineEvent::Market(snapshot));
         services.execute_fills(snapshot, &mut self.registrations);
         services.venue_notices(snapshot.time());
         let value = services.account_value(None, snapshot);
@@ -547,7 +547,11 @@ impl Session {
         let mut pnl = std::mem::take(&mut services.strategy_pnl);
         pnl.clear();
         pnl.extend((0..self.registrations.len()).map(|s| services.strategy_pnl(s, snapshot)));
-        services.recorder.on_step(snapshot.time(), value, &pnl);
+        services.sinks.emit(&EngineEvent::Marked {
+            time: snapshot.time(),
+            value,
+            strategy_pnl: &pnl,
+        });
         services.strategy_pnl = pnl;
 
         for reg in &mut self.registrations {
@@ -559,9 +563,11 @@ impl Session {
             }
             services.fill_account_view(reg, snapshot);
             let decision = reg.strategy.on_step(&reg.view);
-            if let Some(j) = &mut services.journal {
-                j.decision(&reg.attribution, &reg.view, &decision);
-            }
+            services.sinks.emit(&EngineEvent::Decision {
+                attribution: &reg.attribution,
+                view: &reg.view,
+                result: &decision,
+            });
             match decision {
                 Ok(intents) => {
                     for raw in intents {
@@ -574,7 +580,7 @@ impl Session {
                 }
             }
         }
-        self.journal_step_end();
+        self.end_step();
         true
     }
 

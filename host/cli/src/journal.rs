@@ -98,7 +98,7 @@ pub fn attach(
             Existing::Refuse
         };
         match Journal::create(&path, start, existing) {
-            Ok(journal) => session.attach_journal(journal),
+            Ok(journal) => session.attach_sink(Box::new(journal)),
             Err(JournalError::Exists(path)) => anyhow::bail!(
                 "journal {} already exists (an earlier run of this session); pass --overwrite to replace it, --resume to continue it, --journal PATH to write another, or --no-journal",
                 path.display()
@@ -119,7 +119,7 @@ pub struct Closed<'a> {
 pub fn close<'a>(session: &mut Session, path: Option<&'a Path>) -> Option<Closed<'a>> {
     Some(Closed {
         path: path?,
-        result: session.close_journal()?,
+        result: journal::close(session)?,
     })
 }
 
@@ -174,10 +174,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         actions.apply_due(&mut session);
     }
     let steps = session.snapshot_id();
-    match session
-        .close_journal()
-        .context("the replayed session has no journal")?
-    {
+    match journal::close(&mut session).context("the replayed session has no journal")? {
         Ok(summary) => {
             println!("Replay {} ({})", start.session, path.display());
             println!(

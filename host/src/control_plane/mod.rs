@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::hot_reload::Reloader;
+use crate::journal::Journal;
 use crate::model::StrategyId;
 use crate::session::{ActionError, OperatorAction, Overview, Session, OPERATOR};
 use crate::strategy_host::Limits;
@@ -245,7 +246,7 @@ impl ControlPlane {
         if !config.bind.ip().is_loopback() && !config.allow_remote {
             return Err(ControlPlaneError::Remote(config.bind));
         }
-        if session.journal().is_none() {
+        if session.sink::<Journal>().is_none() {
             return Err(ControlPlaneError::NoJournal);
         }
         let listener =
@@ -267,7 +268,9 @@ impl ControlPlane {
             .zip(limits)
             .collect();
         let events = Arc::new(events::EventLog::new(events::RING_CAPACITY));
-        session.tap_journal(Box::new(events::Feed(Arc::clone(&events))));
+        if let Some(journal) = session.sink_mut::<Journal>() {
+            journal.set_tap(Box::new(events::Feed(Arc::clone(&events))));
+        }
         let (sender, receiver) = mpsc::channel();
         let shared = Arc::new(Shared {
             runtime_id: overview.name.clone(),

@@ -33,11 +33,13 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::events::{EngineEvent, EventSink, SessionState};
 use crate::execution::orders::{OrderBook, OrderReport};
 use crate::intents::{Attribution, Intent, Proposal};
 use crate::inventory::{Account, Inventory, Position};
 use crate::model::{IntentId, OrderId, StrategyId, Timestamp};
 use crate::post_trade::EventKind;
+use crate::session::Session;
 use crate::state::Snapshot;
 use crate::strategy::StrategyError;
 use crate::views::View;
@@ -127,16 +129,6 @@ pub enum JournalError {
     },
 }
 
-/// A registration's part of a checkpoint or of the final state, as the session gives it.
-pub struct StrategyState<'a> {
-    /// The registration.
-    pub strategy_id: &'a StrategyId,
-    /// Its saved state, or why it could not be saved.
-    pub state: Result<Vec<u8>, StrategyError>,
-    /// Why it is quarantined, if it is.
-    pub quarantined: Option<&'a str>,
-}
-
 /// An open order in a checkpoint.
 #[derive(Serialize)]
 struct OpenOrder<'a> {
@@ -150,7 +142,7 @@ struct OpenOrder<'a> {
 
 /// Host state as a checkpoint records it: accounts, each strategy's
 /// positions, and the open orders of the session.
-pub fn host_state(inventory: &Inventory, strategies: usize, book: &OrderBook) -> serde_json::Value {
+fn host_state(inventory: &Inventory, strategies: usize, book: &OrderBook) -> serde_json::Value {
     let positions: Vec<&[Position]> = (0..strategies).map(|s| inventory.positions(s)).collect();
     let orders: Vec<OpenOrder> = book
         .open()
@@ -334,7 +326,7 @@ impl Journal {
     }
 
     /// Market input: the bars, quotes and trades of a new snapshot.
-    pub fn market(&mut self, snapshot: &Snapshot) {
+    fn market(&mut self, snapshot: &Snapshot) {
         self.time = snapshot.time();
         self.snapshot_id = snapshot.id().0;
         self.emit(
@@ -350,7 +342,7 @@ impl Journal {
     }
 
     /// A strategy call: the view's hash, then its intents or its failure.
-    pub fn decision(
+    fn decision(
         &mut self,
         attribution: &Attribution,
         view: &View,
@@ -379,7 +371,7 @@ impl Journal {
     }
 
     /// An intent refused before risk, or a cancel the venue refused.
-    pub fn refusal(
+    fn refusal(
         &mut self,
         attribution: &Attribution,
         intent_id: IntentId,
@@ -398,20 +390,20 @@ impl Journal {
     }
 
     /// A risk decision on a stamped intent.
-    pub fn risk(&mut self, intent: &Intent, refusal: Option<String>) {
+    fn risk(&mut self, intent: &Intent, refusal: Option<&str>) {
         let value = serde_json::to_value(intent).expect("intents serialise");
         self.emit(
             Source::Risk,
             Ids::of(&intent.attribution),
             Event::RiskDecision {
                 intent: value,
-                refusal,
+                refusal: refusal.map(str::to_owned),
             },
         );
     }
 
     /// An order report and, for a fill, the inventory it left.
-    pub fn report(&mut self, report: &OrderReport, position: &Position, account: &Account) {
+    fn report(&mut self, report: &OrderReport, position: &Position, account: &Account) {
         let ids = Ids::of(&report.attribution);
         let value = serde_json::to_value(report).expect("reports serialise");
         self.emit(
@@ -434,7 +426,7 @@ impl Journal {
     }
 
     /// A strategy lifecycle event (control plane, plugin lifecycle).
-    pub fn lifecycle(&mut self, strategy_id: &StrategyId, kind: EventKind, cause: &str) {
+    fn lifecycle(&mut self, strategy_id: &StrategyId, kind: EventKind, cause: &str) {
         self.emit(
             Source::Control,
             Ids::strategy(strategy_id),
@@ -446,12 +438,12 @@ impl Journal {
     }
 
     /// An operator's action, after the events it caused.
-    pub fn operator(
+    fn operator(
         &mut self,
         who: &str,
         step: u64,
         action: &crate::session::OperatorAction,
-        refusal: Option<String>,
+        refusal: Option<&str>,
     ) {
         let ids = action.strategy_id().map(Ids::strategy).unwrap_or_default();
         self.emit(
@@ -461,24 +453,21 @@ impl Journal {
                 who: who.to_owned(),
                 step,
                 action: action.clone(),
-                refusal,
+                refusal: refusal.map(str::to_owned),
             },
         );
     }
 
-    /// Whether the step just run ends with a checkpoint.
-    pub fn checkpoint_due(&self) -> bool {
-        self.failure.is_none() && self.snapshot_id.is_multiple_of(self.checkpoint_every)
-    }
-
     /// Records a checkpoint; syncs the file so it survives a power loss.
-    pub fn checkpoint(&mut self, strategies: Vec<StrategyState>, host: serde_json::Value) {
+    fn checkpoint(&mut self, state: &SessionState) {
+        let host = host_state(state.inventory, state.strategies.len(), state.book);
         let host_hash = sha256_hex(&serde_json::to_vec(&host).expect("host state serialises"));
-        let strategies = strategies
-            .into_iter()
+        let strategies = state
+            .strategies
+            .iter()
             .map(|s| StrategyCheckpoint {
                 strategy_id: s.strategy_id.to_string(),
-                state: s.state.map(hex::encode).unwrap_or_default(),
+                state: s.state.as_ref().map(hex::encode).unwrap_or_default(),
                 quarantined: s.quarantined.map(str::to_owned),
             })
             .collect();
@@ -499,7 +488,7 @@ impl Journal {
 
     /// Ends a step: hands its records to the OS, so a crash loses at most
     /// the step being run.
-    pub fn end_step(&mut self) {
+    fn end_step(&mut self) {
         if let Err(e) = self.flush() {
             self.failure.get_or_insert(e);
         }
@@ -511,18 +500,14 @@ impl Journal {
             .map_or(Ok(()), store::Appender::flush)
     }
 
-    /// Records the end of the session and closes the journal: the summary,
-    /// or the first failure (a recorded event the run did not produce is one).
-    pub fn finish(
-        mut self,
-        strategies: Vec<StrategyState>,
-        host: serde_json::Value,
-    ) -> Result<JournalSummary, JournalError> {
+    /// Records the end of the session.
+    fn end(&mut self, end: &SessionState) {
+        let host = host_state(end.inventory, end.strategies.len(), end.book);
         let mut state = Sha256::new();
         state.update(serde_json::to_vec(&host).expect("host state serialises"));
-        for s in strategies {
+        for s in &end.strategies {
             state.update(s.strategy_id.as_str());
-            state.update(s.state.unwrap_or_default());
+            state.update(s.state.as_deref().unwrap_or_default());
         }
         let intent_stream = std::mem::take(&mut self.intent_stream);
         self.emit(
@@ -534,6 +519,13 @@ impl Journal {
                 state: hex::encode(state.finalize()),
             },
         );
+    }
+
+    /// Closes the journal after the session's end
+    /// ([`Session::end_events`](crate::session::Session::end_events)): the
+    /// summary, or the first failure (a recorded event the run did not
+    /// produce is one).
+    pub fn finish(mut self) -> Result<JournalSummary, JournalError> {
         if let Some(failure) = self.failure {
             return Err(failure);
         }
@@ -560,6 +552,65 @@ impl Journal {
             verified: self.verified,
         })
     }
+}
+
+/// The journal records the whole event stream except the step valuations,
+/// which follow from it.
+impl EventSink for Journal {
+    fn record(&mut self, event: &EngineEvent<'_>) {
+        match *event {
+            EngineEvent::Market(snapshot) => self.market(snapshot),
+            EngineEvent::Decision {
+                attribution,
+                view,
+                result,
+            } => self.decision(attribution, view, result),
+            EngineEvent::Refused {
+                attribution,
+                intent_id,
+                order_id,
+                reason,
+                ..
+            } => self.refusal(attribution, intent_id, order_id, reason),
+            EngineEvent::Risk { intent, refusal } => self.risk(intent, refusal),
+            EngineEvent::Report {
+                report,
+                position,
+                account,
+                ..
+            } => self.report(report, position, account),
+            EngineEvent::Lifecycle {
+                strategy_id,
+                kind,
+                cause,
+                ..
+            } => self.lifecycle(strategy_id, kind, cause),
+            EngineEvent::Operator {
+                who,
+                step,
+                action,
+                refusal,
+            } => self.operator(who, step, action, refusal),
+            EngineEvent::Checkpoint(state) => self.checkpoint(state),
+            EngineEvent::StepEnd => self.end_step(),
+            EngineEvent::End(state) => self.end(state),
+            EngineEvent::Marked { .. } => {}
+        }
+    }
+
+    fn halted(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        self.failure.is_none() && self.snapshot_id.is_multiple_of(self.checkpoint_every)
+    }
+}
+
+/// Ends `session`'s events and closes its journal, if it has one.
+pub fn close(session: &mut Session) -> Option<Result<JournalSummary, JournalError>> {
+    session.end_events();
+    session.take_sink::<Journal>().map(Journal::finish)
 }
 
 /// The recorded records a verifying journal has still to match, read from

@@ -400,11 +400,11 @@ pub fn replay_session(
     );
     check_plugins(&start.strategies, &loaded)?;
     let mut session = Session::new(&config, reference, data, strategies)?;
-    session.attach_journal(Journal::verifier(
+    session.attach_sink(Box::new(Journal::verifier(
         path,
         survey.records,
         start.checkpoint_every,
-    )?);
+    )?));
     Ok(session)
 }
 
@@ -471,17 +471,20 @@ pub fn resume(
         let journalled = JournalledStrategy::new(path, id, head)?;
         plugins.push(session.replace_strategy(index, Box::new(journalled)));
     }
-    session.attach_journal(Journal::resumed(
+    session.attach_sink(Box::new(Journal::resumed(
         path,
         survey.records,
         survey.good_len,
         every,
-    )?);
+    )?));
     let checkpoint = survey.checkpoint.map(|(_, c)| c);
     let target = checkpoint.as_ref().map_or(0, |c| c.snapshot_id);
     while session.snapshot_id() < target && session.step() {}
-    if session.journal().is_some_and(|j| j.failure().is_some()) {
-        if let Some(Err(failure)) = session.close_journal() {
+    if session
+        .sink::<Journal>()
+        .is_some_and(|j| j.failure().is_some())
+    {
+        if let Some(Err(failure)) = session.take_sink::<Journal>().map(Journal::finish) {
             return Err(failure.into());
         }
     }

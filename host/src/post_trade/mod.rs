@@ -18,6 +18,7 @@ pub mod trades;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::events::{EngineEvent, EventSink};
 use crate::execution::orders::{OrderReport, CANCELLED_BY_STRATEGY};
 use crate::intents::Attribution;
 use crate::inventory::{Position, Valuation};
@@ -25,7 +26,7 @@ use crate::model::ReportKind;
 use crate::model::{
     format_time, ExecutionId, IntentId, OrderId, RouteId, Side, StrategyId, Timestamp,
 };
-use crate::reference_data::ReferenceData;
+use crate::reference_data::Instrument;
 use metrics::{Inputs, Metrics, Sample};
 use trades::{Fill, RoundTrips, TradeRecord};
 
@@ -315,6 +316,46 @@ pub struct Recorder {
     strategies: Vec<StrategyTrack>,
 }
 
+/// The recorder takes its part of the session's event stream: order
+/// reports, refusals, lifecycle events and each step's valuation.
+impl EventSink for Recorder {
+    fn record(&mut self, event: &EngineEvent<'_>) {
+        match *event {
+            EngineEvent::Report {
+                report,
+                instrument,
+                position,
+                ..
+            } => self.on_report(report, instrument, position),
+            EngineEvent::Refused {
+                time,
+                attribution,
+                intent_id,
+                order_id,
+                reason,
+            } => self.on_refusal(time, attribution, intent_id, order_id, reason.to_owned()),
+            EngineEvent::Lifecycle {
+                time,
+                strategy_id,
+                kind,
+                cause,
+            } => self.on_event(time, strategy_id, kind, cause.to_owned()),
+            EngineEvent::Marked {
+                time,
+                value,
+                strategy_pnl,
+            } => self.on_step(time, value, strategy_pnl),
+            EngineEvent::Market(_)
+            | EngineEvent::Decision { .. }
+            | EngineEvent::Risk { .. }
+            | EngineEvent::Operator { .. }
+            | EngineEvent::Checkpoint(_)
+            | EngineEvent::StepEnd
+            | EngineEvent::End(_) => {}
+        }
+    }
+}
+
 impl Recorder {
     /// A recorder for a session of `strategies` registrations.
     pub fn new(strategies: usize) -> Self {
@@ -338,16 +379,16 @@ impl Recorder {
     }
 
     /// Records an order report. `position` is the strategy's position after it.
-    pub fn on_report(
+    fn on_report(
         &mut self,
         report: &OrderReport,
+        instrument: Option<&Instrument>,
         position: &Position,
-        reference: &ReferenceData,
     ) {
         let sequence = self.next_sequence();
         let a = &report.attribution;
-        if let Some(fill) = report.fill {
-            let instrument = reference.get(report.request.instrument);
+        // A fill is always of a known instrument.
+        if let (Some(fill), Some(instrument)) = (report.fill, instrument) {
             self.round_trips.on_fill(
                 &Fill {
                     time: report.time,
@@ -406,7 +447,7 @@ impl Recorder {
 
     /// Records an intent refused by the host before it became an order
     /// report (a grant or conversion failure, or a refused cancel).
-    pub fn on_refusal(
+    fn on_refusal(
         &mut self,
         time: Timestamp,
         attribution: &Attribution,
@@ -467,7 +508,7 @@ impl Recorder {
     }
 
     /// Records a strategy lifecycle event.
-    pub fn on_event(
+    fn on_event(
         &mut self,
         time: Timestamp,
         strategy_id: &StrategyId,
@@ -487,7 +528,7 @@ impl Recorder {
     /// Records the equity of the session and each strategy's net PnL at the
     /// end of a step, with positions marked by `mark` (a position without a
     /// mark is valued at cost).
-    pub fn on_step(&mut self, time: Timestamp, value: Valuation, strategy_pnl: &[(Decimal, bool)]) {
+    fn on_step(&mut self, time: Timestamp, value: Valuation, strategy_pnl: &[(Decimal, bool)]) {
         self.steps += 1;
         self.equity.push(EquityPoint { time, value });
         let mut any_open = false;

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Control, ControlError, Session};
 use crate::config::Mode;
+use crate::events::EngineEvent;
 use crate::intents::{PlaceOrder, Proposal};
-use crate::journal::Tap;
 use crate::model::OrderStatus;
 use crate::model::{format_time, to_scaled, InstrumentId, OrderId, Side, StrategyId};
 use crate::model::{OrderType, TimeInForce};
@@ -149,10 +149,13 @@ impl Session {
     ) -> Result<u64, ActionError> {
         let result = self.apply_action(action, reload);
         let step = self.snapshot_id();
-        if let Some(j) = &mut self.services.journal {
-            let refusal = result.as_ref().err().map(ToString::to_string);
-            j.operator(who, step, action, refusal);
-        }
+        let refusal = result.as_ref().err().map(ToString::to_string);
+        self.services.sinks.emit(&EngineEvent::Operator {
+            who,
+            step,
+            action,
+            refusal: refusal.as_deref(),
+        });
         match &result {
             Ok(()) => tracing::info!(who, ?action, step, "operator action applied"),
             Err(e) => tracing::warn!(who, ?action, step, "operator action refused: {e}"),
@@ -275,16 +278,6 @@ impl Session {
         for intent in closing {
             services.handle_intent(reg, snapshot, intent);
         }
-    }
-
-    /// Shows every journal record from here on to `tap`; `false` if the
-    /// session has no journal.
-    pub fn tap_journal(&mut self, tap: Box<dyn Tap>) -> bool {
-        self.services
-            .journal
-            .as_mut()
-            .map(|j| j.set_tap(tap))
-            .is_some()
     }
 
     /// The session as the control plane shows it, after the last step.

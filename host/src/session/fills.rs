@@ -54,10 +54,12 @@ impl Services {
         // instrument; it carries no fill, so no position is involved.
         let none = Position::default();
         let position = inst.map_or(&none, |i| self.inventory.position(a.strategy_index, i.id));
-        self.recorder.on_report(report, position, &self.reference);
-        if let Some(j) = &mut self.journal {
-            j.report(report, position, self.inventory.account(a.execution_index));
-        }
+        self.sinks.emit(&EngineEvent::Report {
+            report,
+            instrument: inst,
+            position,
+            account: self.inventory.account(a.execution_index),
+        });
         let (qty_scale, price_scale) = inst.map_or((0, 0), |i| (i.qty_scale, i.price_scale));
         let (fill_qty, fill_price, commission, maker) =
             report.fill.map_or((0, 0, Decimal::ZERO, false), |f| {

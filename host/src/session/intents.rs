@@ -34,21 +34,13 @@ impl Services {
             Ok(intent) => intent,
             Err(refused) => {
                 tracing::debug!(strategy_id = %reg.attribution.strategy_id, "intent refused: {}", refused.reason);
-                if let Some(j) = &mut self.journal {
-                    j.refusal(
-                        &reg.attribution,
-                        refused.intent_id,
-                        refused.order_id,
-                        &refused.reason,
-                    );
-                }
-                self.recorder.on_refusal(
-                    snapshot.time(),
-                    &reg.attribution,
-                    refused.intent_id,
-                    refused.order_id,
-                    refused.reason.clone(),
-                );
+                self.sinks.emit(&EngineEvent::Refused {
+                    time: snapshot.time(),
+                    attribution: &reg.attribution,
+                    intent_id: refused.intent_id,
+                    order_id: refused.order_id,
+                    reason: &refused.reason,
+                });
                 self.report_refused(reg, snapshot, refused);
                 return;
             }
@@ -60,19 +52,20 @@ impl Services {
                 let approved = match self.risk_check(reg, snapshot, intent, &request, None) {
                     risk::Decision::Approved(approved) => approved,
                     risk::Decision::Refused { intent, refusal } => {
-                        if let Some(j) = &mut self.journal {
-                            j.risk(&intent, Some(refusal.to_string()));
-                        }
-                        let report =
-                            self.book
-                                .reject(order_id, &intent, request, refusal.to_string());
+                        let refusal = refusal.to_string();
+                        self.sinks.emit(&EngineEvent::Risk {
+                            intent: &intent,
+                            refusal: Some(&refusal),
+                        });
+                        let report = self.book.reject(order_id, &intent, request, refusal);
                         self.publish(&report, reg);
                         return;
                     }
                 };
-                if let Some(j) = &mut self.journal {
-                    j.risk(approved.intent(), None);
-                }
+                self.sinks.emit(&EngineEvent::Risk {
+                    intent: approved.intent(),
+                    refusal: None,
+                });
                 let report = self
                     .book
                     .submit(order_id, approved.intent(), request.clone());
@@ -90,9 +83,10 @@ impl Services {
             }
             Action::Cancel { order_id } => {
                 let approved = risk::approve_cancel(intent);
-                if let Some(j) = &mut self.journal {
-                    j.risk(approved.intent(), None);
-                }
+                self.sinks.emit(&EngineEvent::Risk {
+                    intent: approved.intent(),
+                    refusal: None,
+                });
                 if !self.cancel_order(reg, order_id, time, CANCELLED_BY_STRATEGY) {
                     let reason = format!(
                         "no working order {order_id} of strategy {}",
@@ -109,9 +103,10 @@ impl Services {
             }
             Action::CancelAll { instrument } => {
                 let approved = risk::approve_cancel(intent);
-                if let Some(j) = &mut self.journal {
-                    j.risk(approved.intent(), None);
-                }
+                self.sinks.emit(&EngineEvent::Risk {
+                    intent: approved.intent(),
+                    refusal: None,
+                });
                 self.cancel_orders(reg, instrument, time, CANCELLED_BY_STRATEGY);
             }
             Action::Replace {
@@ -138,9 +133,10 @@ impl Services {
                         risk::Decision::Refused { refusal, .. } => Err(refusal.to_string()),
                     }
                 });
-                if let Some(j) = &mut self.journal {
-                    j.risk(&intent, result.as_ref().err().cloned());
-                }
+                self.sinks.emit(&EngineEvent::Risk {
+                    intent: &intent,
+                    refusal: result.as_ref().err().map(String::as_str),
+                });
                 match result {
                     Ok(()) => self.apply_events(reg),
                     Err(reason) => self.refuse_request(

@@ -5,7 +5,7 @@
 use super::*;
 
 impl Services {
-    /// Records a strategy lifecycle event in the report and the journal.
+    /// Emits a strategy lifecycle event.
     pub(super) fn on_event(
         &mut self,
         time: crate::model::Timestamp,
@@ -13,10 +13,12 @@ impl Services {
         kind: EventKind,
         cause: String,
     ) {
-        if let Some(j) = &mut self.journal {
-            j.lifecycle(id, kind, &cause);
-        }
-        self.recorder.on_event(time, id, kind, cause);
+        self.sinks.emit(&EngineEvent::Lifecycle {
+            time,
+            strategy_id: id,
+            kind,
+            cause: &cause,
+        });
     }
 
     /// Takes `reg` out of the step loop and applies its order policy.
