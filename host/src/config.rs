@@ -208,6 +208,18 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The session file at `path` is invalid for one reason.
+    pub fn one(path: &Path, problem: String) -> Self {
+        let mut problems = Problems::default();
+        problems.push(problem);
+        Self::Invalid {
+            path: path.to_owned(),
+            problems,
+        }
+    }
+}
+
 impl SessionConfig {
     /// Reads and parses a session file. Values are validated when the session
     /// is built from it.
@@ -228,12 +240,7 @@ impl SessionConfig {
         })?;
         config.base_dir = base_dir;
         if let Some(problem) = session_name_problem(&config.session.name) {
-            let mut problems = Problems::default();
-            problems.push(problem);
-            return Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                problems,
-            });
+            return Err(ConfigError::one(path, problem));
         }
         Ok(config)
     }

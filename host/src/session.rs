@@ -41,7 +41,7 @@ use crate::model::{OrderRequest, OrderStatus};
 use crate::post_trade::{EventKind, PluginVersion, Recorder, Report, StrategyRecord};
 use crate::reference_data::ReferenceData;
 use crate::risk::{self, RiskContext, RiskLimits};
-use crate::state::{Feed, Snapshot, StateCoordinator};
+use crate::state::{MarketFeed, Snapshot, StateCoordinator};
 use crate::strategy::{InitConfig, InstrumentSpec, Strategy, StrategyError, StrategyInfo};
 use crate::strategy_host::{CpuMeter, Plugin, PluginError, StrategyHost};
 use crate::views::{
@@ -60,8 +60,8 @@ pub use control::{ActionError, OperatorAction, Overview, RunState, FLATTEN_TAG, 
 use lifecycle::{restart, subscriptions};
 pub use live::VenueStart;
 use sinks::Sinks;
-pub use validate::validate;
-use validate::{check_meter, configured_rates, session_currency};
+pub use validate::{check_meter, validate};
+use validate::{configured_rates, session_currency};
 
 /// Why a session could not be built or stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -271,7 +271,7 @@ impl Session {
     fn build(
         config: &SessionConfig,
         reference: ReferenceData,
-        feed: Feed,
+        feed: MarketFeed,
         strategies: Vec<LoadedStrategy>,
         mut venues: BTreeMap<String, Binance>,
     ) -> Result<Self, SessionError> {
@@ -317,12 +317,10 @@ impl Session {
         for (index, (cfg, loaded)) in config.strategies.iter().zip(strategies).enumerate() {
             let strategy_id = StrategyId::new(cfg.id.clone());
             let unvalidated = |problem: String| {
-                let mut problems = Problems::default();
-                problems.push(format!("strategies[{index}] ({}): {problem}", cfg.id));
-                SessionError::Config(ConfigError::Invalid {
-                    path: config.base_dir.clone(),
-                    problems,
-                })
+                SessionError::Config(ConfigError::one(
+                    &config.base_dir,
+                    format!("strategies[{index}] ({}): {problem}", cfg.id),
+                ))
             };
             let execution_index = config
                 .execution

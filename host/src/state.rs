@@ -87,7 +87,7 @@ impl Snapshot {
 
 /// Where a session's market inputs come from.
 #[derive(Debug)]
-pub enum Feed {
+pub enum MarketFeed {
     /// Stored data, replayed step by step (backtest, paper).
     Stored {
         /// The data.
@@ -99,7 +99,7 @@ pub enum Feed {
     Live(LiveFeed),
 }
 
-impl From<MarketData> for Feed {
+impl From<MarketData> for MarketFeed {
     fn from(data: MarketData) -> Self {
         Self::Stored {
             cursor: data.steps(),
@@ -111,13 +111,13 @@ impl From<MarketData> for Feed {
 /// Drives market data through snapshots.
 #[derive(Debug)]
 pub struct StateCoordinator {
-    feed: Feed,
+    feed: MarketFeed,
     snapshot: Snapshot,
 }
 
 impl StateCoordinator {
     /// A coordinator over `feed` for a session of `instruments` instruments.
-    pub fn new(feed: Feed, instruments: usize) -> Self {
+    pub fn new(feed: MarketFeed, instruments: usize) -> Self {
         Self {
             feed,
             snapshot: Snapshot {
@@ -133,8 +133,8 @@ impl StateCoordinator {
     /// Total bars the session will replay (live: received so far).
     pub fn bar_count(&self) -> usize {
         match &self.feed {
-            Feed::Stored { data, .. } => data.bar_count(),
-            Feed::Live(feed) => feed.received(),
+            MarketFeed::Stored { data, .. } => data.bar_count(),
+            MarketFeed::Live(feed) => feed.received(),
         }
     }
 
@@ -143,8 +143,8 @@ impl StateCoordinator {
     pub fn advance(&mut self) -> Option<&Snapshot> {
         let snapshot = &mut self.snapshot;
         snapshot.time = match &mut self.feed {
-            Feed::Stored { data, cursor } => cursor.next_step(data, &mut snapshot.data)?,
-            Feed::Live(feed) => feed.next_step(&mut snapshot.data)?,
+            MarketFeed::Stored { data, cursor } => cursor.next_step(data, &mut snapshot.data)?,
+            MarketFeed::Live(feed) => feed.next_step(&mut snapshot.data)?,
         };
         snapshot.id = SnapshotId(snapshot.id.0 + 1);
         for bar in &snapshot.data.bars {

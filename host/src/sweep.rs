@@ -33,7 +33,7 @@ use crate::market_data::MarketData;
 use crate::model::StrategyId;
 use crate::post_trade::Report;
 use crate::reference_data::ReferenceData;
-use crate::session::{instantiate, load_market_data, validate, Session, SessionError};
+use crate::session::{check_meter, instantiate, load_market_data, validate, Session, SessionError};
 use crate::strategy_host::{Limits, Plugin, PluginError, StrategyHost};
 
 /// Name of the result file written into a sweep's output directory.
@@ -512,21 +512,9 @@ impl Sweep {
     ) -> Result<Self, SweepError> {
         let config = SessionConfig::load(path).map_err(SessionError::from)?;
         let reference = validate(&config, path).map_err(SessionError::from)?;
-        let configured = config.session.cpu_meter();
-        if configured != host.meter() {
-            return Err(SessionError::Meter {
-                configured,
-                host: host.meter(),
-            }
-            .into());
-        }
+        check_meter(&config, host)?;
         let invalid = |problem: String| {
-            let mut problems = crate::config::Problems::default();
-            problems.push(problem);
-            SweepError::Session(SessionError::Config(ConfigError::Invalid {
-                path: path.to_owned(),
-                problems,
-            }))
+            SweepError::Session(SessionError::Config(ConfigError::one(path, problem)))
         };
         let ids = || {
             config

@@ -180,9 +180,19 @@ fn paper_session_stops_cleanly_on_ctrl_c() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run cracktrader paper");
-    // Long enough to load and run some steps, far from the 10 s the whole
+    // Interrupt once the session is trading: its journal holds steps
+    // (records well beyond the session start), far from the 10 s the whole
     // data takes at 2 ms per step.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let journal = dir.path().join("paper.journal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&journal).map_or(0, |m| m.len()) < 20_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the paper session wrote no steps to {} within 60 s",
+            journal.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -21,4 +21,4 @@ pub use market::{Bar, Quote, Trade};
 pub use order::{Amendment, Fill, OrderRequest, OrderStatus, OrderType, ReportKind, TimeInForce};
 pub use scaled::{from_scaled, to_scaled, ScaleError};
 pub use side::Side;
-pub use time::{format_time, Timestamp};
+pub use time::{format_time, from_millis, Timestamp};

@@ -97,9 +97,9 @@ impl EventLog {
 
 /// The journal's tap into an [`EventLog`].
 #[derive(Debug)]
-pub struct Feed(pub Arc<EventLog>);
+pub struct EventLogTap(pub Arc<EventLog>);
 
-impl Tap for Feed {
+impl Tap for EventLogTap {
     fn record(&mut self, envelope: &Envelope) {
         self.0.push(Record::new(envelope));
     }
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn filters_select_by_strategy_kind_and_sequence() {
         let log = EventLog::new(3);
-        let mut feed = Feed(Arc::new(log));
+        let mut feed = EventLogTap(Arc::new(log));
         for (i, s) in [None, Some("a"), Some("b"), Some("a")]
             .into_iter()
             .enumerate()
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_follower_gets_the_backlog_then_each_new_record_once() {
-        let mut feed = Feed(Arc::new(EventLog::new(10)));
+        let mut feed = EventLogTap(Arc::new(EventLog::new(10)));
         feed.record(&envelope(1, Some("a")));
         let (backlog, mut live) = feed.0.follow(&Filter::default());
         feed.record(&envelope(2, Some("a")));

@@ -269,7 +269,7 @@ impl ControlPlane {
             .collect();
         let events = Arc::new(events::EventLog::new(events::RING_CAPACITY));
         if let Some(journal) = session.sink_mut::<Journal>() {
-            journal.set_tap(Box::new(events::Feed(Arc::clone(&events))));
+            journal.set_tap(Box::new(events::EventLogTap(Arc::clone(&events))));
         }
         let (sender, receiver) = mpsc::channel();
         let shared = Arc::new(Shared {

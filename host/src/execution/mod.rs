@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crate::config::{decimal, Problems};
 use crate::inventory::AccountKind;
+use crate::model::{from_millis, OrderId, Timestamp};
 use crate::model::{Amendment, OrderRequest};
-use crate::model::{OrderId, Timestamp};
 use crate::reference_data::ReferenceData;
 use crate::state::Snapshot;
 use binance::Binance;
@@ -205,20 +205,13 @@ pub struct Latency {
 impl Latency {
     /// Submission delay in nanoseconds.
     pub fn submit_nanos(&self) -> i64 {
-        ms_to_nanos(self.submit_ms)
+        from_millis(i64::try_from(self.submit_ms).unwrap_or(i64::MAX))
     }
 
     /// Cancel delay in nanoseconds.
     pub fn cancel_nanos(&self) -> i64 {
-        ms_to_nanos(self.cancel_ms)
+        from_millis(i64::try_from(self.cancel_ms).unwrap_or(i64::MAX))
     }
-}
-
-/// Saturating: validation bounds latencies far below the limit.
-fn ms_to_nanos(ms: u64) -> i64 {
-    i64::try_from(ms)
-        .unwrap_or(i64::MAX)
-        .saturating_mul(1_000_000)
 }
 
 /// The adapter behind one execution context's route.

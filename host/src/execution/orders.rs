@@ -3,8 +3,10 @@
 //!
 //! An adapter (the simulator, or a venue) reports what happened to an order
 //! as [`VenueEvent`]s; the [`OrderBook`] applies each to its [`Order`] with
-//! [`Order::apply`] (one arm per allowed transition) and turns it into an
-//! [`OrderReport`] with a session-wide sequence number. Events the state
+//! [`Order::apply`] and turns it into an [`OrderReport`] with a session-wide
+//! sequence number. The host's own decisions (risk refused the order, a
+//! cancel was requested) go through the same table, [`Order::next`]: one
+//! arm per allowed transition, every status change of an order in one place. Events the state
 //! machine refuses, and repeated or stale events (an `event_id` not above the
 //! order's last), produce no report: inventory, post-trade and strategies see
 //! every change exactly once.
@@ -16,6 +18,9 @@
 //!  Rejected   PendingCancel ◄─────┘ ─► Cancelled
 //!                  └──────────────────► Expired / Filled
 //! ```
+//!
+//! (Rejected: by risk or by the venue; PendingCancel: when the host
+//! requests the cancel, also from Submitted.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -65,6 +70,17 @@ pub struct VenueEvent {
     pub time: Timestamp,
     /// What happened.
     pub kind: VenueEventKind,
+}
+
+/// What moves an order from one status to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition<'a> {
+    /// An adapter's event.
+    Venue(&'a VenueEventKind),
+    /// Risk refused the order before it reached an adapter.
+    RiskRejected,
+    /// The host asked the venue to cancel the order.
+    CancelRequested,
 }
 
 /// An event the order's status does not allow.
@@ -141,34 +157,35 @@ impl Order {
         !self.status.is_terminal()
     }
 
-    /// Applies an event. `Ok(None)`: a duplicate or stale event, ignored.
-    pub fn apply(&mut self, event: &VenueEvent) -> Result<Option<ReportKind>, TransitionError> {
+    /// The order's transition table: the status `transition` leads to
+    /// from the current one and the report it makes, or `None` if the
+    /// current status does not allow it.
+    pub fn next(&self, transition: Transition<'_>) -> Option<(OrderStatus, ReportKind)> {
         use OrderStatus::*;
         use VenueEventKind as E;
-        if event.event_id <= self.last_event {
-            return Ok(None);
-        }
-        let refuse = || TransitionError {
-            order_id: self.id,
-            status: self.status,
-            event: event.kind.clone(),
-        };
         let working = matches!(self.status, Accepted | PartiallyFilled | PendingCancel);
-        let (status, kind) = match (&event.kind, self.status) {
-            (E::Accepted(_), Submitted) => (Accepted, ReportKind::Accepted),
+        let unfilled = self.filled_qty.is_zero();
+        Some(match (transition, self.status) {
+            (Transition::RiskRejected, Submitted) if unfilled => (Rejected, ReportKind::Rejected),
+            (Transition::CancelRequested, Submitted | Accepted | PartiallyFilled) => {
+                (PendingCancel, ReportKind::PendingCancel)
+            }
+            (Transition::Venue(E::Accepted(_)), Submitted) => (Accepted, ReportKind::Accepted),
             // A cancel requested before the venue accepted stays pending.
-            (E::Accepted(_), PendingCancel) if self.filled_qty.is_zero() => {
+            (Transition::Venue(E::Accepted(_)), PendingCancel) if unfilled => {
                 (PendingCancel, ReportKind::Accepted)
             }
-            (E::Rejected(_), Submitted | PendingCancel) if self.filled_qty.is_zero() => {
+            (Transition::Venue(E::Rejected(_)), Submitted | PendingCancel) if unfilled => {
                 (Rejected, ReportKind::Rejected)
             }
-            (E::Triggered, _)
+            (Transition::Venue(E::Triggered), _)
                 if working && !self.triggered && self.request.order_type.stop().is_some() =>
             {
                 (self.status, ReportKind::Triggered)
             }
-            (E::Fill(f), _) if working && f.qty > Decimal::ZERO && f.qty <= self.remaining() => {
+            (Transition::Venue(E::Fill(f)), _)
+                if working && f.qty > Decimal::ZERO && f.qty <= self.remaining() =>
+            {
                 let status = if f.qty == self.remaining() {
                     Filled
                 } else if self.status == PendingCancel {
@@ -178,15 +195,33 @@ impl Order {
                 };
                 (status, ReportKind::Fill)
             }
-            (E::Cancelled(_), _) if working || self.status == Submitted => {
+            (Transition::Venue(E::Cancelled(_)), _) if working || self.status == Submitted => {
                 (Cancelled, ReportKind::Cancelled)
             }
-            (E::Expired(_), _) if working => (Expired, ReportKind::Expired),
-            (E::Replaced { qty, .. }, Accepted | PartiallyFilled) if *qty > self.filled_qty => {
+            (Transition::Venue(E::Expired(_)), _) if working => (Expired, ReportKind::Expired),
+            (Transition::Venue(E::Replaced { qty, .. }), Accepted | PartiallyFilled)
+                if *qty > self.filled_qty =>
+            {
                 (self.status, ReportKind::Replaced)
             }
-            _ => return Err(refuse()),
+            _ => return None,
+        })
+    }
+
+    /// Applies an event. `Ok(None)`: a duplicate or stale event, ignored.
+    pub fn apply(&mut self, event: &VenueEvent) -> Result<Option<ReportKind>, TransitionError> {
+        use VenueEventKind as E;
+        if event.event_id <= self.last_event {
+            return Ok(None);
+        }
+        let refuse = || TransitionError {
+            order_id: self.id,
+            status: self.status,
+            event: event.kind.clone(),
         };
+        let (status, kind) = self
+            .next(Transition::Venue(&event.kind))
+            .ok_or_else(refuse)?;
         match &event.kind {
             E::Fill(f) => {
                 self.filled_qty += f.qty;
@@ -410,21 +445,21 @@ impl OrderBook {
             Arc::clone(&intent.attribution),
             request,
         );
-        order.status = OrderStatus::Rejected;
-        self.report(&order, ReportKind::Rejected, None, reason, intent.time)
+        // A new order is unfilled and submitted: risk can always refuse it.
+        let (status, kind) = order
+            .next(Transition::RiskRejected)
+            .unwrap_or((OrderStatus::Rejected, ReportKind::Rejected));
+        order.status = status;
+        self.report(&order, kind, None, reason, intent.time)
     }
 
     /// Marks a cancel as requested. `None` if the order is not open.
     pub fn request_cancel(&mut self, order_id: OrderId, time: Timestamp) -> Option<OrderReport> {
-        let order = self.orders.get_mut(&order_id).filter(|o| {
-            matches!(
-                o.status,
-                OrderStatus::Submitted | OrderStatus::Accepted | OrderStatus::PartiallyFilled
-            )
-        })?;
-        order.status = OrderStatus::PendingCancel;
+        let order = self.orders.get_mut(&order_id)?;
+        let (status, kind) = order.next(Transition::CancelRequested)?;
+        order.status = status;
         let order = order.clone();
-        Some(self.report(&order, ReportKind::PendingCancel, None, String::new(), time))
+        Some(self.report(&order, kind, None, String::new(), time))
     }
 
     /// A report that a cancel or replace of `order_id` by `intent` was
@@ -623,6 +658,44 @@ mod tests {
             commission: Decimal::new(qty, 3),
             maker: false,
         })
+    }
+
+    #[test]
+    fn the_hosts_own_transitions_are_in_the_table() {
+        use OrderStatus::*;
+        let (intent, request) = intent(10, Side::Buy);
+        let order = Order::submitted(OrderId(1), intent.id, intent.attribution, request);
+        for status in [
+            Submitted,
+            Accepted,
+            Rejected,
+            PartiallyFilled,
+            Filled,
+            PendingCancel,
+            Cancelled,
+            Expired,
+        ] {
+            let order = Order {
+                status,
+                ..order.clone()
+            };
+            assert_eq!(
+                order.next(Transition::CancelRequested).is_some(),
+                matches!(status, Submitted | Accepted | PartiallyFilled),
+                "cancel requested in {status:?}"
+            );
+            assert_eq!(
+                order.next(Transition::RiskRejected),
+                (status == Submitted).then_some((Rejected, ReportKind::Rejected)),
+                "risk refusal in {status:?}"
+            );
+        }
+        let (intent, request) = self::intent(10, Side::Buy);
+        let refused = OrderBook::default().reject(OrderId(1), &intent, request, "no".into());
+        assert_eq!(
+            (refused.kind, refused.status),
+            (ReportKind::Rejected, Rejected)
+        );
     }
 
     #[test]

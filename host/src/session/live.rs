@@ -12,14 +12,14 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use super::{check_meter, load_strategies, validate, Session, SessionError};
-use crate::config::{ConfigError, Problems, SessionConfig};
+use crate::config::{ConfigError, SessionConfig};
 use crate::execution::binance::{Binance, VenueError};
 use crate::execution::Adapter;
 use crate::market_data::live::{Halts, LiveFeed, MarketEvent};
 use crate::market_data::DataKind;
 use crate::model::{InstrumentId, StrategyId};
 use crate::post_trade::EventKind;
-use crate::state::Feed;
+use crate::state::MarketFeed;
 use crate::strategy_host::StrategyHost;
 
 /// What a venue session does at its venues once its journal is attached,
@@ -60,14 +60,7 @@ impl Session {
         let mut config = SessionConfig::load(path)?;
         check_meter(&config, host)?;
         let strategies = load_strategies(&config, host)?;
-        let invalid = |problem: String| {
-            let mut problems = Problems::default();
-            problems.push(problem);
-            SessionError::Config(ConfigError::Invalid {
-                path: path.to_owned(),
-                problems,
-            })
-        };
+        let invalid = |problem: String| SessionError::Config(ConfigError::one(path, problem));
         let venue_failed = |e: VenueError| invalid(e.to_string());
         let runtime = Arc::new(
             tokio::runtime::Builder::new_multi_thread()
@@ -160,7 +153,13 @@ impl Session {
         }
         let feed = LiveFeed::new(rx, stop).with_runtime(runtime);
         let halts = feed.halts();
-        let session = Self::build(&config, reference, Feed::Live(feed), strategies, venues)?;
+        let session = Self::build(
+            &config,
+            reference,
+            MarketFeed::Live(feed),
+            strategies,
+            venues,
+        )?;
         let start = VenueStart {
             market: streams,
             events: tx,
@@ -237,14 +236,8 @@ impl VenueStart {
     /// an event of the session (in its journal, if attached — attach it
     /// first), stamped with the venue's clock.
     pub fn start(self, session: &mut Session) -> Result<(), SessionError> {
-        let failed = |e: VenueError| {
-            let mut problems = Problems::default();
-            problems.push(e.to_string());
-            SessionError::Config(ConfigError::Invalid {
-                path: self.path.clone(),
-                problems,
-            })
-        };
+        let failed =
+            |e: VenueError| SessionError::Config(ConfigError::one(&self.path, e.to_string()));
         for (venue, subscriptions) in &self.market {
             venue.stream_market(subscriptions, self.events.clone());
         }

@@ -38,7 +38,7 @@ pub(super) fn session_currency(config: &SessionConfig) -> Currency {
 }
 
 /// Checks that `host` compiles plugins for the session's CPU meter.
-pub(super) fn check_meter(config: &SessionConfig, host: &StrategyHost) -> Result<(), SessionError> {
+pub fn check_meter(config: &SessionConfig, host: &StrategyHost) -> Result<(), SessionError> {
     let configured = config.session.cpu_meter();
     if configured == host.meter() {
         Ok(())

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::execution::orders::VenueEvent;
 use crate::market_data::live::{Halts, MarketEvent};
-use crate::model::{Currency, InstrumentId, OrderId, Side, Timestamp};
+use crate::model::{from_millis, Currency, InstrumentId, OrderId, Side, Timestamp};
 use crate::model::{OrderRequest, OrderType, TimeInForce};
 use crate::reference_data::ReferenceData;
 
@@ -401,7 +401,7 @@ impl Binance {
 
     /// The venue's clock now.
     pub fn server_time(&self) -> Timestamp {
-        ms_to_nanos(self.rest.server_now_ms())
+        from_millis(self.rest.server_now_ms())
     }
 
     fn halted(&self) -> bool {
@@ -748,7 +748,7 @@ impl Binance {
                 report.last_price,
             ),
             maker: report.maker,
-            time: ms_to_nanos(report.time),
+            time: from_millis(report.time),
         });
         let reason = (!report.reject_reason.is_empty() && report.reject_reason != "NONE")
             .then(|| format!("venue: {}", report.reject_reason));
@@ -759,7 +759,7 @@ impl Binance {
             cum_qty: report.cum_qty,
             trade,
             reason,
-            time: ms_to_nanos(report.time),
+            time: from_millis(report.time),
         };
         self.settle(&update, &info, Vec::new(), out);
     }
@@ -778,7 +778,7 @@ impl Binance {
             tracing::warn!(venue = %self.id, status = %order.status, "unknown order status");
             return;
         };
-        let time = ms_to_nanos(
+        let time = from_millis(
             order
                 .transact_time
                 .or(order.update_time)
@@ -872,7 +872,7 @@ impl Binance {
                 price: t.price,
                 commission: commission_in_quote(info, t.commission, &t.commission_asset, t.price),
                 maker: t.is_maker,
-                time: ms_to_nanos(t.time),
+                time: from_millis(t.time),
             })
             .collect())
     }
@@ -997,9 +997,4 @@ fn run_id() -> String {
     }
     digits.reverse();
     String::from_utf8(digits).unwrap_or_default()
-}
-
-/// Milliseconds since the epoch as a [`Timestamp`].
-pub fn ms_to_nanos(ms: i64) -> Timestamp {
-    ms.saturating_mul(1_000_000)
 }

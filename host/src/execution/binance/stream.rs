@@ -18,8 +18,9 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::rest::{clip, Rest};
-use super::{ms_to_nanos, SymbolInfo};
+use super::SymbolInfo;
 use crate::market_data::live::MarketEvent;
+use crate::model::from_millis;
 use crate::model::{to_scaled, Timestamp};
 use crate::model::{Bar, Quote, Trade};
 
@@ -245,7 +246,7 @@ fn decode(
         if !k.x {
             return Ok(None);
         }
-        let time = ms_to_nanos(k.t);
+        let time = from_millis(k.t);
         *market_time = (*market_time).max(time);
         return Ok(Some(MarketEvent::Bar(Bar {
             instrument: s.id,
@@ -259,7 +260,7 @@ fn decode(
     }
     if sub.channel == "trade" {
         let t: TradeEvent = serde_json::from_value(data).map_err(err)?;
-        let time = ms_to_nanos(t.time);
+        let time = from_millis(t.time);
         *market_time = (*market_time).max(time);
         return Ok(Some(MarketEvent::Trade(Trade {
             instrument: s.id,
@@ -312,7 +313,7 @@ async fn backfill(rest: &Rest, sub: &Subscription, from_ms: i64) -> Vec<Bar> {
                 "c": field(4), "v": field(5), "x": true,
             }});
             match decode(sub, data, &mut market_time) {
-                Ok(Some(MarketEvent::Bar(bar))) if bar.time > ms_to_nanos(from_ms) => Some(bar),
+                Ok(Some(MarketEvent::Bar(bar))) if bar.time > from_millis(from_ms) => Some(bar),
                 _ => None,
             }
         })
