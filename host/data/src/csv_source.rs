@@ -38,6 +38,16 @@ impl<R: Read> CsvSource<R> {
             .flexible(true)
             .delimiter(options.delimiter.0)
             .from_reader(LineCap::new(reader));
+        let parquet = csv
+            .byte_headers()
+            .is_ok_and(|h| h.get(0).is_some_and(|first| first.starts_with(b"PAR1")));
+        if parquet {
+            return Err(Error::row(
+                path,
+                Location::Line(1),
+                "this is a Parquet file: name it *.parquet or set format = \"parquet\"",
+            ));
+        }
         let headers = csv.headers().map_err(|e| csv_error(path, e))?.clone();
         let header: Vec<&str> = headers.iter().collect();
         // Without a `time` column, the first is the time: the bundled files
