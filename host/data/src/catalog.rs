@@ -66,7 +66,9 @@ impl DatasetKey {
         let valid = !symbol.is_empty()
             && symbol.len() <= 64
             && !symbol.starts_with('.')
-            && symbol.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            && symbol
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !valid {
             return Err(format!(
                 "symbol '{symbol}' cannot name a directory: use up to 64 letters, digits, '.', '_' or '-', not starting with '.'"
@@ -75,10 +77,7 @@ impl DatasetKey {
         let timeframe = match (kind.has_timeframe(), timeframe) {
             (true, None) => return Err("bars need a timeframe, e.g. 1m, 1h or 1d".to_owned()),
             (false, Some(_)) => {
-                return Err(format!(
-                    "{} have no timeframe; leave it out",
-                    kind.plural()
-                ))
+                return Err(format!("{} have no timeframe; leave it out", kind.plural()))
             }
             (_, Some(tf)) => {
                 let (count, unit) = tf.split_at(tf.len().saturating_sub(1));
@@ -113,7 +112,10 @@ impl DatasetKey {
 
     /// The partition file of `month` (`YYYY-MM`), relative to the root.
     fn partition_file(&self, month: &str) -> String {
-        let dir = self.dir().join(&month[..4]).join(format!("{month}.parquet"));
+        let dir = self
+            .dir()
+            .join(&month[..4])
+            .join(format!("{month}.parquet"));
         // `/` on every platform: the manifest is shared between machines.
         dir.components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -159,7 +161,11 @@ pub struct Dataset {
 impl Dataset {
     /// Its key, checked (a manifest is input too).
     pub fn key(&self) -> Result<DatasetKey, String> {
-        DatasetKey::new(self.category.parse()?, &self.symbol, self.timeframe.as_deref())
+        DatasetKey::new(
+            self.category.parse()?,
+            &self.symbol,
+            self.timeframe.as_deref(),
+        )
     }
 
     /// Rows over all partitions.
@@ -221,13 +227,23 @@ impl Catalog {
         let path = root.join(MANIFEST);
         let text = fs::read_to_string(&path).map_err(|cause| {
             if cause.kind() == std::io::ErrorKind::NotFound {
-                catalog_error(root, format!("no {MANIFEST}: not a catalog (`cracktrader data import` creates one)"))
+                catalog_error(
+                    root,
+                    format!("no {MANIFEST}: not a catalog (`cracktrader data import` creates one)"),
+                )
             } else {
-                Error::Read { path: path.clone(), cause }
+                Error::Read {
+                    path: path.clone(),
+                    cause,
+                }
             }
         })?;
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
-            Error::row(&path, Location::Line(e.line() as u64), format!("invalid manifest: {e}"))
+            Error::row(
+                &path,
+                Location::Line(e.line() as u64),
+                format!("invalid manifest: {e}"),
+            )
         })?;
         if manifest.schema_version != SCHEMA_VERSION {
             return Err(catalog_error(
@@ -239,7 +255,9 @@ impl Catalog {
             ));
         }
         for set in &manifest.datasets {
-            let key = set.key().map_err(|p| catalog_error(root, format!("{MANIFEST}: {p}")))?;
+            let key = set
+                .key()
+                .map_err(|p| catalog_error(root, format!("{MANIFEST}: {p}")))?;
             for p in &set.partitions {
                 // Files are where the layout puts them: a manifest cannot
                 // point outside the catalog.
@@ -296,7 +314,11 @@ impl Catalog {
                 &self.root,
                 format!(
                     "no {key} data; it has {}",
-                    if have.is_empty() { "nothing".to_owned() } else { have.join(", ") }
+                    if have.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        have.join(", ")
+                    }
                 ),
             )
         })
@@ -312,7 +334,10 @@ impl Catalog {
     /// The bytes of a partition, checked against the manifest's sha256.
     fn partition_bytes(&self, p: &Partition) -> Result<Bytes, Error> {
         let path = self.root.join(&p.file);
-        let bytes = fs::read(&path).map_err(|cause| Error::Read { path: path.clone(), cause })?;
+        let bytes = fs::read(&path).map_err(|cause| Error::Read {
+            path: path.clone(),
+            cause,
+        })?;
         let found = hex::encode(Sha256::digest(&bytes));
         if found != p.sha256 {
             return Err(Error::Hash {
@@ -349,7 +374,10 @@ impl Catalog {
         let set = self.dataset(key)?;
         let mut rows = Vec::new();
         for p in &set.partitions {
-            let (first, last) = (parse_bound(&self.root, &p.first)?, parse_bound(&self.root, &p.last)?);
+            let (first, last) = (
+                parse_bound(&self.root, &p.first)?,
+                parse_bound(&self.root, &p.last)?,
+            );
             let before = range.end.is_some_and(|end| first >= end);
             let after = range.start.is_some_and(|start| last < start);
             if !before && !after {
@@ -374,7 +402,12 @@ impl Catalog {
 
     /// Imports `file` (read under `options`) into the data set `key`,
     /// merging it with what is there; see the module docs.
-    pub fn import(&mut self, file: &Path, options: &ReadOptions, key: &DatasetKey) -> Result<ImportSummary, Error> {
+    pub fn import(
+        &mut self,
+        file: &Path,
+        options: &ReadOptions,
+        key: &DatasetKey,
+    ) -> Result<ImportSummary, Error> {
         let rows = read::read_values(file, key.kind, options)?;
         let mut summary = ImportSummary {
             rows_read: rows.len(),
@@ -386,7 +419,10 @@ impl Catalog {
         for row in rows {
             months.entry(month_of(row.time)).or_default().push(row);
         }
-        let mut partitions: Vec<Partition> = self.find(key).map(|d| d.partitions.clone()).unwrap_or_default();
+        let mut partitions: Vec<Partition> = self
+            .find(key)
+            .map(|d| d.partitions.clone())
+            .unwrap_or_default();
         // Every partition is written to a temporary file first: a conflict
         // or failure anywhere leaves the catalog as it was.
         let mut staged = Vec::new();
@@ -395,7 +431,9 @@ impl Catalog {
             let old = match existing {
                 Some(p) => {
                     let mut old = Vec::new();
-                    self.read_partition(key, p, TimeRange::default(), &mut old, |row, _| Ok(row.values))?;
+                    self.read_partition(key, p, TimeRange::default(), &mut old, |row, _| {
+                        Ok(row.values)
+                    })?;
                     old
                 }
                 None => Vec::new(),
@@ -429,7 +467,10 @@ impl Catalog {
             return Ok(summary);
         }
         for (tmp, path) in &staged {
-            fs::rename(tmp, path).map_err(|cause| Error::Write { path: path.clone(), cause })?;
+            fs::rename(tmp, path).map_err(|cause| Error::Write {
+                path: path.clone(),
+                cause,
+            })?;
         }
         partitions.sort_by(|a, b| a.month.cmp(&b.month));
         let dataset = Dataset {
@@ -448,7 +489,8 @@ impl Catalog {
 
     /// Writes the manifest (through a temporary file, so that it is whole).
     fn save(&self) -> Result<(), Error> {
-        let mut text = serde_json::to_string_pretty(&self.manifest).map_err(|e| catalog_error(&self.root, e.to_string()))?;
+        let mut text = serde_json::to_string_pretty(&self.manifest)
+            .map_err(|e| catalog_error(&self.root, e.to_string()))?;
         text.push('\n');
         let path = self.root.join(MANIFEST);
         let tmp = path.with_extension("json.tmp");
@@ -477,7 +519,10 @@ impl Catalog {
         let path = self.root.join(&p.file);
         let bytes = self.partition_bytes(p)?;
         let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(|e| Error::Parquet { path, cause: e.to_string() })?;
+            .map_err(|e| Error::Parquet {
+                path,
+                cause: e.to_string(),
+            })?;
         Ok(builder
             .schema()
             .fields()
@@ -501,7 +546,11 @@ fn parse_bound(root: &Path, text: &str) -> Result<Timestamp, Error> {
 
 fn valid_month(month: &str) -> bool {
     let b = month.as_bytes();
-    b.len() == 7 && b[4] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit())
+    b.len() == 7
+        && b[4] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || c.is_ascii_digit())
 }
 
 /// The UTC month of a time, `YYYY-MM`.
@@ -512,7 +561,12 @@ fn month_of(time: Timestamp) -> String {
 
 /// Merges a partition's rows with imported ones (both in time order): at
 /// each time, the rows of one side, or of both if they are the same.
-fn merge(file: &Path, key: &DatasetKey, old: Vec<Row<Values>>, new: Vec<Row<Values>>) -> Result<Vec<Row<Values>>, Error> {
+fn merge(
+    file: &Path,
+    key: &DatasetKey,
+    old: Vec<Row<Values>>,
+    new: Vec<Row<Values>>,
+) -> Result<Vec<Row<Values>>, Error> {
     let mut out = Vec::with_capacity(old.len() + new.len());
     let (mut i, mut j) = (0, 0);
     let group = |rows: &[Row<Values>], from: usize, time: Timestamp| {
@@ -527,7 +581,8 @@ fn merge(file: &Path, key: &DatasetKey, old: Vec<Row<Values>>, new: Vec<Row<Valu
         };
         let (i_end, j_end) = (group(&old, i, time), group(&new, j, time));
         let (ours, theirs) = (&old[i..i_end], &new[j..j_end]);
-        let same = ours.len() == theirs.len() && ours.iter().zip(theirs).all(|(a, b)| a.value == b.value);
+        let same =
+            ours.len() == theirs.len() && ours.iter().zip(theirs).all(|(a, b)| a.value == b.value);
         if !ours.is_empty() && !theirs.is_empty() && !same {
             return Err(Error::row(
                 file,
@@ -566,8 +621,13 @@ fn describe(kind: DataKind, rows: &[Row<Values>]) -> String {
 /// column a `decimal128(38, s)` at the most decimal places it needs.
 fn encode(path: &Path, key: &DatasetKey, rows: &[Row<Values>]) -> Result<Vec<u8>, Error> {
     let fail = |problem: String| catalog_error(path, problem);
-    let times = TimestampNanosecondArray::from(rows.iter().map(|r| r.time).collect::<Vec<_>>()).with_timezone("UTC");
-    let mut fields = vec![ArrowField::new("time", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false)];
+    let times = TimestampNanosecondArray::from(rows.iter().map(|r| r.time).collect::<Vec<_>>())
+        .with_timezone("UTC");
+    let mut fields = vec![ArrowField::new(
+        "time",
+        DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+        false,
+    )];
     let mut columns: Vec<ArrayRef> = vec![Arc::new(times)];
     for (i, field) in key.kind.fields().iter().enumerate() {
         let scale = rows.iter().map(|r| r.value[i].scale()).max().unwrap_or(0);
@@ -579,7 +639,11 @@ fn encode(path: &Path, key: &DatasetKey, rows: &[Row<Values>]) -> Result<Vec<u8>
                     .checked_pow(scale - v.scale())
                     .and_then(|f| v.mantissa().checked_mul(f))
                     .filter(|m| m.unsigned_abs() < 10u128.pow(38))
-                    .ok_or_else(|| fail(format!("{field} {v} does not fit 38 digits at {scale} decimal places")))
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "{field} {v} does not fit 38 digits at {scale} decimal places"
+                        ))
+                    })
             })
             .collect::<Result<Vec<i128>, Error>>()?;
         // Scales are at most 28 (a Decimal's), so the cast is exact.
@@ -587,14 +651,24 @@ fn encode(path: &Path, key: &DatasetKey, rows: &[Row<Values>]) -> Result<Vec<u8>
         let array = Decimal128Array::from(mantissas)
             .with_precision_and_scale(38, scale)
             .map_err(|e| fail(e.to_string()))?;
-        fields.push(ArrowField::new(field.key(), DataType::Decimal128(38, scale), false));
+        fields.push(ArrowField::new(
+            field.key(),
+            DataType::Decimal128(38, scale),
+            false,
+        ));
         columns.push(Arc::new(array));
     }
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| fail(e.to_string()))?;
     let mut meta = vec![
-        KeyValue::new("cracktrader.schema_version".into(), SCHEMA_VERSION.to_string()),
-        KeyValue::new("cracktrader.category".into(), key.kind.category().to_owned()),
+        KeyValue::new(
+            "cracktrader.schema_version".into(),
+            SCHEMA_VERSION.to_string(),
+        ),
+        KeyValue::new(
+            "cracktrader.category".into(),
+            key.kind.category().to_owned(),
+        ),
         KeyValue::new("cracktrader.symbol".into(), key.symbol.clone()),
     ];
     if let Some(tf) = &key.timeframe {
@@ -606,7 +680,8 @@ fn encode(path: &Path, key: &DatasetKey, rows: &[Row<Values>]) -> Result<Vec<u8>
         .build();
     let mut bytes = Vec::new();
     let parquet_error = |e: parquet::errors::ParquetError| fail(e.to_string());
-    let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(props)).map_err(parquet_error)?;
+    let mut writer =
+        ArrowWriter::try_new(&mut bytes, schema, Some(props)).map_err(parquet_error)?;
     writer.write(&batch).map_err(parquet_error)?;
     writer.close().map_err(parquet_error)?;
     Ok(bytes)
@@ -614,7 +689,10 @@ fn encode(path: &Path, key: &DatasetKey, rows: &[Row<Values>]) -> Result<Vec<u8>
 
 /// Writes `bytes` to `path`, creating its directories, and syncs it.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let fail = |cause| Error::Write { path: path.to_owned(), cause };
+    let fail = |cause| Error::Write {
+        path: path.to_owned(),
+        cause,
+    };
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(fail)?;
     }

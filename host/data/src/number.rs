@@ -4,12 +4,53 @@
 
 use rust_decimal::Decimal;
 
-/// A decimal written as text (`1.0716`, `1e2`), surrounding spaces ignored.
+/// Most decimal places a [`Decimal`] holds.
+const MAX_SCALE: i64 = 28;
+
+/// The decimal `text` spells (`1.0716`, `-2`, `.5`, `1e2`, `1.5E-7`),
+/// surrounding spaces ignored; `None` unless a [`Decimal`] holds it exactly
+/// (rust_decimal's own parsers round digits beyond its 28 places). The
+/// places written are kept: `1.070` has three.
 pub(crate) fn from_text(text: &str) -> Option<Decimal> {
     let text = text.trim();
-    text.parse()
-        .ok()
-        .or_else(|| Decimal::from_scientific(text).ok())
+    let (negative, unsigned) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (number, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], unsigned[i + 1..].parse::<i32>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let mut mantissa: i128 = 0;
+    let mut scale = i64::try_from(fraction.len()).ok()? - i64::from(exponent);
+    for (i, b) in whole.bytes().chain(fraction.bytes()).enumerate() {
+        let digit = i128::from(b - b'0');
+        if mantissa.checked_mul(10).is_none() && digit == 0 && i >= whole.len() {
+            // Trailing zeros past what an i128 holds: drop them.
+            scale -= 1;
+            continue;
+        }
+        mantissa = mantissa.checked_mul(10)?.checked_add(digit)?;
+    }
+    while scale > MAX_SCALE && mantissa % 10 == 0 && mantissa != 0 {
+        mantissa /= 10;
+        scale -= 1;
+    }
+    if scale < 0 {
+        mantissa = mantissa.checked_mul(10i128.checked_pow(u32::try_from(-scale).ok()?)?)?;
+        scale = 0;
+    }
+    if scale > MAX_SCALE {
+        return None;
+    }
+    let signed = if negative { -mantissa } else { mantissa };
+    Decimal::try_from_i128_with_scale(signed, u32::try_from(scale).ok()?).ok()
 }
 
 /// The decimal a finite `f64` prints as (its shortest round-trip form).
@@ -63,8 +104,20 @@ mod tests {
     #[test]
     fn text_and_mantissas() {
         assert_eq!(from_text(" 1.0716 "), Some(d("1.0716")));
+        assert_eq!(from_text("1.070").map(|d| d.scale()), Some(3));
         assert_eq!(from_text("1e2"), Some(d("100")));
-        assert_eq!(from_text("abc"), None);
+        assert_eq!(from_text("1.5E-7"), Some(d("0.00000015")));
+        assert_eq!(from_text("-.5"), Some(d("-0.5")));
+        assert_eq!(from_text("+2."), Some(d("2")));
+        for bad in [
+            "abc", "", ".", "1.2.3", "1e", "--1", "1,5", "NaN", "inf", "0x10", "1e99999",
+        ] {
+            assert_eq!(from_text(bad), None, "{bad}");
+        }
+        // Digits a Decimal cannot hold are refused, not rounded.
+        assert_eq!(from_text("1.00000000000000000000000000001"), None);
+        assert_eq!(from_text("1.5248752397382309e-28"), None);
+        assert_eq!(from_text(&format!("1.{}", "0".repeat(60))), Some(d("1")));
         assert_eq!(from_mantissa(107219, 5), Some(d("1.07219")));
         assert_eq!(from_mantissa(12, -2), Some(d("1200")));
         assert_eq!(from_mantissa(1, 29), None);
@@ -72,6 +125,13 @@ mod tests {
     }
 
     proptest! {
+        /// Text of any decimal reads back as that decimal.
+        #[test]
+        fn decimal_text_round_trips(mantissa in any::<i64>(), scale in 0u32..=28) {
+            let value = Decimal::new(mantissa, scale);
+            prop_assert_eq!(from_text(&value.to_string()), Some(value));
+        }
+
         /// A float's decimal is the float: parsing its text back gives the
         /// same bits, so nothing was rounded on the way.
         #[test]
