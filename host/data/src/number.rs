@@ -58,6 +58,24 @@ pub(crate) fn from_f64(value: f64) -> Option<Decimal> {
     if !value.is_finite() {
         return None;
     }
+    // The fewest decimal places at which an integer mantissa rounds back to
+    // `value` spell its shortest text, found without formatting: `m` below
+    // 2^53 and `10^places` (to 10^22) are exact floats, and `m / 10^places`
+    // rounds correctly, so the test is exactly "the decimal reads as
+    // `value`". Prices have a few places; other values take ryu's path.
+    let mut power = 1.0f64;
+    for places in 0..=15 {
+        let scaled = value * power;
+        if scaled.abs() >= 9_007_199_254_740_992.0 {
+            break;
+        }
+        let mantissa = scaled.round();
+        if mantissa / power == value {
+            // Below 2^53 in magnitude, so the cast is exact.
+            return Some(Decimal::new(mantissa as i64, places));
+        }
+        power *= 10.0;
+    }
     from_text(ryu::Buffer::new().format_finite(value))
 }
 
@@ -125,6 +143,18 @@ mod tests {
     }
 
     proptest! {
+        /// The fast path agrees with the shortest text, for prices of a
+        /// few places and for any float.
+        #[test]
+        fn floats_read_as_ryu_prints_them(mantissa in -10_000_000_000i64..10_000_000_000, places in 0u32..=12, bits in any::<u64>()) {
+            let price = Decimal::new(mantissa, places).to_string().parse::<f64>().unwrap();
+            for value in [price, f64::from_bits(bits)] {
+                if value.is_finite() {
+                    prop_assert_eq!(from_f64(value), from_text(ryu::Buffer::new().format_finite(value)), "{}", value);
+                }
+            }
+        }
+
         /// Text of any decimal reads back as that decimal.
         #[test]
         fn decimal_text_round_trips(mantissa in any::<i64>(), scale in 0u32..=28) {

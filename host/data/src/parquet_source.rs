@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, PrimitiveArray};
+use arrow_array::{Array, ArrowPrimitiveType, PrimitiveArray};
 use arrow_schema::{DataType, TimeUnit};
 use chrono::{DateTime, NaiveDate};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
@@ -243,6 +243,23 @@ fn each<V, T>(
     Ok(())
 }
 
+/// [`each`] for a primitive array: over its values slice when it has no
+/// nulls (most files), which the compiler can keep in registers.
+fn each_primitive<P: ArrowPrimitiveType, T>(
+    array: &PrimitiveArray<P>,
+    out: &mut Vec<T>,
+    mut convert: impl FnMut(P::Native) -> Result<T, String>,
+) -> Result<(), Failure> {
+    if array.null_count() > 0 {
+        return each(array, out, convert);
+    }
+    out.reserve(array.len());
+    for (row, value) in array.values().iter().enumerate() {
+        out.push(convert(*value).map_err(|problem| (row, problem))?);
+    }
+    Ok(())
+}
+
 /// Runs `$body` with `$values` bound to `$array` as the primitive array of
 /// its integer type, if it is one.
 macro_rules! integers {
@@ -312,15 +329,15 @@ fn decode_values(array: &dyn Array, out: &mut Vec<Decimal>) -> Result<(), Failur
     let unheld =
         |v: &dyn std::fmt::Display| format!("{v} is not a number a decimal holds (28 digits)");
     let decimals = |values: &PrimitiveArray<Decimal128Type>, scale: i8, out: &mut Vec<Decimal>| {
-        each(values, out, |m: i128| {
+        each_primitive(values, out, |m: i128| {
             number::from_mantissa(m, scale).ok_or_else(|| unheld(&m))
         })
     };
     match array.data_type() {
-        DataType::Float64 => each(array.as_primitive::<Float64Type>(), out, |v| {
+        DataType::Float64 => each_primitive(array.as_primitive::<Float64Type>(), out, |v| {
             number::from_f64(v).ok_or_else(|| unheld(&v))
         }),
-        DataType::Float32 => each(array.as_primitive::<Float32Type>(), out, |v| {
+        DataType::Float32 => each_primitive(array.as_primitive::<Float32Type>(), out, |v| {
             number::from_f32(v).ok_or_else(|| unheld(&v))
         }),
         DataType::Decimal128(_, scale) => {
@@ -338,7 +355,7 @@ fn decode_values(array: &dyn Array, out: &mut Vec<Decimal>) -> Result<(), Failur
         }
         _ => integers!(
             array,
-            |values| each(values, out, |v| Ok(Decimal::from(v))),
+            |values| each_primitive(values, out, |v| Ok(Decimal::from(v))),
             strings!(
                 array,
                 |values| each(values, out, |text| {
@@ -367,7 +384,7 @@ fn decode_times(
                       utc: bool,
                       parser: &TimeParser,
                       out: &mut Vec<Timestamp>| {
-        each(values, out, |v: i64| {
+        each_primitive(values, out, |v: i64| {
             let nanos = v.checked_mul(per).ok_or_else(|| range(&v))?;
             if utc || !parser.zoned() {
                 Ok(nanos)
@@ -418,17 +435,17 @@ fn decode_times(
                 ),
             }
         }
-        DataType::Date32 => each(array.as_primitive::<Date32Type>(), out, |days| {
+        DataType::Date32 => each_primitive(array.as_primitive::<Date32Type>(), out, |days| {
             let date = NaiveDate::from_epoch_days(days).ok_or_else(|| range(&days))?;
             parser.naive(date.and_time(Default::default()))
         }),
-        DataType::Date64 => each(array.as_primitive::<Date64Type>(), out, |millis| {
+        DataType::Date64 => each_primitive(array.as_primitive::<Date64Type>(), out, |millis| {
             let time = DateTime::from_timestamp_millis(millis).ok_or_else(|| range(&millis))?;
             parser.naive(time.naive_utc())
         }),
         _ => integers!(
             array,
-            |values| each(values, out, |v| {
+            |values| each_primitive(values, out, |v| {
                 let v = i64::try_from(v).map_err(|_| range(&v))?;
                 parser.integer(v)
             }),
