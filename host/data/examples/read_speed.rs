@@ -55,12 +55,16 @@ fn main() {
     let csv = dir.join("bars.csv");
     write_csv(&csv, bars);
     let options = ReadOptions::default();
-    let (csv_time, from_csv) = median(rounds, || read_file::<Bar>(&csv, &options, &precision).expect("read CSV"));
+    let (csv_time, from_csv) = median(rounds, || {
+        read_file::<Bar>(&csv, &options, &precision).expect("read CSV")
+    });
     assert_eq!(from_csv.len(), bars);
 
     let parquet = dir.join("bars.parquet");
     write_pandas_parquet(&parquet, &from_csv);
-    let (parquet_time, from_parquet) = median(rounds, || read_file::<Bar>(&parquet, &options, &precision).expect("read Parquet"));
+    let (parquet_time, from_parquet) = median(rounds, || {
+        read_file::<Bar>(&parquet, &options, &precision).expect("read Parquet")
+    });
     assert_eq!(from_parquet, from_csv, "Parquet gives the CSV's bars");
 
     let root = dir.join("catalog");
@@ -71,15 +75,34 @@ fn main() {
         .expect("import");
     let import_time = started.elapsed();
     let catalog = Catalog::open(&root).expect("catalog");
-    let (catalog_time, from_catalog) = median(rounds, || catalog.read::<Bar>(&key, TimeRange::default(), &precision).expect("read catalog"));
+    let (catalog_time, from_catalog) = median(rounds, || {
+        catalog
+            .read::<Bar>(&key, TimeRange::default(), &precision)
+            .expect("read catalog")
+    });
     assert_eq!(from_catalog, from_csv, "the catalog gives the CSV's bars");
 
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or_default();
-    let catalog_size: u64 = catalog.datasets()[0].partitions.iter().map(|p| size(&root.join(&p.file))).sum();
+    let catalog_size: u64 = catalog.datasets()[0]
+        .partitions
+        .iter()
+        .map(|p| size(&root.join(&p.file)))
+        .sum();
     let rate = |t: Duration| bars as f64 / t.as_secs_f64();
     println!("bars: {bars}, rounds: {rounds} (median)");
-    println!("CSV                       {:>8.1} ms  {:>10.0} bars/s  {:>6.1} MB", ms(csv_time), rate(csv_time), mb(size(&csv)));
-    println!("Parquet (float64, snappy) {:>8.1} ms  {:>10.0} bars/s  {:>6.1} MB  {:.1}x CSV", ms(parquet_time), rate(parquet_time), mb(size(&parquet)), ratio(csv_time, parquet_time));
+    println!(
+        "CSV                       {:>8.1} ms  {:>10.0} bars/s  {:>6.1} MB",
+        ms(csv_time),
+        rate(csv_time),
+        mb(size(&csv))
+    );
+    println!(
+        "Parquet (float64, snappy) {:>8.1} ms  {:>10.0} bars/s  {:>6.1} MB  {:.1}x CSV",
+        ms(parquet_time),
+        rate(parquet_time),
+        mb(size(&parquet)),
+        ratio(csv_time, parquet_time)
+    );
     println!(
         "catalog (decimal, zstd)   {:>8.1} ms  {:>10.0} bars/s  {:>6.1} MB  {:.1}x CSV  ({} partitions, sha256 checked; import {:.0} ms)",
         ms(catalog_time),
@@ -122,11 +145,15 @@ fn write_csv(path: &Path, n: usize) {
     let text = std::fs::read_to_string(bundled).expect("bundled EURUSD.csv");
     let rows: Vec<&str> = text.lines().skip(1).collect();
     let first = rows[0].split_once(',').expect("a time column").0;
-    let start = chrono::NaiveDateTime::parse_from_str(first, "%Y-%m-%d %H:%M:%S").expect("bundled time");
+    let start =
+        chrono::NaiveDateTime::parse_from_str(first, "%Y-%m-%d %H:%M:%S").expect("bundled time");
     let mut out = String::with_capacity(n * 56);
     out.push_str(",Open,High,Low,Close,Volume\n");
     for i in 0..n {
-        let values = rows[i % rows.len()].split_once(',').expect("a time column").1;
+        let values = rows[i % rows.len()]
+            .split_once(',')
+            .expect("a time column")
+            .1;
         let minutes = i64::try_from(i).expect("bars fit");
         let time = start + chrono::Duration::minutes(minutes);
         out += &format!("{},{values}\n", time.format("%Y-%m-%d %H:%M:%S"));
@@ -143,7 +170,10 @@ fn write_pandas_parquet(path: &Path, bars: &[Bar]) {
                 .collect::<Vec<_>>(),
         ))
     };
-    let time: ArrayRef = Arc::new(TimestampNanosecondArray::from(bars.iter().map(|b| b.time).collect::<Vec<_>>()).with_timezone("UTC"));
+    let time: ArrayRef = Arc::new(
+        TimestampNanosecondArray::from(bars.iter().map(|b| b.time).collect::<Vec<_>>())
+            .with_timezone("UTC"),
+    );
     let batch = RecordBatch::try_from_iter([
         ("Open", float(|b| b.open, 5)),
         ("High", float(|b| b.high, 5)),
@@ -153,7 +183,9 @@ fn write_pandas_parquet(path: &Path, bars: &[Bar]) {
         ("time", time),
     ])
     .expect("batch");
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
     let file = std::fs::File::create(path).expect("create Parquet file");
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
     writer.write(&batch).expect("write");

@@ -91,6 +91,10 @@ pub(crate) fn from_f32(value: f32) -> Option<Decimal> {
 /// The decimal `mantissa × 10^-scale` (an Arrow or Parquet decimal), if a
 /// [`Decimal`] holds it: at most 28 places and 96 bits of mantissa.
 pub(crate) fn from_mantissa(mantissa: i128, scale: i8) -> Option<Decimal> {
+    if let (Ok(small), 0..=28) = (i64::try_from(mantissa), scale) {
+        // The usual case, without the 96-bit bounds checks.
+        return Some(Decimal::new(small, u32::from(scale.unsigned_abs())));
+    }
     if scale < 0 {
         let factor = 10i128.checked_pow(u32::from(scale.unsigned_abs()))?;
         return from_mantissa(mantissa.checked_mul(factor)?, 0);

@@ -446,7 +446,7 @@ fn decode_times(
         _ => integers!(
             array,
             |values| each_primitive(values, out, |v| {
-                let v = i64::try_from(v).map_err(|_| range(&v))?;
+                let v = i64::try_from(i128::from(v)).map_err(|_| range(&v))?;
                 parser.integer(v)
             }),
             strings!(

@@ -231,31 +231,46 @@ impl Item for Trade {
     }
 }
 
-/// Checks what a row's values must be whatever the instrument: prices
-/// positive, quantities not negative, bars' lows and highs enclosing their
-/// open and close, quotes not crossed.
-pub(crate) fn check(kind: DataKind, v: &Values, names: &Names) -> Result<(), String> {
+/// Checks the signs of a row's values: prices positive, quantities not
+/// negative.
+pub(crate) fn check_signs(kind: DataKind, v: &Values, names: &Names) -> Result<(), String> {
     for ((field, value), name) in kind.fields().iter().zip(v).zip(&names.values) {
         let price = field.role() == Role::Price;
-        if *value < Decimal::ZERO || (price && value.is_zero()) {
+        if (value.is_sign_negative() && !value.is_zero()) || (price && value.is_zero()) {
             return Err(format!(
                 "column {name}: {value} is not a valid {}",
                 if price { "price" } else { "quantity" }
             ));
         }
     }
+    Ok(())
+}
+
+/// Checks that bars' lows and highs enclose their open and close and that
+/// quotes are not crossed, on `n`: the row's decimals, or its scaled
+/// integers (prices scale exactly, so they order alike). Messages show the
+/// decimals `shown`.
+pub(crate) fn check_shape<N: PartialOrd + Copy>(
+    kind: DataKind,
+    n: &[N; MAX_FIELDS],
+    shown: &Values,
+) -> Result<(), String> {
+    let min = |a: N, b: N| if b < a { b } else { a };
+    let max = |a: N, b: N| if b > a { b } else { a };
     match kind {
         DataKind::Bars => {
-            let [open, high, low, close, _] = v;
-            if low > open.min(close) || high < open.max(close) || low > high {
+            let [open, high, low, close, _] = *n;
+            if low > min(open, close) || high < max(open, close) || low > high {
+                let [open, high, low, close, _] = shown;
                 return Err(format!(
                     "inconsistent bar: low {low} / high {high} do not enclose open {open} and close {close}"
                 ));
             }
         }
         DataKind::Quotes => {
-            let [bid, _, ask, ..] = v;
+            let [bid, _, ask, ..] = *n;
             if bid >= ask {
+                let [bid, _, ask, ..] = shown;
                 return Err(format!("crossed quote: bid {bid} is not below ask {ask}"));
             }
         }
@@ -285,7 +300,7 @@ fn scale(
         } else {
             number
         };
-        *slot = to_scaled(value, scale).map_err(|_| {
+        *slot = scaled(value, scale).ok_or(()).map_err(|_| {
             if number.normalize().scale() <= u32::from(scale) {
                 // On the grid, but too many digits for a 64-bit integer.
                 format!(
@@ -300,6 +315,28 @@ fn scale(
         })?;
     }
     Ok(out)
+}
+
+/// `value` as an integer at `scale` places, exactly; what
+/// [`to_scaled`] computes, without its power loop for the usual case of a
+/// value with no more places than the scale.
+fn scaled(value: Decimal, scale: u8) -> Option<i64> {
+    const POW10: [i128; 19] = {
+        let mut table = [1i128; 19];
+        let mut i = 1;
+        while i < table.len() {
+            table[i] = table[i - 1] * 10;
+            i += 1;
+        }
+        table
+    };
+    let places = value.scale();
+    match POW10.get(usize::from(scale).wrapping_sub(places as usize)) {
+        Some(factor) if places <= u32::from(scale) => {
+            i64::try_from(value.mantissa().checked_mul(*factor)?).ok()
+        }
+        _ => to_scaled(value, scale).ok(),
+    }
 }
 
 /// A collected row.
@@ -326,7 +363,7 @@ impl TimeRange {
 }
 
 /// Reads every row of `source` into `out`, after the rows already there:
-/// checked, converted by `convert`, within `range`, and in time order
+/// sign-checked, converted (and checked further) by `convert`, within `range`, and in time order
 /// unless `sort` (then sorted by [`sort_rows`] afterwards).
 pub(crate) fn collect<V>(
     path: &Path,
@@ -344,7 +381,7 @@ pub(crate) fn collect<V>(
             continue;
         }
         let fail = |problem| Error::row(path, row.at, problem);
-        check(kind, &row.values, &names).map_err(fail)?;
+        check_signs(kind, &row.values, &names).map_err(fail)?;
         let value = convert(&row, &names).map_err(fail)?;
         if let Some(prev) = out.last().filter(|_| !sort) {
             if row.time < prev.time || (row.time == prev.time && !kind.shares_times()) {
@@ -435,7 +472,7 @@ pub(crate) fn read_values(
         options.sort,
         TimeRange::default(),
         &mut rows,
-        |row, _| Ok(row.values),
+        decimals(kind),
     )?;
     finish(path, kind, rows, options.sort, &source.names().time)
 }
@@ -460,12 +497,21 @@ pub(crate) fn finish<V: PartialEq>(
     Ok(rows)
 }
 
-/// Converts through `precision` into items.
+/// Checks a row's shape and keeps its decimals (the catalog's rows).
+pub(crate) fn decimals(kind: DataKind) -> impl Fn(&RawRow, &Names) -> Result<Values, String> {
+    move |row, _| {
+        check_shape(kind, &row.values, &row.values)?;
+        Ok(row.values)
+    }
+}
+
+/// Converts through `precision` into items, checking their shape.
 pub(crate) fn to_items<T: Item>(
     precision: &Precision,
 ) -> impl Fn(&RawRow, &Names) -> Result<T, String> + '_ {
     move |row, names| {
         let scaled = scale(T::KIND, &row.values, names, precision)?;
+        check_shape(T::KIND, &scaled, &row.values)?;
         Ok(T::build(precision.instrument, row.time, &scaled))
     }
 }
