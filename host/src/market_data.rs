@@ -126,8 +126,8 @@ impl DataConfig {
                         problems.push(format!(".{key}: only a `catalog` entry has one"));
                     }
                 }
-                if self.path.is_some() {
-                    problems.extend(self.read_options().problems(self.kind));
+                if let Some(path) = &self.path {
+                    problems.extend(self.read_options().problems(self.kind, path));
                 } else if file_keys {
                     problems.push(": format, columns, time_format, timezone, delimiter and sort describe a file; give `path`".to_owned());
                 }

@@ -119,7 +119,7 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
         delimiter: args.delimiter.unwrap_or_default(),
         sort: args.sort,
     };
-    if let Some(problem) = options.problems(args.kind).first() {
+    if let Some(problem) = options.problems(args.kind, &args.file).first() {
         anyhow::bail!("import options: {}", problem.trim_start_matches('.'));
     }
     let mut catalog = Catalog::open_or_create(&args.catalog.catalog)?;

@@ -28,7 +28,7 @@ pub use csv_source::MAX_LINE_BYTES;
 pub use error::{Error, Location};
 pub use kind::{DataKind, Field, MAX_FIELDS};
 pub use options::{Columns, Delimiter, EpochUnit, Format, ReadOptions, TimeFormat, TimeZone};
-pub use read::{read_file, Item, Precision, TimeRange, Values};
+pub use read::{read_file, Item, Precision, TimeRange};
 
 /// Parses a time as `start`/`end` bounds and the catalog's manifest write
 /// them: RFC 3339 with an offset, or a date or date-time in UTC.

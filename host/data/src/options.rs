@@ -45,9 +45,10 @@ impl ReadOptions {
         })
     }
 
-    /// What is wrong with these options for data of `kind`, one line per
-    /// problem, each starting with the key it is about (`.columns.bid: …`).
-    pub fn problems(&self, kind: DataKind) -> Vec<String> {
+    /// What is wrong with these options for reading `path` as data of
+    /// `kind`, one line per problem, each starting with the key it is about
+    /// (`.columns.bid: …`).
+    pub fn problems(&self, kind: DataKind, path: &Path) -> Vec<String> {
         let mut problems = Vec::new();
         for field in self.columns.0.keys() {
             if *field != Field::Time && !kind.fields().contains(field) {
@@ -62,7 +63,7 @@ impl ReadOptions {
                 ));
             }
         }
-        if self.format == Some(Format::Parquet) && self.delimiter != Delimiter::default() {
+        if self.format_of(path) == Format::Parquet && self.delimiter != Delimiter::default() {
             problems.push(".delimiter: Parquet files have no delimiter".to_owned());
         }
         problems
@@ -315,9 +316,19 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            options.problems(DataKind::Bars),
+            options.problems(DataKind::Bars, Path::new("x.csv")),
             [".columns.bid: bars have no bid column; their columns are time, open, high, low, close, volume"]
         );
-        assert!(options.problems(DataKind::Quotes).is_empty());
+        assert!(options
+            .problems(DataKind::Quotes, Path::new("x.csv"))
+            .is_empty());
+        let semicolons = ReadOptions {
+            delimiter: Delimiter(b';'),
+            ..Default::default()
+        };
+        assert_eq!(
+            semicolons.problems(DataKind::Bars, Path::new("x.parquet")),
+            [".delimiter: Parquet files have no delimiter"]
+        );
     }
 }

@@ -57,11 +57,7 @@ impl ParquetSource {
         kind: DataKind,
         options: &ReadOptions,
     ) -> Result<Self, Error> {
-        let unreadable = |e: parquet::errors::ParquetError| Error::Parquet {
-            path: path.to_owned(),
-            cause: e.to_string(),
-        };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(unreadable)?;
+        let builder = guarded(path, || ParquetRecordBatchReaderBuilder::try_new(reader))?;
         let schema = builder.schema().clone();
         let header: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         // Without a `time` column, the first of a time type: pandas writes
@@ -108,11 +104,12 @@ impl ParquetSource {
         used.dedup();
         let at = |i: usize| used.iter().position(|u| *u == i).unwrap_or_default();
         let mask = ProjectionMask::roots(builder.parquet_schema(), used.iter().copied());
-        let batches = builder
-            .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(unreadable)?;
+        let batches = guarded(path, || {
+            builder
+                .with_projection(mask)
+                .with_batch_size(BATCH_ROWS)
+                .build()
+        })?;
         Ok(Self {
             path: path.to_owned(),
             batches,
@@ -130,13 +127,10 @@ impl ParquetSource {
 
     /// Decodes the next batch; `false` at the end of the file.
     fn next_batch(&mut self) -> Result<bool, Error> {
-        let Some(batch) = self.batches.next() else {
+        let batches = &mut self.batches;
+        let Some(batch) = guarded(&self.path, || batches.next().transpose())? else {
             return Ok(false);
         };
-        let batch = batch.map_err(|e| Error::Parquet {
-            path: self.path.clone(),
-            cause: e.to_string(),
-        })?;
         self.done += self.time_buf.len() as u64;
         self.pos = 0;
         self.pending = None;
@@ -198,6 +192,22 @@ impl Source for ParquetSource {
         }
         Ok(true)
     }
+}
+
+/// Runs a step of the Parquet decoder, a panic in it becoming an error
+/// like any other: the decoder is third-party code fed any file a user
+/// names, and the reader it panicked in is never used again.
+fn guarded<T, E: std::fmt::Display>(
+    path: &Path,
+    step: impl FnOnce() -> Result<T, E>,
+) -> Result<T, Error> {
+    let unreadable = |cause: String| Error::Parquet {
+        path: path.to_owned(),
+        cause,
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step))
+        .map_err(|_| unreadable("the decoder failed on malformed input".to_owned()))?
+        .map_err(|e| unreadable(e.to_string()))
 }
 
 fn is_time_type(ty: &DataType) -> bool {

@@ -15,7 +15,7 @@ use crate::{csv_source, parquet_source};
 
 /// The exact values of one row, in the order of its kind's fields (unused
 /// places zero).
-pub type Values = [Decimal; MAX_FIELDS];
+pub(crate) type Values = [Decimal; MAX_FIELDS];
 
 /// One row as a source read it.
 #[derive(Debug, Clone, Copy)]

@@ -235,3 +235,40 @@ fn bad_values_name_row_and_column() {
         error::<Trade>(&garbage, &ReadOptions::default()).contains("not a readable Parquet file")
     );
 }
+
+#[test]
+fn damaged_files_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.parquet");
+    write_parquet(
+        &good,
+        vec![
+            ("time", col(TimestampSecondArray::from(SECONDS.to_vec()))),
+            ("price", col(floats(OPEN))),
+            ("size", col(Int64Array::from(vec![1, 2, 3, 4]))),
+        ],
+        Compression::SNAPPY,
+    );
+    let bytes = std::fs::read(&good).unwrap();
+    let bad = dir.path().join("bad.parquet");
+    let mut refused = 0;
+    for cut in (0..bytes.len()).step_by(5) {
+        for flip in [None, Some(cut)] {
+            let mut damaged = bytes.clone();
+            match flip {
+                Some(i) => damaged[i] ^= 0x5a,
+                None => damaged.truncate(cut),
+            }
+            std::fs::write(&bad, &damaged).unwrap();
+            // Either an error naming the file, or (a flip in a value) rows.
+            match read::<Trade>(&bad, &ReadOptions::default()) {
+                Err(e) => {
+                    assert!(e.to_string().starts_with(&bad.display().to_string()), "{e}");
+                    refused += 1;
+                }
+                Ok(trades) => assert!(trades.len() <= 4),
+            }
+        }
+    }
+    assert!(refused > 0);
+}
