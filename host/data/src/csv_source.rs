@@ -38,10 +38,11 @@ impl<R: Read> CsvSource<R> {
             .flexible(true)
             .delimiter(options.delimiter.0)
             .from_reader(LineCap::new(reader));
-        let parquet = csv
-            .byte_headers()
-            .is_ok_and(|h| h.get(0).is_some_and(|first| first.starts_with(b"PAR1")));
-        if parquet {
+        // Read as bytes first: a Parquet file is not UTF-8, and its magic
+        // says what it is. A read error (an endless line) is reported here;
+        // the reader would not repeat it.
+        let bytes = csv.byte_headers().map_err(|e| csv_error(path, e))?;
+        if bytes.get(0).is_some_and(|first| first.starts_with(b"PAR1")) {
             return Err(Error::row(
                 path,
                 Location::Line(1),

@@ -71,6 +71,9 @@ pub(crate) fn resolve(
     default_time: Option<usize>,
 ) -> Result<Layout, String> {
     let listed = || {
+        if header.iter().all(|h| h.trim().is_empty()) {
+            return "none (the header row is empty)".to_owned();
+        }
         header
             .iter()
             .map(|h| format!("'{h}'"))

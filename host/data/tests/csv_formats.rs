@@ -194,6 +194,20 @@ fn descending_and_repeated_rows_name_sort() {
 }
 
 #[test]
+fn endless_and_empty_headers() {
+    let long = format!("{}\n", "x".repeat(cracktrader_data::MAX_LINE_BYTES + 1));
+    assert_eq!(
+        refused(&long, &ReadOptions::default()),
+        "bars.csv:1: line is longer than 65536 bytes"
+    );
+    let err = refused("\n", &ReadOptions::default());
+    assert!(
+        err.contains("the columns are none (the header row is empty)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn parquet_named_csv_says_so() {
     let err = refused("PAR1\u{15}\u{4}garbage", &ReadOptions::default());
     assert!(err.contains("set format = \"parquet\""), "{err}");
