@@ -1,28 +1,26 @@
 //! Market data: OHLCV bars, top-of-book quotes and trade prints loaded from
-//! CSV files and merged across instruments into time-ordered steps.
+//! CSV or Parquet files or the data catalog (by `cracktrader-data`), and
+//! merged across instruments into time-ordered steps.
 //!
-//! CSV format (that of `examples/data/*.csv`): a header row, then
-//! `time,Open,High,Low,Close,Volume`, where the first column's header may be
-//! empty and the time is `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DDTHH:MM:SS` or
-//! `YYYY-MM-DD`, in UTC (with optional fractional seconds). Quote files are
-//! `time,bid,bid_size,ask,ask_size` and trade files `time,price,size`;
-//! sizes must fit the lot precision exactly. A bar's time is its open time; the bar is delivered
-//! to strategies once complete, at the step carrying that time.
-//!
-//! Prices must fit the instrument's tick precision exactly. Volume is
-//! informative rather than money, so digits beyond the lot precision are
-//! truncated.
+//! What a `[[data]]` entry may name, and how its files are read, is in
+//! docs/data.md. A bar's time is its open time; the bar is delivered to
+//! strategies once complete, at the step carrying that time.
 
 pub mod live;
 
 use std::path::{Path, PathBuf};
 
-use chrono::{NaiveDate, NaiveDateTime};
-use rust_decimal::Decimal;
+use cracktrader_data::catalog::{Catalog, DatasetKey};
+use cracktrader_data::{
+    read_file, Columns, Delimiter, Format, Item, Precision, ReadOptions, TimeFormat, TimeRange,
+    TimeZone,
+};
 use serde::Deserialize;
 
-use crate::model::{format_time, to_scaled, Bar, Quote, Timestamp, Trade};
+use crate::model::{Bar, Quote, Timestamp, Trade};
 use crate::reference_data::Instrument;
+
+pub use cracktrader_data::{DataKind, Error as MarketDataError, MAX_LINE_BYTES};
 
 /// One `[[data]]` entry of the session file.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,7 +28,8 @@ use crate::reference_data::Instrument;
 pub struct DataConfig {
     /// Symbol of the instrument the file holds data for.
     pub instrument: String,
-    /// CSV file, relative to the session file; or, instead, `venue`.
+    /// CSV or Parquet file, relative to the session file; or, instead,
+    /// `catalog` or `venue`.
     pub path: Option<PathBuf>,
     /// The `[[venues]]` entry whose WebSocket streams deliver the data live
     /// (bars: klines, quotes: book ticker, trades: trade stream).
@@ -40,414 +39,173 @@ pub struct DataConfig {
     /// What the file holds. Default `bars`.
     #[serde(default)]
     pub kind: DataKind,
+    /// `csv` or `parquet`. Default: by the file's extension.
+    pub format: Option<Format>,
+    /// Which column holds which field. Default: the fields' own names.
+    #[serde(default)]
+    pub columns: Columns,
+    /// How times are written. Default `auto`.
+    #[serde(default)]
+    pub time_format: TimeFormat,
+    /// Time zone of times written without an offset. Default UTC.
+    pub timezone: Option<TimeZone>,
+    /// CSV field separator. Default `,`.
+    #[serde(default)]
+    pub delimiter: Delimiter,
+    /// Sort rows by time (dropping repeated rows) instead of refusing
+    /// files out of order. Default `false`.
+    #[serde(default)]
+    pub sort: bool,
+    /// A data catalog directory, relative to the session file: instead of
+    /// `path`.
+    pub catalog: Option<PathBuf>,
+    /// The catalog's symbol. Default: `instrument`.
+    pub symbol: Option<String>,
+    /// The catalog's bar interval, e.g. `1m` (bars only).
+    pub timeframe: Option<String>,
+    /// First time read from the catalog (inclusive). Default: its first.
+    pub start: Option<String>,
+    /// Time the catalog is read up to (exclusive). Default: its last.
+    pub end: Option<String>,
 }
 
-/// What a market data file holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DataKind {
-    /// OHLCV bars: `,Open,High,Low,Close,Volume`.
-    #[default]
-    Bars,
-    /// Top of book: `time,bid,bid_size,ask,ask_size`.
-    Quotes,
-    /// Trade prints: `time,price,size`.
-    Trades,
-}
-
-/// A problem with a market data file, naming the file, line and column.
-#[derive(Debug, thiserror::Error)]
-pub enum MarketDataError {
-    /// The file could not be opened or read.
-    #[error("{path}: cannot read market data: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The header row is not the expected one.
-    #[error("{path}:1: expected header `time,{expected}`, found `{found}`")]
-    Header {
-        /// The file.
-        path: PathBuf,
-        /// The columns after the time column.
-        expected: String,
-        /// The header found.
-        found: String,
-    },
-    /// A row is malformed.
-    #[error("{path}:{line}: {problem}")]
-    Row {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: u64,
-        /// What is wrong, naming the column and value.
-        problem: String,
-    },
-    /// The file has a header but no bars.
-    #[error("{path}: no bars")]
-    Empty {
-        /// The file.
-        path: PathBuf,
-    },
-}
-
-const BAR_COLUMNS: [&str; 6] = ["time", "Open", "High", "Low", "Close", "Volume"];
-const QUOTE_COLUMNS: [&str; 5] = ["time", "bid", "bid_size", "ask", "ask_size"];
-const TRADE_COLUMNS: [&str; 3] = ["time", "price", "size"];
-
-/// Parses a UTC timestamp in one of the supported forms.
-fn parse_time(text: &str) -> Option<Timestamp> {
-    let text = text.trim();
-    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
-        .or_else(|_| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(Default::default()))
-        })
-        .ok()?;
-    naive.and_utc().timestamp_nanos_opt()
-}
-
-/// Loads one CSV file of `kind` for `instrument`.
-pub fn load_csv(
-    path: &Path,
-    kind: DataKind,
-    instrument: &Instrument,
-) -> Result<Series, MarketDataError> {
-    let file = std::fs::File::open(path).map_err(|source| MarketDataError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    match kind {
-        DataKind::Bars => read_csv(file, path, instrument).map(Series::Bars),
-        DataKind::Quotes => read_quotes(file, path, instrument).map(Series::Quotes),
-        DataKind::Trades => read_trades(file, path, instrument).map(Series::Trades),
+impl DataConfig {
+    /// Where stored data comes from: the file or the catalog, if either.
+    pub fn stored(&self) -> Option<&Path> {
+        self.path.as_deref().or(self.catalog.as_deref())
     }
-}
 
-/// A column's number as a scaled price or quantity of `instrument`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Column {
-    Price,
-    /// A quantity held to the lot precision (sizes of quotes and trades).
-    Qty,
-    /// Volume: informative, truncated to the lot precision.
-    Volume,
-}
-
-/// Reads rows of `time` plus numeric `columns` (each a [`Column`]), with
-/// strictly increasing times unless `equal_times`, building each item with
-/// `build(time, values)`; `check` may refuse a row's values.
-fn read_rows<T, const N: usize>(
-    reader: impl std::io::Read,
-    path: &Path,
-    instrument: &Instrument,
-    columns: (&[&str], [Column; N]),
-    equal_times: bool,
-    check: impl Fn(&csv::StringRecord, &[i64; N]) -> Result<(), String>,
-    build: impl Fn(Timestamp, [i64; N]) -> T,
-) -> Result<Vec<(Timestamp, T)>, MarketDataError> {
-    let (names, kinds) = columns;
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(LineCap::new(reader));
-    let row_error = |line: u64, problem: String| MarketDataError::Row {
-        path: path.to_owned(),
-        line,
-        problem,
-    };
-    let headers = csv.headers().map_err(|e| csv_error(path, e))?.clone();
-    let header_ok = headers.len() == names.len()
-        && headers
-            .iter()
-            .skip(1)
-            .zip(&names[1..])
-            .all(|(found, want)| found.trim().eq_ignore_ascii_case(want));
-    if !header_ok {
-        return Err(MarketDataError::Header {
-            path: path.to_owned(),
-            expected: names[1..].join(","),
-            found: headers.iter().collect::<Vec<_>>().join(","),
-        });
-    }
-    let mut rows: Vec<(Timestamp, T)> = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match csv.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_error(path, e)),
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() != names.len() {
-            return Err(row_error(
-                line,
-                format!("expected {} columns, found {}", names.len(), record.len()),
-            ));
-        }
-        let time_text = &record[0];
-        let time = parse_time(time_text).ok_or_else(|| {
-            row_error(
-                line,
-                format!("column time: invalid timestamp '{time_text}'"),
-            )
-        })?;
-        let mut values = [0i64; N];
-        for (i, value) in values.iter_mut().enumerate() {
-            let (column, kind) = (names[i + 1], kinds[i]);
-            let text = record[i + 1].trim();
-            let number: Decimal = text
-                .parse()
-                .or_else(|_| Decimal::from_scientific(text))
-                .map_err(|_| {
-                    row_error(line, format!("column {column}: invalid number '{text}'"))
-                })?;
-            if number < Decimal::ZERO || (kind == Column::Price && number.is_zero()) {
-                return Err(row_error(
-                    line,
-                    format!(
-                        "column {column}: {number} is not a valid {}",
-                        if kind == Column::Price {
-                            "price"
-                        } else {
-                            "quantity"
-                        }
-                    ),
-                ));
-            }
-            let scale = if kind == Column::Price {
-                instrument.price_scale
-            } else {
-                instrument.qty_scale
-            };
-            *value = match kind {
-                Column::Volume => to_scaled(
-                    number.trunc_with_scale(u32::from(instrument.qty_scale)),
-                    instrument.qty_scale,
-                ),
-                Column::Qty => to_scaled(number, instrument.qty_scale),
-                Column::Price => to_scaled(number, instrument.price_scale),
-            }
-            .map_err(|_| {
-                let problem = if number.normalize().scale() <= u32::from(scale) {
-                    // On the grid, but too many digits for a 64-bit integer.
-                    format!(
-                        "column {column}: {number} is too large: at {scale} decimal places (those of {} {}) it does not fit a 64-bit integer",
-                        if kind == Column::Price { "tick size" } else { "lot size" },
-                        if kind == Column::Price { instrument.tick_size } else { instrument.lot_size },
-                    )
-                } else {
-                    format!(
-                        "column {column}: {number} is finer than {} allows for {}",
-                        if kind == Column::Price {
-                            format!("tick size {}", instrument.tick_size)
-                        } else {
-                            format!("lot size {}", instrument.lot_size)
-                        },
-                        instrument.symbol
-                    )
-                };
-                row_error(line, problem)
-            })?;
-        }
-        check(&record, &values).map_err(|problem| row_error(line, problem))?;
-        if let Some((prev, _)) = rows.last() {
-            if time < *prev || (time == *prev && !equal_times) {
-                return Err(row_error(
-                    line,
-                    format!(
-                        "column time: {} is not after the previous row's {}",
-                        format_time(time),
-                        format_time(*prev)
-                    ),
-                ));
-            }
-        }
-        rows.push((time, build(time, values)));
-    }
-    if rows.is_empty() {
-        return Err(MarketDataError::Empty {
-            path: path.to_owned(),
-        });
-    }
-    Ok(rows)
-}
-
-/// Reads CSV bars from any reader; `path` names the source in errors.
-pub fn read_csv(
-    reader: impl std::io::Read,
-    path: &Path,
-    instrument: &Instrument,
-) -> Result<Vec<Bar>, MarketDataError> {
-    use Column::{Price, Volume};
-    let rows = read_rows(
-        reader,
-        path,
-        instrument,
-        (&BAR_COLUMNS, [Price, Price, Price, Price, Volume]),
-        false,
-        |record, &[open, high, low, close, _]| {
-            if low > open.min(close) || high < open.max(close) || low > high {
-                return Err(format!(
-                    "inconsistent bar: low {} / high {} do not enclose open {} and close {}",
-                    &record[3], &record[2], &record[1], &record[4]
-                ));
-            }
-            Ok(())
-        },
-        |time, [open, high, low, close, volume]| Bar {
-            instrument: instrument.id,
-            time,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        },
-    )?;
-    Ok(rows.into_iter().map(|(_, bar)| bar).collect())
-}
-
-/// Reads top-of-book quotes (`time,bid,bid_size,ask,ask_size`).
-pub fn read_quotes(
-    reader: impl std::io::Read,
-    path: &Path,
-    instrument: &Instrument,
-) -> Result<Vec<Quote>, MarketDataError> {
-    use Column::{Price, Qty};
-    let rows = read_rows(
-        reader,
-        path,
-        instrument,
-        (&QUOTE_COLUMNS, [Price, Qty, Price, Qty]),
-        false,
-        |record, &[bid, _, ask, _]| {
-            if bid >= ask {
-                return Err(format!(
-                    "crossed quote: bid {} is not below ask {}",
-                    &record[1], &record[3]
-                ));
-            }
-            Ok(())
-        },
-        |time, [bid, bid_size, ask, ask_size]| Quote {
-            instrument: instrument.id,
-            time,
-            bid,
-            bid_size,
-            ask,
-            ask_size,
-        },
-    )?;
-    Ok(rows.into_iter().map(|(_, q)| q).collect())
-}
-
-/// Reads trade prints (`time,price,size`); several may share a time.
-pub fn read_trades(
-    reader: impl std::io::Read,
-    path: &Path,
-    instrument: &Instrument,
-) -> Result<Vec<Trade>, MarketDataError> {
-    use Column::{Price, Qty};
-    let rows = read_rows(
-        reader,
-        path,
-        instrument,
-        (&TRADE_COLUMNS, [Price, Qty]),
-        true,
-        |_, _| Ok(()),
-        |time, [price, size]| Trade {
-            instrument: instrument.id,
-            time,
-            price,
-            size,
-        },
-    )?;
-    Ok(rows.into_iter().map(|(_, t)| t).collect())
-}
-
-/// Longest line a market data file may have: real rows are well under 200
-/// bytes, and without a cap a file such as `/dev/zero` (one endless line)
-/// would be buffered whole.
-pub const MAX_LINE_BYTES: usize = 64 * 1024;
-
-/// A line of a market data file longer than [`MAX_LINE_BYTES`].
-#[derive(Debug, thiserror::Error)]
-#[error("line is longer than {MAX_LINE_BYTES} bytes")]
-struct LineTooLong {
-    /// 1-based line number.
-    line: u64,
-}
-
-/// A reader that fails once a line grows beyond [`MAX_LINE_BYTES`].
-struct LineCap<R> {
-    inner: R,
-    /// Bytes since the last line end.
-    run: usize,
-    /// Line ends seen.
-    lines: u64,
-}
-
-impl<R> LineCap<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            run: 0,
-            lines: 0,
+    /// How the file is read.
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            format: self.format,
+            columns: self.columns.clone(),
+            time_format: self.time_format.clone(),
+            timezone: self.timezone,
+            delimiter: self.delimiter,
+            sort: self.sort,
         }
     }
-}
 
-impl<R: std::io::Read> std::io::Read for LineCap<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        for &byte in &buf[..n] {
-            if byte == b'\n' || byte == b'\r' {
-                self.lines += u64::from(byte == b'\n');
-                self.run = 0;
-            } else {
-                self.run += 1;
-                if self.run > MAX_LINE_BYTES {
-                    let line = self.lines + 1;
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        LineTooLong { line },
-                    ));
+    /// What is wrong with the keys of this entry beyond where its data
+    /// comes from, each line starting with the key (`.timeframe: …`).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let file_keys = self.format.is_some()
+            || self.columns != Columns::default()
+            || self.time_format != TimeFormat::default()
+            || self.timezone.is_some()
+            || self.delimiter != Delimiter::default()
+            || self.sort;
+        let catalog_keys = [
+            ("symbol", self.symbol.is_some()),
+            ("timeframe", self.timeframe.is_some()),
+            ("start", self.start.is_some()),
+            ("end", self.end.is_some()),
+        ];
+        match (&self.path, &self.catalog) {
+            (Some(_), Some(_)) => {
+                problems.push(": give `path` (a file) or `catalog`, not both".to_owned())
+            }
+            (_, Some(_)) => {
+                if file_keys {
+                    problems.push(": format, columns, time_format, timezone, delimiter and sort describe a file; a catalog was imported with them".to_owned());
+                }
+                if let Err(problem) = self.dataset_key() {
+                    problems.push(format!(": {problem}"));
+                }
+                for (key, value) in [("start", &self.start), ("end", &self.end)] {
+                    if let Some(Err(problem)) = value.as_deref().map(cracktrader_data::parse_time) {
+                        problems.push(format!(".{key}: {problem}"));
+                    }
+                }
+            }
+            (_, None) => {
+                for (key, given) in catalog_keys {
+                    if given {
+                        problems.push(format!(".{key}: only a `catalog` entry has one"));
+                    }
+                }
+                if let Some(path) = &self.path {
+                    problems.extend(self.read_options().problems(self.kind, path));
+                } else if file_keys {
+                    problems.push(": format, columns, time_format, timezone, delimiter and sort describe a file; give `path`".to_owned());
                 }
             }
         }
-        Ok(n)
+        problems
+    }
+
+    fn dataset_key(&self) -> Result<DatasetKey, String> {
+        let symbol = self.symbol.as_deref().unwrap_or(&self.instrument);
+        DatasetKey::new(self.kind, symbol, self.timeframe.as_deref())
+    }
+
+    /// Loads the stored data this entry names for `instrument`, with paths
+    /// resolved by `resolve`; `None` for live data (`venue`).
+    pub fn load(
+        &self,
+        resolve: impl Fn(&Path) -> PathBuf,
+        instrument: &Instrument,
+    ) -> Result<Option<Series>, MarketDataError> {
+        match self.kind {
+            DataKind::Bars => self
+                .load_items(&resolve, instrument)
+                .map(|v| v.map(Series::Bars)),
+            DataKind::Quotes => self
+                .load_items(&resolve, instrument)
+                .map(|v| v.map(Series::Quotes)),
+            DataKind::Trades => self
+                .load_items(&resolve, instrument)
+                .map(|v| v.map(Series::Trades)),
+        }
+    }
+
+    fn load_items<T: Item>(
+        &self,
+        resolve: &impl Fn(&Path) -> PathBuf,
+        instrument: &Instrument,
+    ) -> Result<Option<Vec<T>>, MarketDataError> {
+        let precision = precision(instrument);
+        if let Some(path) = &self.path {
+            return read_file(&resolve(path), &self.read_options(), &precision).map(Some);
+        }
+        let Some(root) = &self.catalog else {
+            return Ok(None);
+        };
+        let root = resolve(root);
+        // Validation reported bad keys and times; these errors are for
+        // callers that skipped it.
+        let invalid = |problem: String| MarketDataError::Catalog {
+            root: root.clone(),
+            problem,
+        };
+        let key = self.dataset_key().map_err(invalid)?;
+        let bound = |text: &Option<String>| -> Result<Option<Timestamp>, MarketDataError> {
+            text.as_deref()
+                .map(cracktrader_data::parse_time)
+                .transpose()
+                .map_err(invalid)
+        };
+        let range = TimeRange {
+            start: bound(&self.start)?,
+            end: bound(&self.end)?,
+        };
+        Catalog::open(&root)?
+            .read(&key, range, &precision)
+            .map(Some)
     }
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> MarketDataError {
-    let line = e.position().map_or(0, |p| p.line());
-    let problem = e.to_string();
-    match e.into_kind() {
-        csv::ErrorKind::Io(source) => {
-            if let Some(long) = source
-                .get_ref()
-                .and_then(|e| e.downcast_ref::<LineTooLong>())
-            {
-                return MarketDataError::Row {
-                    path: path.to_owned(),
-                    line: long.line,
-                    problem: long.to_string(),
-                };
-            }
-            MarketDataError::Read {
-                path: path.to_owned(),
-                source,
-            }
-        }
-        _ => MarketDataError::Row {
-            path: path.to_owned(),
-            line,
-            problem,
-        },
+/// What loading needs of an instrument.
+fn precision(instrument: &Instrument) -> Precision {
+    Precision {
+        instrument: instrument.id,
+        symbol: instrument.symbol.clone(),
+        tick_size: instrument.tick_size,
+        lot_size: instrument.lot_size,
+        price_scale: instrument.price_scale,
+        qty_scale: instrument.qty_scale,
     }
 }
 
@@ -517,7 +275,7 @@ impl MarketData {
         Self::from_series(series.into_iter().map(Series::Bars).collect())
     }
 
-    /// Market data from series sorted by time (as [`load_csv`] guarantees),
+    /// Market data from series sorted by time (as loading guarantees),
     /// in instrument order.
     pub fn from_series(series: Vec<Series>) -> Self {
         Self { series }
@@ -571,88 +329,41 @@ impl StepCursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Currency, InstrumentId};
+    use crate::model::InstrumentId;
 
-    fn instrument(id: u32) -> Instrument {
-        Instrument {
-            id: InstrumentId(id),
-            symbol: "EURUSD".into(),
-            base_currency: Currency::new("EUR"),
-            quote_currency: Currency::new("USD"),
-            tick_size: "0.00001".parse().unwrap(),
-            lot_size: "1".parse().unwrap(),
-            min_notional: Decimal::ZERO,
-            price_scale: 5,
-            qty_scale: 0,
-        }
-    }
-
-    fn read(text: &str) -> Result<Vec<Bar>, MarketDataError> {
-        read_csv(text.as_bytes(), Path::new("x.csv"), &instrument(0))
+    fn entry(toml: &str) -> DataConfig {
+        toml::from_str(&format!("instrument = \"EURUSD\"\n{toml}")).unwrap()
     }
 
     #[test]
-    fn reads_the_bundled_format() {
-        let bars = read(",Open,High,Low,Close,Volume\n2017-04-19 09:00:00,1.0716,1.0722,1.07083,1.07219,1413\n2017-04-20,1.1,1.2,1.0,1.15,0.7\n").unwrap();
-        assert_eq!(bars.len(), 2);
-        assert_eq!(bars[0].open, 107160);
-        assert_eq!(bars[0].close, 107219);
-        assert_eq!(bars[0].volume, 1413);
-        assert_eq!(bars[0].time, 1_492_592_400_000_000_000);
-        assert_eq!(bars[1].volume, 0, "volume truncated to lot precision");
-    }
-
-    #[test]
-    fn errors_name_line_and_column() {
-        let cases = [
-            (
-                "2017-04-19 09:00:00,1.07,abc,1.06,1.07,1",
-                "x.csv:2: column High: invalid number 'abc'",
-            ),
-            (
-                "2017-04-19 09:00:00,1.07,1.08,1.06,1.071234,1",
-                "x.csv:2: column Close: 1.071234 is finer than tick size 0.00001 allows for EURUSD",
-            ),
-            (
-                "yesterday,1.07,1.08,1.06,1.07,1",
-                "x.csv:2: column time: invalid timestamp 'yesterday'",
-            ),
-            (
-                "2017-04-19 09:00:00,1.07,1.08,1.06",
-                "x.csv:2: expected 6 columns, found 4",
-            ),
-            (
-                "2017-04-19 09:00:00,1.07,1.06,1.08,1.07,1",
-                "x.csv:2: inconsistent bar",
-            ),
-            (
-                "2017-04-19 09:00:00,0,1.06,1.08,1.07,1",
-                "x.csv:2: column Open: 0 is not a valid price",
-            ),
-        ];
-        for (row, want) in cases {
-            let err = read(&format!(",Open,High,Low,Close,Volume\n{row}\n")).unwrap_err();
-            assert!(err.to_string().starts_with(want), "{row}: got {err}");
-        }
-    }
-
-    #[test]
-    fn time_must_increase() {
-        let err = read(",Open,High,Low,Close,Volume\n2017-04-19,1,1,1,1,1\n2017-04-19,1,1,1,1,1\n")
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "x.csv:3: column time: 2017-04-19T00:00:00Z is not after the previous row's 2017-04-19T00:00:00Z"
+    fn file_and_catalog_keys_are_checked() {
+        assert!(
+            entry("path = \"x.csv\"\ncolumns = { close = \"Adj Close\" }\ndelimiter = \";\"")
+                .problems()
+                .is_empty()
         );
-    }
-
-    #[test]
-    fn wrong_header_and_empty_file_are_refused() {
-        assert!(matches!(read("a,b\n"), Err(MarketDataError::Header { .. })));
-        assert!(matches!(
-            read(",Open,High,Low,Close,Volume\n"),
-            Err(MarketDataError::Empty { .. })
-        ));
+        assert!(
+            entry("catalog = \"c\"\ntimeframe = \"1m\"\nstart = \"2017-01-01\"")
+                .problems()
+                .is_empty()
+        );
+        for (toml, want) in [
+            ("path = \"x\"\ncatalog = \"c\"", ": give `path` (a file) or `catalog`, not both"),
+            ("catalog = \"c\"", ": bars need a timeframe, e.g. 1m, 1h or 1d"),
+            ("catalog = \"c\"\ntimeframe = \"1m\"\nsort = true", ": format, columns, time_format, timezone, delimiter and sort describe a file; a catalog was imported with them"),
+            ("catalog = \"c\"\ntimeframe = \"1m\"\nend = \"soon\"", ".end: invalid timestamp 'soon'"),
+            ("path = \"x\"\ntimeframe = \"1m\"", ".timeframe: only a `catalog` entry has one"),
+            ("path = \"x\"\ncolumns = { bid = \"b\" }", ".columns.bid: bars have no bid column"),
+        ] {
+            let problems = entry(toml).problems();
+            assert!(problems.iter().any(|p| p.starts_with(want)), "{toml}: {problems:?}");
+        }
+        let err = toml::from_str::<DataConfig>("instrument = \"X\"\ntime_format = \"dd/mm\"")
+            .unwrap_err();
+        assert!(err.to_string().contains("strftime"), "{err}");
+        let err = toml::from_str::<DataConfig>("instrument = \"X\"\ncolumns = { clse = \"C\" }")
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown column 'clse'"), "{err}");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::intents::{
     Action, Attribution, Intent, IntentStamper, NamedOrder, Proposal, RefusedKind,
 };
 use crate::inventory::{Account, AccountKind, Inventory, Position, Rates, Valuation};
-use crate::market_data::{load_csv, DataKind, MarketData, MarketDataError};
+use crate::market_data::{DataKind, MarketData, MarketDataError};
 use crate::model::ReportKind;
 use crate::model::{
     from_scaled, to_scaled, Currency, ExecutionId, InstrumentId, OrderId, RouteId, Side, StrategyId,
@@ -189,11 +189,10 @@ pub fn load_market_data(
     for data in &config.data {
         // Unknown symbols were reported by validation.
         // Live data (`venue`) arrives through the session's live feed.
-        let (Some(inst), Some(path)) = (reference.by_symbol(&data.instrument), &data.path) else {
+        let Some(inst) = reference.by_symbol(&data.instrument) else {
             continue;
         };
-        {
-            let loaded = load_csv(&config.resolve(path), data.kind, inst)?;
+        if let Some(loaded) = data.load(|p| config.resolve(p), inst)? {
             series.push(((inst.id, data.kind), loaded));
         }
     }

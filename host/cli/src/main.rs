@@ -19,6 +19,7 @@ use cracktrader::config::Mode;
 const HALTED: u8 = 5;
 
 mod backtest;
+mod data;
 mod journal;
 mod new_strategy;
 mod paper;
@@ -69,6 +70,11 @@ enum Command {
     ///
     /// Example: cracktrader sweep examples/sma_eurusd.toml --grid fast=5..20:5 --grid slow=20..60:10
     Sweep(sweep::Args),
+    /// Market data: import files into the data catalog, list, inspect and
+    /// verify it (docs/data.md).
+    ///
+    /// Example: cracktrader data import examples/data/EURUSD.csv --catalog data --symbol EURUSD --timeframe 1h
+    Data(data::Args),
 }
 
 /// Where compiled components are cached unless `--cache-dir` says otherwise.
@@ -105,6 +111,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => journal::replay(args),
         Command::NewStrategy(args) => new_strategy::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Data(args) => data::run(args),
     };
     match result {
         Ok(code) => code,

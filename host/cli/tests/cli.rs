@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 #[path = "cli/control_plane.rs"]
 mod control_plane;
+#[path = "cli/data.rs"]
+mod data;
 #[path = "cli/journal.rs"]
 mod journal;
 

@@ -69,9 +69,12 @@ fn validate_venues(config: &SessionConfig, problems: &mut Problems) {
     }
     for (i, data) in config.data.iter().enumerate() {
         let at = format!("data[{i}] ({})", data.instrument);
-        match (&data.path, &data.venue) {
+        for problem in data.problems() {
+            problems.push(format!("{at}{problem}"));
+        }
+        match (data.stored(), &data.venue) {
             (Some(_), Some(_)) | (None, None) => problems.push(format!(
-                "{at}: give either `path` (stored data) or `venue` (live streams)"
+                "{at}: give either `path` or `catalog` (stored data) or `venue` (live streams)"
             )),
             (None, Some(v)) if !known(v) => problems.push(format!("{at}.venue: unknown venue '{v}'")),
             (None, Some(_)) if mode == Mode::Backtest => problems.push(format!(
